@@ -1,0 +1,79 @@
+"""Channel adapters: one module per source, and the registry that names them.
+
+Adding a source is one module with a `normalize(raw) -> list[Outcome]` function plus
+one line in `SOURCES` (a provincial system: one line in `provincial.DIALECTS`). The
+source name is also the raw topic's suffix (`lapor.raw.<source>`) and the ingress
+path (`/intake/<source>`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from hub.adapters import meta, open311, sms_gateway, sms_twilio, web, whatsapp, x
+from hub.adapters.base import Adapter, Fragment, Outcome, RawMessage, Rejection
+from hub.adapters.provincial import DIALECTS
+
+__all__ = [
+    "SOURCES", "Fragment", "Outcome", "RawMessage", "Rejection", "Source", "find_source",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    name: str
+    channel: str
+    """The channel family (`--channel` on the command line)."""
+    normalize: Adapter
+    content_types: tuple[str, ...]
+    """Content types the ingress accepts for this source."""
+    description: str
+    join: Callable[[list[Fragment]], list[Outcome]] | None = None
+    """Joins fragments (multi-part SMS) once all parts are in; None if it sends none."""
+
+
+_JSON = "application/json"
+_FORM = "application/x-www-form-urlencoded"
+
+SOURCES: dict[str, Source] = {
+    s.name: s
+    for s in (
+        Source("web", "web", web.normalize, ("application/json",), "lapor.go.id web form"),
+        Source("mobile", "mobile", web.normalize, ("application/json",), "LAPOR! mobile app"),
+        Source("sms-twilio", "sms", sms_twilio.normalize, (_FORM,), "SMS 1708 via Twilio"),
+        Source(
+            "sms-gateway", "sms", sms_gateway.normalize, (_JSON,), "SMS 1708 via SMSC gateway",
+            join=sms_gateway.join_fragments,
+        ),
+        Source("x", "x", x.normalize, (_JSON,), "X (Twitter) #LAPOR @LAPOR1708"),
+        Source("meta", "meta", meta.normalize, (_JSON,), "Facebook page and Instagram webhooks"),
+        Source("whatsapp", "whatsapp", whatsapp.normalize, (_JSON,), "WhatsApp Cloud API webhook"),
+        Source("open311", "open311", open311.normalize, (_FORM,), "Open311 GeoReport v2 POST"),
+        *(
+            Source(name, "provincial", d.normalize, d.content_types, d.description)
+            for name, d in DIALECTS.items()
+        ),
+    )
+}
+
+
+def find_source(channel: str, source: str | None = None) -> Source:
+    """Resolve `--channel C [--source S]`: S may be a full source name or a variant of C.
+
+    Variants are named `<channel>-<variant>` (sms-twilio), provincial ones `prov-<name>`.
+    """
+    if source is not None:
+        for name in (source, f"{channel}-{source}", f"prov-{source}"):
+            if name in SOURCES and SOURCES[name].channel == channel:
+                return SOURCES[name]
+        known = ", ".join(s.name for s in SOURCES.values() if s.channel == channel)
+        raise KeyError(f"no source {source!r} for channel {channel!r}; known: {known or 'none'}")
+    matches = [s for s in SOURCES.values() if s.channel == channel]
+    if not matches:
+        raise KeyError(f"unknown channel {channel!r}; known: {', '.join(sorted(channels()))}")
+    return matches[0]
+
+
+def channels() -> set[str]:
+    return {s.channel for s in SOURCES.values()}

@@ -1,0 +1,345 @@
+"""What every channel adapter shares: the raw message it reads and what it returns.
+
+An adapter is a pure function `RawMessage -> list[Outcome]`, each outcome a Complaint,
+a Rejection, or a Fragment of a message whose parts arrive apart: no clock, no I/O,
+no randomness, so the same bytes always give the same complaints and the same
+tracking ids. One raw message may carry several complaints (a Meta webhook with
+several entries); each gets its own source message id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl
+from zoneinfo import ZoneInfo
+
+import phonenumbers
+from pydantic import ValidationError
+
+from hub import regions
+from hub.categories import category_code
+from hub.model import Complaint, Location, ReportType, Status
+
+
+@dataclass(frozen=True, slots=True)
+class RawMessage:
+    """The bytes a source sent, as they travel on its raw topic."""
+
+    source: str
+    body: bytes
+    content_type: str
+    received_at: datetime
+    message_id: str | None = None
+    """Envelope id from the ingress or producer, used when the payload has none."""
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def fallback_message_id(self) -> str:
+        """The envelope id, else a digest of the body: re-sent bytes stay one complaint."""
+        return self.message_id or "sha256:" + hashlib.sha256(self.body).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A typed refusal: why these bytes (or one entry of them) are not a complaint."""
+
+    reason: str
+    detail: str
+    source_message_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Fragment:
+    """One part of a message that arrived in several raw messages (a concatenated SMS).
+
+    Intake keeps fragments until all `total` parts of `group_key` are there, then hands
+    them to the source's joiner; the adapter alone cannot wait.
+    """
+
+    group_key: str
+    index: int
+    """1-based position of this part."""
+    total: int
+    raw: RawMessage
+
+
+Outcome = Complaint | Rejection | Fragment
+Adapter = Callable[[RawMessage], list[Outcome]]
+
+
+class RejectedError(Exception):
+    """Raised inside an adapter to refuse input; `rejecting` turns it into a Rejection."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+def rejecting(adapter: Adapter) -> Adapter:
+    """Wrap an adapter so that refusals and schema violations become Rejections.
+
+    Adapters may then raise `RejectedError`, and pydantic's `ValidationError` on the
+    canonical model, without each writing its own try/except.
+    """
+
+    def wrapped(raw: RawMessage) -> list[Outcome]:
+        try:
+            return adapter(raw)
+        except RejectedError as exc:
+            return [Rejection(exc.reason, exc.detail)]
+        except ValidationError as exc:
+            return [Rejection("invalid_complaint", _first_error(exc))]
+
+    wrapped.__name__ = getattr(adapter, "__name__", "adapter")
+    wrapped.__doc__ = adapter.__doc__
+    return wrapped
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors(include_url=False)[0]
+    where = ".".join(str(p) for p in err["loc"]) or "payload"
+    return f"{where}: {err['msg']}"
+
+
+def parse_json_object(raw: RawMessage) -> dict[str, Any]:
+    """Decode a JSON object body or refuse it with a one-line reason."""
+    try:
+        value = json.loads(raw.body)
+    except UnicodeDecodeError as exc:
+        raise RejectedError("invalid_encoding", f"body is not UTF-8: {exc.reason}") from exc
+    except (ValueError, RecursionError) as exc:  # ValueError too: over-long integer literals
+        raise RejectedError("invalid_json", f"body is not JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        kind = type(value).__name__
+        raise RejectedError("invalid_payload", f"expected a JSON object, got {kind}")
+    return value
+
+
+def as_text(value: Any, field_name: str, *, required: bool = False) -> str | None:
+    """A trimmed string field, or None; anything else is a refusal."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            raise RejectedError("missing_field", f"{field_name} is required")
+        return None
+    if not isinstance(value, str | int | float) or isinstance(value, bool):
+        raise RejectedError("invalid_field", f"{field_name} must be text")
+    return str(value).strip()
+
+
+def as_flag(value: Any, field_name: str) -> bool:
+    """Booleans as web forms send them: true/false, 1/0, "ya"/"tidak"."""
+    if value is None:
+        return False
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise RejectedError("invalid_field", f"{field_name} must be a yes/no flag")
+
+
+_TRUE = frozenset({"true", "1", "ya", "yes", "y", "on"})
+_FALSE = frozenset({"false", "0", "tidak", "no", "n", "off", ""})
+
+
+_REPORT_TYPES = {
+    "pengaduan": ReportType.COMPLAINT,
+    "complaint": ReportType.COMPLAINT,
+    "aspirasi": ReportType.ASPIRATION,
+    "aspiration": ReportType.ASPIRATION,
+    "permintaan informasi": ReportType.INFORMATION_REQUEST,
+    "permintaan_informasi": ReportType.INFORMATION_REQUEST,
+    "information_request": ReportType.INFORMATION_REQUEST,
+}
+
+
+def report_type_from(value: Any) -> ReportType:
+    """pengaduan / aspirasi / permintaan informasi (or the English codes); absent = complaint."""
+    text = as_text(value, "report type")
+    if text is None:
+        return ReportType.COMPLAINT
+    found = _REPORT_TYPES.get(" ".join(text.split()).casefold())
+    if found is None:
+        raise RejectedError("invalid_field", f"unknown report type {text[:50]!r}")
+    return found
+
+
+# Helpers shared by the channel adapters.
+
+WIB = ZoneInfo("Asia/Jakarta")
+"""The zone Indonesian sources mean when a timestamp carries none (lapor.go.id shows WIB)."""
+
+
+def entry_outcome(message_id: str | None, build: Callable[[], Outcome]) -> Outcome:
+    """Build one entry of a multi-entry payload; a refusal costs only that entry.
+
+    Like `rejecting`, but the Rejection keeps the entry's own id so it can be traced.
+    """
+    try:
+        return build()
+    except RejectedError as exc:
+        return Rejection(exc.reason, exc.detail, message_id)
+    except ValidationError as exc:
+        return Rejection("invalid_complaint", _first_error(exc), message_id)
+
+
+def message_id_of(value: Any) -> str | None:
+    """A vendor id as text, or None when absent or not an id (never raises)."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def as_object(value: Any, field_name: str) -> dict[str, Any]:
+    """A JSON object field; absent is empty, anything else is a refusal."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise RejectedError("invalid_field", f"{field_name} must be an object")
+    return value
+
+
+def as_list(value: Any, field_name: str) -> list[Any]:
+    """A JSON array field; absent is empty, anything else is a refusal."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise RejectedError("invalid_field", f"{field_name} must be a list")
+    return value
+
+
+def as_coordinate(value: Any, field_name: str) -> float | None:
+    """A latitude or longitude as a number or numeric text; the range is the model's check."""
+    text = as_text(value, field_name)
+    if text is None:
+        return None
+    try:
+        number = float(text)
+    except ValueError as exc:
+        raise RejectedError("invalid_field", f"{field_name} must be a number") from exc
+    if not math.isfinite(number):
+        raise RejectedError("invalid_field", f"{field_name} must be finite")
+    return number
+
+
+def iso_datetime(value: Any, field_name: str) -> datetime | None:
+    """An ISO 8601 date or datetime; without a zone it is WIB."""
+    text = as_text(value, field_name)
+    if text is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise RejectedError("invalid_field", f"{field_name} is not an ISO date") from exc
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=WIB)
+
+
+def epoch_datetime(value: Any, field_name: str, *, millis: bool = False) -> datetime | None:
+    """A Unix timestamp in seconds (or milliseconds), as a number or digits."""
+    text = as_text(value, field_name)
+    if text is None:
+        return None
+    try:
+        seconds = float(text) / (1000 if millis else 1)
+        return datetime.fromtimestamp(seconds, UTC)
+    except (ValueError, OverflowError, OSError) as exc:
+        raise RejectedError("invalid_field", f"{field_name} is not a Unix time") from exc
+
+
+def e164_phone(text: str | None) -> str | None:
+    """A phone number in E.164 (+62812…) from 0812…, 62812…, +62 812-…; None if not valid.
+
+    Callers drop an invalid number rather than the complaint: the text still matters,
+    and a sender id such as a short code or an operator name is not a reporter's phone.
+    """
+    if not text:
+        return None
+    try:
+        number = phonenumbers.parse(text, "ID")
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def parse_form(raw: RawMessage) -> dict[str, list[str]]:
+    """Decode an application/x-www-form-urlencoded body (UTF-8) or refuse it."""
+    try:
+        pairs = parse_qsl(
+            raw.body.decode("utf-8"),
+            keep_blank_values=True,
+            strict_parsing=True,
+            errors="strict",
+            max_num_fields=1000,
+        )
+    except UnicodeDecodeError as exc:
+        raise RejectedError("invalid_encoding", f"form is not UTF-8: {exc.reason}") from exc
+    except ValueError as exc:
+        # Not the parser's message: it quotes the body, which may hold a phone number.
+        raise RejectedError("invalid_form", "body is not a form") from exc
+    form: dict[str, list[str]] = {}
+    for key, value in pairs:
+        form.setdefault(key, []).append(value)
+    return form
+
+
+def form_text(form: dict[str, list[str]], key: str, *, required: bool = False) -> str | None:
+    """One form field's trimmed value; a field sent twice is ambiguous and refused."""
+    values = form.get(key, [])
+    if len(values) > 1:
+        raise RejectedError("invalid_field", f"{key} is given more than once")
+    return as_text(values[0] if values else None, key, required=required)
+
+
+def locate(
+    region_text: str | None,
+    *,
+    province_code: str | None = None,
+    latitude: float | None = None,
+    longitude: float | None = None,
+    address: str | None = None,
+) -> Location:
+    """A location whose region is resolved from the source's text (within a province if given).
+
+    An unresolved region stays explicit: no code, and the source's text kept as the name.
+    """
+    region = regions.resolve(region_text, province_code) if region_text else None
+    return Location(
+        region_code=region.code if region else None,
+        region_name=region.name if region else region_text,
+        latitude=latitude,
+        longitude=longitude,
+        address=address,
+    )
+
+
+def category_from(text: str | None) -> str | None:
+    """The category code for a source's category text; text we do not know files under "other"."""
+    if text is None:
+        return None
+    return category_code(text) or "other"
+
+
+def status_from(words: Mapping[str, Status], value: Any, field_name: str) -> Status | None:
+    """A regional status word (case and spacing ignored) mapped onto the normalized status.
+
+    An unknown word is refused: it means the source's vocabulary changed and the
+    mapping must be updated, which a dead letter makes visible.
+    """
+    text = as_text(value, field_name)
+    if text is None:
+        return None
+    wanted = " ".join(text.split()).casefold()
+    for word, status in words.items():
+        if word.casefold() == wanted:
+            return status
+    raise RejectedError("invalid_field", f"unknown {field_name} {text[:50]!r}")

@@ -1,0 +1,89 @@
+"""Open311 GeoReport v2: POST service request, form-encoded as the specification says.
+
+Fields: service_code (required), lat/long or address_string or address_id (one is
+required), description, email, first_name, last_name, phone, media_url, and
+`attribute[code]=value` (`attribute[code][]=value` for multi-value lists). The hub's
+own service list maps each service_code to a category below.
+"""
+
+from __future__ import annotations
+
+from hub.adapters.base import (
+    Outcome,
+    RawMessage,
+    RejectedError,
+    as_coordinate,
+    e164_phone,
+    entry_outcome,
+    form_text,
+    parse_form,
+    rejecting,
+)
+from hub.model import Attachment, Channel, Complaint, Location, Reporter, SourceRef, tracking_id_for
+
+SERVICE_CATEGORIES: dict[str, str] = {
+    "pothole": "infrastructure",
+    "streetlight": "infrastructure",
+    "drainage": "infrastructure",
+    "water-supply": "water",
+    "garbage": "environment",
+    "flooding": "environment",
+    "illegal-parking": "transport",
+    "street-vendor": "public-order",
+}
+"""The services the hub publishes in its GET services list, by category code."""
+
+_ATTRIBUTE = "attribute["
+
+
+@rejecting
+def normalize(raw: RawMessage) -> list[Outcome]:
+    """One service request is one complaint."""
+    form = parse_form(raw)
+    # A POST carries no request id (the server assigns service_request_id), so the
+    # envelope id or the body digest identifies it.
+    message_id = raw.fallback_message_id()
+    return [entry_outcome(message_id, lambda: _complaint(raw, form, message_id))]
+
+
+def _complaint(raw: RawMessage, form: dict[str, list[str]], message_id: str) -> Complaint:
+    service = form_text(form, "service_code", required=True) or ""
+    location = Location(
+        latitude=as_coordinate(form_text(form, "lat"), "lat"),
+        longitude=as_coordinate(form_text(form, "long"), "long"),
+        # address_id names a place in the jurisdiction's own address register.
+        address=form_text(form, "address_string") or form_text(form, "address_id"),
+    )
+    if (location.latitude is None or location.longitude is None) and location.address is None:
+        raise RejectedError("missing_field", "lat and long, or address_string, are required")
+    names = [form_text(form, "first_name"), form_text(form, "last_name")]
+    media_url = form_text(form, "media_url")
+    source = SourceRef(system=raw.source, message_id=message_id)
+    return Complaint(
+        tracking_id=tracking_id_for(source),
+        source=source,
+        channel=Channel.OPEN311,
+        description=_description(form),
+        category=SERVICE_CATEGORIES.get(service, "other"),
+        location=location,
+        reporter=Reporter(
+            name=" ".join(n for n in names if n) or None,
+            email=form_text(form, "email"),
+            # An unparseable number is dropped; the request still counts.
+            phone=e164_phone(form_text(form, "phone")),
+        ),
+        attachments=(Attachment(url=media_url),) if media_url else (),
+        submitted_at=raw.received_at,
+        received_at=raw.received_at,
+    )
+
+
+def _description(form: dict[str, list[str]]) -> str:
+    """The description, then the service's attribute answers, which have no field of their own."""
+    text = form_text(form, "description", required=True) or ""
+    answers = [
+        f"{key[len(_ATTRIBUTE):].removesuffix('[]').removesuffix(']')}: {', '.join(values)}"
+        for key, values in form.items()
+        if key.startswith(_ATTRIBUTE)
+    ]
+    return "\n\n".join([text, "\n".join(answers)]) if answers else text

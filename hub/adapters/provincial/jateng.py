@@ -1,0 +1,167 @@
+"""Central Java: the provincial complaint system's batch export, CSV with a header row.
+
+One message is one export file, UTF-8 (a leading BOM, as spreadsheet tools write it,
+is ignored), comma-separated, one complaint per row. Columns::
+
+    no_tiket, tgl_lapor, judul, uraian, kategori, jenis, status, kab_kota, alamat,
+    nama_pelapor, hp_pelapor, email_pelapor, lampiran, rahasia
+
+`tgl_lapor` is "dd/mm/yyyy HH:MM" in WIB; `kab_kota` is a BPS code ("3374") or a
+name ("Kota Semarang"); `lampiran` holds URLs separated by spaces; `rahasia` is
+Ya/Tidak. Column and status names are our reading of the export (confirm with the
+province; this module is the one place to change).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime
+from functools import partial
+
+from hub import regions
+from hub.adapters.base import (
+    WIB,
+    Outcome,
+    RawMessage,
+    RejectedError,
+    Rejection,
+    as_flag,
+    category_from,
+    e164_phone,
+    entry_outcome,
+    message_id_of,
+    rejecting,
+    report_type_from,
+    status_from,
+)
+from hub.model import (
+    Attachment,
+    Channel,
+    Complaint,
+    Location,
+    Reporter,
+    SourceRef,
+    Status,
+    tracking_id_for,
+)
+
+STATUS_WORDS: dict[str, Status] = {
+    "Belum Diverifikasi": Status.RECEIVED,
+    "Perlu Dilengkapi": Status.NEEDS_INFO,
+    "Terverifikasi": Status.VERIFIED,
+    "Didisposisikan": Status.DISPOSITIONED,
+    "Ditindaklanjuti": Status.IN_PROGRESS,
+    "Dijawab": Status.RESPONDED,
+    "Bukan Kewenangan": Status.NOT_AUTHORITY,
+    "Ditunda": Status.DEFERRED,
+    "Diarsipkan": Status.ARCHIVED,
+    "Selesai": Status.CLOSED,
+}
+
+_PROVINCE = "33"
+_REQUIRED = ("no_tiket", "uraian")
+_DATE_FORMAT = "%d/%m/%Y %H:%M"
+
+Row = dict[str, str]
+
+
+@rejecting
+def normalize(raw: RawMessage) -> list[Outcome]:
+    """Each row is one complaint; a bad row is a rejection beside the good ones."""
+    try:
+        text = raw.body.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise RejectedError("invalid_encoding", f"export is not UTF-8: {exc.reason}") from exc
+    reader = csv.reader(io.StringIO(text, newline=""))
+    outcomes: list[Outcome] = []
+    try:
+        header = _header(next(reader, []))
+        for cells in reader:
+            if any(cell.strip() for cell in cells):  # spreadsheets leave blank lines
+                outcomes.append(_row_outcome(raw, header, cells, reader.line_num))
+    except csv.Error as exc:
+        outcomes.append(Rejection("invalid_csv", f"line {reader.line_num}, rest unread: {exc}"))
+    if not outcomes:
+        raise RejectedError("empty_batch", "export has no rows")
+    return outcomes
+
+
+def _header(cells: list[str]) -> list[str]:
+    header = [cell.strip().lower() for cell in cells]
+    missing = [name for name in _REQUIRED if name not in header]
+    if missing:
+        raise RejectedError("invalid_payload", f"export lacks columns {', '.join(missing)}")
+    if len(set(header)) != len(header):
+        raise RejectedError("invalid_payload", "export repeats a column")
+    return header
+
+
+def _row_outcome(raw: RawMessage, header: list[str], cells: list[str], line: int) -> Outcome:
+    row = dict(zip(header, cells, strict=False))
+    record_id = message_id_of(row.get("no_tiket"))
+    if len(cells) != len(header):
+        detail = f"line {line} has {len(cells)} cells for {len(header)} columns"
+        return Rejection("invalid_row", detail, record_id)
+    return entry_outcome(record_id, partial(_complaint, raw, row))
+
+
+def _complaint(raw: RawMessage, row: Row) -> Complaint:
+    # Rows come again in later exports with a new status; only the ticket number keeps
+    # them one complaint with one tracking id.
+    record_id = _cell(row, "no_tiket", required=True) or ""
+    # Complaint has no status; an unknown word is still refused so the mapping gets updated.
+    status_from(STATUS_WORDS, row.get("status"), "status")
+    source = SourceRef(system=raw.source, message_id=record_id)
+    return Complaint(
+        tracking_id=tracking_id_for(source),
+        source=source,
+        channel=Channel.PROVINCIAL,
+        report_type=report_type_from(row.get("jenis")),
+        title=_cell(row, "judul"),
+        description=_cell(row, "uraian", required=True) or "",
+        category=category_from(_cell(row, "kategori")),
+        location=_location(_cell(row, "kab_kota"), _cell(row, "alamat")),
+        reporter=Reporter(
+            name=_cell(row, "nama_pelapor"),
+            # An unparseable number is dropped; the complaint still counts.
+            phone=e164_phone(_cell(row, "hp_pelapor")),
+            email=_cell(row, "email_pelapor"),
+        ),
+        confidential=as_flag(row.get("rahasia"), "rahasia"),
+        attachments=tuple(Attachment(url=url) for url in (_cell(row, "lampiran") or "").split()),
+        submitted_at=_date(_cell(row, "tgl_lapor")) or raw.received_at,
+        received_at=raw.received_at,
+    )
+
+
+def _cell(row: Row, column: str, *, required: bool = False) -> str | None:
+    value = row.get(column, "").strip()
+    if not value and required:
+        raise RejectedError("missing_field", f"{column} is required")
+    return value or None
+
+
+def _location(region_text: str | None, address: str | None) -> Location:
+    # A 4-digit code is BPS's, which numbers regencies apart from Kemendagri (BPS 3171 is
+    # Kemendagri 31.74), so it is looked up as BPS; a name only within Central Java.
+    if region_text is None:
+        region = None
+    elif region_text.isdecimal():
+        region = regions.by_bps_code(region_text)
+    else:
+        region = regions.resolve(region_text, _PROVINCE)
+    return Location(
+        region_code=region.code if region else None,
+        region_name=region.name if region else region_text,
+        address=address,
+    )
+
+
+def _date(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        return datetime.strptime(text, _DATE_FORMAT).replace(tzinfo=WIB)
+    except ValueError as exc:
+        raise RejectedError("invalid_field", f"tgl_lapor is not {_DATE_FORMAT}") from exc

@@ -1,0 +1,57 @@
+"""SMS to 1708 through Twilio: the inbound-message webhook, form-encoded.
+
+Fields are Twilio's own (MessageSid, From, To, Body, NumSegments, NumMedia,
+MediaUrlN, MediaContentTypeN); see tests/fixtures/sms-twilio/.
+"""
+
+from __future__ import annotations
+
+from hub.adapters.base import (
+    Outcome,
+    RawMessage,
+    RejectedError,
+    e164_phone,
+    entry_outcome,
+    form_text,
+    parse_form,
+    rejecting,
+)
+from hub.model import Attachment, Channel, Complaint, Reporter, SourceRef, tracking_id_for
+
+_MAX_MEDIA = 10
+"""Twilio delivers at most ten media items per message."""
+
+
+@rejecting
+def normalize(raw: RawMessage) -> list[Outcome]:
+    """One inbound SMS/MMS is one complaint."""
+    form = parse_form(raw)
+    message_id = form_text(form, "MessageSid") or raw.fallback_message_id()
+    return [entry_outcome(message_id, lambda: _complaint(raw, form, message_id))]
+
+
+def _complaint(raw: RawMessage, form: dict[str, list[str]], message_id: str) -> Complaint:
+    source = SourceRef(system=raw.source, message_id=message_id)
+    return Complaint(
+        tracking_id=tracking_id_for(source),
+        source=source,
+        channel=Channel.SMS,
+        # Twilio has already joined a multi-segment SMS (NumSegments > 1) into Body.
+        description=form_text(form, "Body", required=True) or "",
+        # An unparseable sender (alphanumeric id, short code) leaves the reporter empty.
+        reporter=Reporter(phone=e164_phone(form_text(form, "From"))),
+        attachments=_attachments(form),
+        submitted_at=raw.received_at,
+        received_at=raw.received_at,
+    )
+
+
+def _attachments(form: dict[str, list[str]]) -> tuple[Attachment, ...]:
+    count = form_text(form, "NumMedia") or "0"
+    if not (count.isdecimal() and len(count) <= 2 and int(count) <= _MAX_MEDIA):
+        raise RejectedError("invalid_field", f"NumMedia must be 0 to {_MAX_MEDIA}")
+    found = []
+    for i in range(int(count)):
+        url = form_text(form, f"MediaUrl{i}", required=True) or ""
+        found.append(Attachment(url=url, media_type=form_text(form, f"MediaContentType{i}")))
+    return tuple(found)

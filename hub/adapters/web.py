@@ -1,0 +1,91 @@
+"""The lapor.go.id web form and the mobile app (same fields), posted as JSON.
+
+Field names are the form's own (Indonesian); see tests/fixtures/web/ for examples.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hub.adapters.base import (
+    Outcome,
+    RawMessage,
+    RejectedError,
+    as_flag,
+    as_text,
+    iso_datetime,
+    parse_json_object,
+    rejecting,
+    report_type_from,
+)
+from hub.categories import category_code
+from hub.model import Attachment, Channel, Complaint, Location, Reporter, SourceRef, tracking_id_for
+
+
+@rejecting
+def normalize(raw: RawMessage) -> list[Outcome]:
+    """One form submission is one complaint."""
+    form = parse_json_object(raw)
+    channel = Channel.MOBILE if raw.source == "mobile" else Channel.WEB
+    source = SourceRef(
+        system=raw.source, message_id=as_text(form.get("id"), "id") or raw.fallback_message_id()
+    )
+    place = form.get("lokasi") or {}
+    if not isinstance(place, dict):
+        raise RejectedError("invalid_field", "lokasi must be an object")
+    person = form.get("pelapor") or {}
+    if not isinstance(person, dict):
+        raise RejectedError("invalid_field", "pelapor must be an object")
+    category_text = as_text(form.get("kategori"), "kategori")
+    return [
+        Complaint(
+            tracking_id=tracking_id_for(source),
+            source=source,
+            channel=channel,
+            report_type=report_type_from(form.get("jenis_laporan")),
+            needs_inspection=as_flag(form.get("berkadar_pengawasan"), "berkadar_pengawasan"),
+            title=as_text(form.get("judul"), "judul"),
+            description=as_text(form.get("isi"), "isi", required=True) or "",
+            category=category_code(category_text) or ("other" if category_text else None),
+            target_agency=as_text(form.get("instansi_tujuan"), "instansi_tujuan"),
+            location=Location(
+                region_code=as_text(place.get("kode_wilayah"), "lokasi.kode_wilayah"),
+                region_name=as_text(place.get("nama"), "lokasi.nama"),
+                latitude=place.get("lat"),
+                longitude=place.get("lng"),
+                address=as_text(place.get("alamat"), "lokasi.alamat"),
+            ),
+            reporter=Reporter(
+                name=as_text(person.get("nama"), "pelapor.nama"),
+                nik=as_text(person.get("nik"), "pelapor.nik"),
+                phone=as_text(person.get("telepon"), "pelapor.telepon"),
+                email=as_text(person.get("email"), "pelapor.email"),
+            ),
+            anonymous=as_flag(form.get("anonim"), "anonim"),
+            confidential=as_flag(form.get("rahasia"), "rahasia"),
+            attachments=tuple(_attachments(form.get("lampiran"))),
+            occurred_at=iso_datetime(form.get("tanggal_kejadian"), "tanggal_kejadian"),
+            submitted_at=iso_datetime(form.get("dikirim_pada"), "dikirim_pada") or raw.received_at,
+            received_at=raw.received_at,
+        )
+    ]
+
+
+def _attachments(value: Any) -> list[Attachment]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise RejectedError("invalid_field", "lampiran must be a list")
+    found = []
+    for item in value:
+        if isinstance(item, str):
+            found.append(Attachment(url=item))
+        elif isinstance(item, dict):
+            found.append(
+                Attachment(
+                    url=item.get("url", ""), media_type=item.get("tipe"), name=item.get("nama")
+                )
+            )
+        else:
+            raise RejectedError("invalid_field", "lampiran items must be URLs or objects")
+    return found

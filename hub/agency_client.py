@@ -1,0 +1,121 @@
+"""`lapor-hub agency CODE`: the reference agency client.
+
+Subscribes to the agency's topic, shows each complaint as it arrives, and posts
+follow-ups typed at the prompt. An agency's own system starts from this: read
+RoutingEvent / EscalationEvent JSON from `lapor.agency.<code>`, write FollowUpEvent
+JSON to `lapor.followup` keyed by the tracking id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sys
+import uuid
+from datetime import UTC, datetime
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from pydantic import ValidationError
+from rich.console import Console
+
+from hub import topics
+from hub.kafka import client_options
+from hub.model import EscalationEvent, FollowUpEvent, RoutingEvent, Status
+from hub.settings import Settings
+
+console = Console()
+HELP = (
+    "type: <tracking-id> <status> [--to AGENCY] [message]   statuses: "
+    + ", ".join(s.value for s in Status if s is not Status.RECEIVED)
+    + "   ·   quit"
+)
+
+
+def parse_command(line: str, agency: str) -> FollowUpEvent | str:
+    """A follow-up from one typed line, or the reason it is not one."""
+    words = line.split()
+    if len(words) < 2:
+        return HELP
+    tracking_id, status, rest = words[0], words[1], words[2:]
+    target = None
+    if rest[:1] == ["--to"] and len(rest) >= 2:
+        target, rest = rest[1], rest[2:]
+    try:
+        return FollowUpEvent(
+            event_id=str(uuid.uuid4()),
+            tracking_id=tracking_id,
+            agency_code=agency,
+            status=Status(status),
+            at=datetime.now(UTC),
+            message=" ".join(rest) or None,
+            target_agency=target,
+            reason=" ".join(rest) or None if status in ("archived", "deferred") else None,
+        )
+    except (ValueError, ValidationError) as exc:
+        return f"not sent: {str(exc).splitlines()[0]}"
+
+
+def show(raw: bytes) -> None:
+    try:
+        data = json.loads(raw)
+        if data.get("type") == "escalation":
+            e = EscalationEvent.model_validate(data)
+            console.print(
+                f"[bold red]escalation[/] {e.tracking_id}: {e.agency_code} missed "
+                f"{e.deadline} (due {e.due_at:%Y-%m-%d %H:%M %Z})"
+            )
+            return
+        r = RoutingEvent.model_validate(data)
+    except (ValueError, ValidationError):
+        console.print(f"[yellow]unreadable event[/] {raw[:80]!r}")
+        return
+    c = r.complaint
+    due = ", ".join(f"{d.kind} {d.due_at:%d %b}" for d in r.deadlines)
+    secret = " [magenta]RAHASIA[/]" if r.confidential else ""
+    who = "anonim" if c.anonymous else (c.reporter.name or c.reporter.handle or "-")
+    console.print(
+        f"[bold green]{r.tracking_id}[/] ({r.reason}) {c.report_type.value} via {c.channel.value}"
+        f"{secret}\n  {c.title or ''} {c.description[:300]}\n"
+        f"  region {c.location.region_code or '?'} · category {c.category or '?'} · from {who}"
+        f" · due: {due}"
+    )
+
+
+async def run_agency(settings: Settings, code: str, *, interactive: bool) -> None:
+    options = client_options(settings)
+    consumer = AIOKafkaConsumer(
+        topics.agency(code), **options, group_id=f"agency-{code}",
+        auto_offset_reset="earliest", enable_auto_commit=True,
+    )
+    producer = AIOKafkaProducer(**options, acks="all")
+    await consumer.start()
+    await producer.start()
+    console.print(f"[bold]{code}[/] listening on {topics.agency(code)}. {HELP}")
+    reader = asyncio.create_task(_read(consumer))
+    try:
+        while interactive:
+            line = await asyncio.to_thread(sys.stdin.readline)
+            if not line or line.strip() in ("quit", "exit"):
+                break
+            result = parse_command(line, code)
+            if isinstance(result, str):
+                console.print(result)
+                continue
+            await producer.send_and_wait(
+                topics.FOLLOW_UP, result.model_dump_json().encode(), key=result.tracking_id.encode()
+            )
+            console.print(f"sent {result.status.value} for {result.tracking_id}")
+        if not interactive:
+            await reader
+    finally:
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reader
+        await consumer.stop()
+        await producer.stop()
+
+
+async def _read(consumer: AIOKafkaConsumer) -> None:
+    async for record in consumer:
+        show(record.value)

@@ -1,0 +1,185 @@
+"""Bootstrap: wire settings, database, broker, consumers, HTTP routes and loops together."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+from faststream.asgi import AsgiFastStream
+from faststream.kafka import KafkaBroker
+from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
+
+from hub import http, metrics, migrate, store, topics
+from hub.adapters import SOURCES
+from hub.calendar import load_calendar_config
+from hub.consumers import followup, intake, retry
+from hub.deadlines import Rules
+from hub.kafka import client_options
+from hub.producers.publisher import Publisher
+from hub.routing import Directory
+from hub.sealing import Sealer
+from hub.service import Hub
+from hub.settings import Settings
+from hub.specs import document_publishers
+
+log = logging.getLogger("hub.app")
+
+
+def security(settings: Settings) -> BaseSecurity | None:
+    """FastStream's security object for the same settings `client_options` reads."""
+    options = client_options(settings)
+    ssl_context = options.get("ssl_context")
+    if not settings.kafka_security_protocol.startswith("SASL"):
+        return BaseSecurity(ssl_context=ssl_context) if ssl_context else None
+    kind = {"PLAIN": SASLPlaintext, "SCRAM-SHA-256": SASLScram256, "SCRAM-SHA-512": SASLScram512}[
+        options["sasl_mechanism"]
+    ]
+    return kind(
+        username=options["sasl_plain_username"],
+        password=options["sasl_plain_password"],
+        ssl_context=ssl_context,
+    )
+
+
+def prepare_database(settings: Settings) -> None:
+    """SQLite files live under ./var by default; make the folder on first run."""
+    if settings.database_url.startswith("sqlite:///"):
+        Path(settings.database_url.removeprefix("sqlite:///")).parent.mkdir(
+            parents=True, exist_ok=True
+        )
+
+
+def build(settings: Settings) -> tuple[AsgiFastStream, Hub]:
+    directory = Directory.load(settings.agencies_file)
+    rules = Rules.of(
+        directory,
+        load_calendar_config(settings.deadlines_file),
+        secret=settings.secret_key.get_secret_value().encode(),
+        sealer=Sealer.from_settings(settings),
+        duplicate_window=timedelta(hours=settings.duplicate_window_hours),
+    )
+    prepare_database(settings)
+    engine = store.make_engine(settings.database_url)
+    hub = Hub(engine, Publisher(settings), rules)
+    broker = KafkaBroker(
+        settings.kafka_bootstrap,
+        client_id=settings.kafka_client_id,
+        security=security(settings),
+        middlewares=[KafkaPrometheusMiddleware(registry=metrics.REGISTRY)],
+        logger=logging.getLogger("hub.kafka"),
+    )
+    intake.register(broker, hub, settings)
+    followup.register(broker, hub, settings)
+    retry.register(broker, hub, settings)
+    document_publishers(broker)
+    background: list[asyncio.Task[None]] = []
+    stopping = asyncio.Event()
+
+    @contextlib.asynccontextmanager
+    async def lifespan() -> AsyncIterator[None]:
+        await asyncio.to_thread(migrate.upgrade_engine, engine)
+        for agency in directory.agencies.values():
+            metrics.agency_info.labels(
+                agency.code, agency.region or "", agency.level.value, agency.parent or ""
+            ).set(1)
+        await hub.publisher.start()
+        await hub.publisher.ensure_topics(
+            [topics.raw(s) for s in SOURCES]
+            + [topics.FOLLOW_UP, topics.NOTIFICATION, topics.DEAD_LETTER, topics.RETRY]
+            + [a.topic_name for a in directory.agencies.values()]
+        )
+        background.append(asyncio.create_task(_outbox_loop(hub)))
+        background.append(asyncio.create_task(_watch_loop(hub, settings.watcher_interval_s)))
+        background.append(asyncio.create_task(_lag_loop(broker, settings.kafka_group)))
+        background.append(asyncio.create_task(_watchdog(broker, stopping)))
+        try:
+            yield
+        finally:
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
+            await hub.publisher.stop()
+            engine.dispose()
+
+    app = AsgiFastStream(
+        broker,
+        asgi_routes=http.routes(hub, settings, lambda: _broker_ready(broker)),
+        lifespan=lifespan,
+        on_shutdown=[stopping.set],
+        logger=log,
+    )
+    return app, hub
+
+
+async def _watch_loop(hub: Hub, interval: float) -> None:
+    """Deadlines and gauges; a full page means more is due, so go again at once."""
+    while True:
+        handled = await hub.watch_deadlines()
+        if handled < 500:
+            await asyncio.sleep(interval)
+
+
+async def _broker_ready(broker: KafkaBroker) -> bool:
+    """Running (every subscriber started) and answering now."""
+    return bool(broker.running) and await broker.ping(2.0)
+
+
+async def _watchdog(broker: KafkaBroker, stopping: asyncio.Event) -> None:
+    """End the process if FastStream stopped the broker on its own (e.g. it went away
+    during start-up): an HTTP side left serving with no consumers would never recover,
+    while a restarted process does."""
+    while not broker.running:  # noqa: ASYNC110 – FastStream offers no event for it
+        await asyncio.sleep(1)
+    while not stopping.is_set():
+        await asyncio.sleep(2)
+        if not broker.running and not stopping.is_set():
+            log.error("the Kafka side stopped without a shutdown; exiting for a restart")
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
+
+
+async def _lag_loop(broker: KafkaBroker, group: str) -> None:
+    """Consumer lag per partition: high watermark minus the committed offset.
+
+    From `highwater`, not `end_offsets()`, which the embedded broker answers wrongly.
+    """
+    shown: set[tuple[str, str, str]] = set()
+    while True:
+        await asyncio.sleep(5)
+        now_shown: set[tuple[str, str, str]] = set()
+        for subscriber in broker.subscribers:
+            consumer = getattr(subscriber, "consumer", None)
+            if consumer is None:
+                continue
+            for tp in consumer.assignment():
+                high = consumer.highwater(tp)
+                if high is None:
+                    continue
+                try:
+                    committed = await consumer.committed(tp) or 0
+                except Exception:
+                    continue
+                labels = (getattr(subscriber, "group_id", None) or group, tp.topic,
+                          str(tp.partition))
+                metrics.consumer_lag.labels(*labels).set(max(high - committed, 0))
+                now_shown.add(labels)
+        # Partitions lost in a rebalance are another instance's to report now.
+        for labels in shown - now_shown:
+            metrics.consumer_lag.remove(*labels)
+        shown = now_shown
+
+
+async def _outbox_loop(hub: Hub) -> None:
+    """Publish what a crash or outage left in the outbox."""
+    while True:
+        await asyncio.sleep(5)
+        sent = await hub.relay_outbox()
+        if sent:
+            log.info("relayed %d outbox events left unsent", sent)

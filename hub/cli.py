@@ -1,0 +1,282 @@
+"""`lapor-hub`: the command line. Each command parses options and calls one function."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import signal
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+
+from hub.adapters import RawMessage, Rejection, find_source
+from hub.model import Complaint
+
+cli = typer.Typer(
+    help="LAPOR Hub: normalize, route and track SP4N-LAPOR! complaints over Kafka.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+def _logging(level: str = "INFO") -> None:
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+
+
+@cli.command()
+def broker(port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 9092) -> None:
+    """Run the embedded Kafka-protocol broker (Tansu, memory only) in the foreground."""
+    from hub.embedded_broker import EmbeddedBroker
+
+    _logging()
+    b = EmbeddedBroker(port)
+    try:
+        b.start()
+    except RuntimeError as exc:
+        typer.echo(f"lapor-hub broker: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"broker ready: HUB_KAFKA_BOOTSTRAP={b.bootstrap} (Ctrl-C stops it)", err=True)
+    signal.signal(signal.SIGTERM, lambda *_: b.stop())
+    try:
+        b.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        b.stop()
+
+
+@cli.command()
+def run() -> None:
+    """Run the hub against HUB_KAFKA_BOOTSTRAP and HUB_DATABASE_URL, HTTP on HUB_HTTP_PORT."""
+    import uvicorn
+
+    from hub.app import build
+    from hub.settings import get_settings
+
+    settings = get_settings()
+    _logging(settings.log_level)
+    app, _ = build(settings)
+    uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_level="warning")
+
+
+@cli.command()
+def dev(
+    rate: Annotated[float, typer.Option(help="Demo complaints per second.")] = 5.0,
+    port: Annotated[int, typer.Option(help="Embedded broker port.")] = 9092,
+) -> None:
+    """Embedded broker + hub on SQLite under ./var + a demo stream, with progress."""
+    from hub.devserver import run_dev
+
+    os.environ.setdefault("HUB_DATABASE_URL", "sqlite:///var/hub.db")
+    _logging("WARNING")
+    asyncio.run(run_dev(rate, port))
+
+
+@cli.command()
+def normalize(
+    file: Annotated[str, typer.Argument(help="Payload file, or - for standard input.")],
+    channel: Annotated[str, typer.Option(help="web, mobile, sms, x, meta, ...")] = "web",
+    source: Annotated[str | None, typer.Option(help="Source variant, e.g. twilio.")] = None,
+    content_type: Annotated[str | None, typer.Option(help="Defaults to the source's.")] = None,
+) -> None:
+    """Print the canonical JSON of one raw payload; bad input exits 2 with the reason."""
+    try:
+        src = find_source(channel, source)
+    except KeyError as exc:
+        _fail(str(exc.args[0]))
+    try:
+        body = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
+    except OSError as exc:
+        _fail(f"cannot read {file}: {exc.strerror}")
+    raw = RawMessage(
+        source=src.name,
+        body=body,
+        content_type=content_type or src.content_types[0],
+        received_at=datetime.now(UTC),
+    )
+    outcomes = src.normalize(raw)
+    complaints = [o.model_dump(mode="json") for o in outcomes if isinstance(o, Complaint)]
+    rejections = [o for o in outcomes if isinstance(o, Rejection)]
+    if not complaints:
+        reason = rejections[0] if rejections else None
+        _fail(f"{reason.reason}: {reason.detail}" if reason else "no complaint in the payload")
+    for r in rejections:
+        typer.echo(f"skipped one entry: {r.reason}: {r.detail}", err=True)
+    typer.echo(json.dumps(complaints[0] if len(complaints) == 1 else complaints, indent=2,
+                          ensure_ascii=False))
+
+
+@cli.command()
+def schemas(
+    folder: Annotated[Path, typer.Argument(help="Where the contract files go.")] = Path("schemas"),
+) -> None:
+    """Write the JSON Schema and AsyncAPI files generated from the models."""
+    from hub.specs import write
+
+    changed = write(folder)
+    typer.echo(f"updated: {', '.join(changed)}" if changed else "schemas are up to date")
+
+
+@cli.command()
+def agency(
+    code: Annotated[str, typer.Argument(help="Agency code from the registry.")],
+    listen_only: Annotated[bool, typer.Option(help="Only show, take no input.")] = False,
+) -> None:
+    """Reference agency client: show routed complaints, post follow-ups from the terminal."""
+    from hub.agency_client import run_agency
+    from hub.routing import Directory, RegistryError
+    from hub.settings import get_settings
+
+    settings = get_settings()
+    try:
+        known = Directory.load(settings.agencies_file).get(code)
+    except RegistryError as exc:
+        _fail(str(exc))
+    if known is None:
+        _fail(f"unknown agency {code!r}")
+    asyncio.run(run_agency(settings, code, interactive=not listen_only))
+
+
+@cli.command()
+def simulate(
+    minutes: Annotated[float, typer.Option(help="How long to run.")] = 2.0,
+    rate: Annotated[float, typer.Option(help="Complaints per second over all channels.")] = 10.0,
+    hub_url: Annotated[str | None, typer.Option(help="Ingress base URL.")] = None,
+    seed: Annotated[int, typer.Option(help="Same seed, same stream.")] = 1708,
+) -> None:
+    """Realistic multi-channel load with agency responders (some late, some not_authority)."""
+    from hub.settings import get_settings
+    from hub.simulate import SimulationError, run_simulation
+
+    settings = get_settings()
+    url = hub_url or f"http://{settings.http_host}:{settings.http_port}"
+    try:
+        asyncio.run(run_simulation(settings, url, minutes=minutes, rate=rate, seed=seed))
+    except SimulationError as exc:
+        _fail(str(exc))
+
+
+@cli.command()
+def report(
+    date_from: Annotated[str, typer.Option("--from", help="First day, YYYY-MM-DD.")],
+    date_to: Annotated[str, typer.Option("--to", help="Last day, YYYY-MM-DD.")],
+    agency: Annotated[str | None, typer.Option(help="One agency code.")] = None,
+    csv: Annotated[Path | None, typer.Option(help="Also write the table as CSV.")] = None,
+    png: Annotated[Path | None, typer.Option(help="Also draw a chart as PNG.")] = None,
+) -> None:
+    """The evaluators' table per agency: follow-up and resolution rates, times, breaches."""
+    from hub.report import ReportError, run_report
+    from hub.settings import get_settings
+
+    try:
+        run_report(get_settings(), date_from, date_to, agency=agency, csv_path=csv, png_path=png)
+    except ReportError as exc:
+        _fail(str(exc))
+
+
+db_cli = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
+cli.add_typer(db_cli, name="db")
+
+
+@db_cli.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
+    """Bring the database at HUB_DATABASE_URL to `revision` (default: the newest)."""
+    from hub.migrate import upgrade
+    from hub.settings import get_settings
+
+    upgrade(get_settings().database_url, revision)
+
+
+dlq_cli = typer.Typer(help="Dead letters: list them, replay them after a fix.",
+                     no_args_is_help=True)
+cli.add_typer(dlq_cli, name="dlq")
+
+
+@dlq_cli.command("list")
+def dlq_list(
+    reason: Annotated[str | None, typer.Option(help="Only this reason.")] = None,
+    replayed: Annotated[bool, typer.Option(help="Include ones already replayed.")] = False,
+    limit: Annotated[int, typer.Option(help="Newest first, at most this many.")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """Dead letters with their reason (newest first); original bytes stay sealed."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from hub.dlq import list_letters
+    from hub.settings import get_settings
+    from hub.store import make_engine
+
+    engine = make_engine(get_settings().database_url)
+    letters = list_letters(engine, reason=reason, include_replayed=replayed, limit=limit)
+    if as_json:
+        for dl in letters:
+            typer.echo(json.dumps(dataclasses.asdict(dl), default=str, ensure_ascii=False))
+        return
+    table = Table("id", "at", "stage", "reason", "topic", "detail", "replayed")
+    for dl in letters:
+        table.add_row(str(dl.id), f"{dl.at:%Y-%m-%d %H:%M:%S}", dl.stage, dl.reason, dl.topic,
+                      dl.detail[:80], f"{dl.replayed_at:%Y-%m-%d %H:%M}" if dl.replayed_at else "")
+    Console().print(table)
+
+
+@dlq_cli.command("replay")
+def dlq_replay(
+    ids: Annotated[list[int] | None, typer.Argument(help="Dead-letter ids.")] = None,
+    reason: Annotated[str | None, typer.Option(help="Every one with this reason.")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Every one not yet replayed.")] = False,
+) -> None:
+    """Publish dead letters back to the topic they came from, to be processed again."""
+    from hub.dlq import replay
+    from hub.sealing import Sealer
+    from hub.settings import get_settings
+    from hub.store import make_engine
+
+    if not (ids or reason or all_):
+        _fail("say which: ids, --reason R or --all")
+    settings = get_settings()
+    count = asyncio.run(replay(settings, make_engine(settings.database_url),
+                               Sealer.from_settings(settings), ids or [], reason))
+    typer.echo(f"replayed {count} dead letter(s)")
+
+
+@db_cli.command("revision")
+def db_revision(
+    message: Annotated[str, typer.Option("-m", "--message", help="What the change is.")],
+) -> None:
+    """Autogenerate a migration from the models against HUB_DATABASE_URL (at head)."""
+    from hub.migrate import new_revision
+    from hub.settings import get_settings
+
+    new_revision(get_settings().database_url, message)
+
+
+@cli.command()
+def bench(
+    quick: Annotated[bool, typer.Option(help="A short smoke run.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+) -> None:
+    """Measure throughput and latency against the broker's ceiling, on this machine."""
+    from hub.bench import run_bench
+
+    run_bench(quick=quick, as_json=as_json)
+
+
+def _fail(reason: str) -> NoReturn:
+    typer.echo(f"lapor-hub: {reason.splitlines()[0] if reason else 'failed'}", err=True)
+    raise typer.Exit(2)
+
+
+def main() -> None:
+    with contextlib.suppress(KeyboardInterrupt):
+        cli()

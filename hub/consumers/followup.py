@@ -1,0 +1,27 @@
+"""Kafka entrypoint for agencies' follow-up events: decode the batch, apply, commit."""
+
+from __future__ import annotations
+
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+
+from hub import topics
+from hub.consumers.records import batch_subscriber, to_records
+from hub.service import Hub
+from hub.settings import Settings
+
+
+def register(broker: KafkaBroker, hub: Hub, settings: Settings) -> None:
+    # Events of one complaint share a key, hence a partition, hence their order here.
+    @batch_subscriber(
+        broker,
+        topics.FOLLOW_UP,
+        group=f"{settings.kafka_group}-followup",
+        max_records=settings.batch_size,
+        batch_timeout_ms=settings.batch_timeout_ms,
+        title="follow-up",
+        description="Agencies' status events (FollowUpEvent), keyed by tracking id.",
+    )
+    async def follow_up(body: list[bytes], msg: KafkaMessage) -> None:
+        await hub.follow_up(to_records(msg.raw_message))
+        await msg.ack()

@@ -1,0 +1,27 @@
+"""Kafka entrypoint for every raw topic: decode the batch, hand it to the hub, commit."""
+
+from __future__ import annotations
+
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+
+from hub import topics
+from hub.adapters import SOURCES
+from hub.consumers.records import batch_subscriber, to_records
+from hub.service import Hub
+from hub.settings import Settings
+
+
+def register(broker: KafkaBroker, hub: Hub, settings: Settings) -> None:
+    @batch_subscriber(
+        broker,
+        *[topics.raw(name) for name in SOURCES],
+        group=f"{settings.kafka_group}-intake",
+        max_records=settings.batch_size,
+        batch_timeout_ms=settings.batch_timeout_ms,
+        title="intake",
+        description="Raw messages from every source, normalized into complaints and routed.",
+    )
+    async def intake(body: list[bytes], msg: KafkaMessage) -> None:
+        await hub.intake(to_records(msg.raw_message))
+        await msg.ack()

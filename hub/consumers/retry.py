@@ -1,0 +1,37 @@
+"""Kafka entrypoint for the retry topic: wait until each record's not-before, then retry it."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+
+from hub import topics
+from hub.consumers.records import batch_subscriber, to_records
+from hub.service import NOT_BEFORE, Hub, utcnow
+from hub.settings import Settings
+
+
+def register(broker: KafkaBroker, hub: Hub, settings: Settings) -> None:
+    # Small batches: a record may wait minutes for its time, and its batch waits with it.
+    @batch_subscriber(
+        broker,
+        topics.RETRY,
+        group=f"{settings.kafka_group}-retry",
+        max_records=50,
+        batch_timeout_ms=settings.batch_timeout_ms,
+        title="retry",
+        description="Records that failed for an unknown reason, retried after a delay "
+        "(headers hub-attempt, hub-not-before, hub-original-topic), then dead-lettered.",
+    )
+    async def retry(body: list[bytes], msg: KafkaMessage) -> None:
+        for record in to_records(msg.raw_message):
+            due = record.headers.get(NOT_BEFORE)
+            if due:
+                wait = (datetime.fromisoformat(due) - utcnow()).total_seconds()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+            await hub.retry(record)
+        await msg.ack()

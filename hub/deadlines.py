@@ -1,0 +1,94 @@
+"""Which deadlines run for a complaint, computed in its holder's working-day calendar."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from functools import lru_cache
+
+from hub import lifecycle
+from hub.calendar import CalendarConfig, DeadlineKind, Interval, WorkingCalendar, Zone
+from hub.model import Deadline, ReportType, Status
+from hub.routing import Agency, Directory
+from hub.sealing import Sealer
+from hub.store import ComplaintRow
+
+ANNOUNCED = (DeadlineKind.VERIFICATION, DeadlineKind.FIRST_FOLLOW_UP, DeadlineKind.SETTLE)
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """Everything a decision needs besides the complaint: registry and calendar."""
+
+    directory: Directory
+    config: CalendarConfig
+    calendar: WorkingCalendar
+    secret: bytes = b"dev-only-secret-change-me"
+    """Keys reporter hashes (hub.duplicates) and, through `sealer`, identity at rest."""
+    sealer: Sealer = field(default_factory=lambda: Sealer(b"dev-only-secret-change-me"))
+    duplicate_window: timedelta = timedelta(hours=72)
+
+    @classmethod
+    def of(
+        cls, directory: Directory, config: CalendarConfig, *, secret: bytes | None = None,
+        sealer: Sealer | None = None, duplicate_window: timedelta | None = None,
+    ) -> Rules:
+        rules = cls(directory, config, config.calendar())
+        if secret is not None:
+            rules = replace(rules, secret=secret)
+        if sealer is not None:
+            rules = replace(rules, sealer=sealer)
+        if duplicate_window is not None:
+            rules = replace(rules, duplicate_window=duplicate_window)
+        return rules
+
+    def due(
+        self, start: datetime, kind: DeadlineKind, report_type: ReportType,
+        needs_inspection: bool, zone: Zone, pauses: Sequence[Interval] = (),
+    ) -> datetime:
+        days = self.config.deadline_days(kind, report_type, needs_inspection)
+        if pauses:
+            return self.calendar.due_at(start, days, zone, pauses)
+        return _due_unpaused(self.calendar, start, days, zone)
+
+    def announced(
+        self, start: datetime, report_type: ReportType, needs_inspection: bool, agency: Agency
+    ) -> tuple[Deadline, ...]:
+        """The deadlines a routing event tells the agency about."""
+        return tuple(
+            Deadline(
+                kind=kind.value,
+                due_at=self.due(start, kind, report_type, needs_inspection, agency.zone),
+            )
+            for kind in ANNOUNCED
+        )
+
+
+@lru_cache(maxsize=4096)
+def _due_unpaused(calendar: WorkingCalendar, start: datetime, days: int, zone: Zone) -> datetime:
+    # Cached: the intake computes three deadlines per complaint, mostly for the same days.
+    return calendar.due_at(start, days, zone)
+
+
+def pauses_of(row: ComplaintRow) -> list[Interval]:
+    pairs = json.loads(row.pauses)
+    return [(datetime.fromisoformat(a), datetime.fromisoformat(b)) for a, b in pairs]
+
+
+def set_deadline(row: ComplaintRow, rules: Rules, agency: Agency) -> None:
+    """Set the deadline running in the row's status; a new deadline may be escalated anew."""
+    kind = lifecycle.deadline_after(Status(row.status))
+    if kind is None:
+        row.due_kind, row.due_at = None, None
+        return
+    start = row.responded_at if kind is DeadlineKind.AUTO_CLOSE else row.routed_at
+    assert start is not None
+    due = rules.due(
+        start, kind, ReportType(row.report_type), row.needs_inspection, agency.zone,
+        pauses_of(row),
+    )
+    if (row.due_kind, row.due_at) != (kind.value, due):
+        row.due_kind, row.due_at = kind.value, due
+        row.escalated_kind = None

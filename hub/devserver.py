@@ -1,0 +1,132 @@
+"""`lapor-hub dev`: embedded broker, the hub and a demo stream in one process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from datetime import UTC, datetime
+
+import httpx
+import uvicorn
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from hub import metrics
+from hub.demo import web_complaints
+from hub.embedded_broker import EmbeddedBroker, free_port
+from hub.routing import Directory
+from hub.settings import Settings
+from hub.simulate import Responders, Tally
+
+console = Console(stderr=True)
+
+
+def _sample_totals(name: str, label: str) -> dict[str, float]:
+    totals: dict[str, float] = {}
+    for family in metrics.REGISTRY.collect():
+        for sample in family.samples:
+            if sample.name == name:
+                key = sample.labels.get(label, "")
+                totals[key] = totals.get(key, 0.0) + sample.value
+    return totals
+
+
+def _progress() -> Table:
+    routed = _sample_totals("lapor_complaints_routed_total", "agency")
+    table = Table(title=f"demo: posted {tally.posted}, refused {tally.refused}, "
+                        f"follow-ups {tally.sent}",
+                  expand=False)
+    table.add_column("agency")
+    table.add_column("routed", justify="right")
+    for agency, n in sorted(routed.items(), key=lambda kv: -kv[1])[:12]:
+        table.add_row(agency, f"{n:.0f}")
+    dead = sum(_sample_totals("lapor_dead_letters_total", "reason").values())
+    answered = sum(_sample_totals("lapor_follow_ups_total", "status").values())
+    table.caption = (f"routed {sum(routed.values()):.0f} · follow-ups applied {answered:.0f} · "
+                     f"dead letters {dead:.0f}")
+    return table
+
+
+async def run_dev(rate: float, port: int) -> None:
+    with EmbeddedBroker(port if _port_free(port) else free_port()) as broker:
+        os.environ["HUB_KAFKA_BOOTSTRAP"] = broker.bootstrap
+        # The demo feeder posts without credentials; never set this in production.
+        os.environ.setdefault("HUB_INGRESS_OPEN", "true")
+        settings = Settings()
+        from hub.app import build
+
+        app, _ = build(settings)
+        config = uvicorn.Config(
+            app, host=settings.http_host, port=settings.http_port, log_level="warning"
+        )
+        server = uvicorn.Server(config)
+        base = f"http://{settings.http_host}:{settings.http_port}"
+        console.print(
+            f"[bold]LAPOR Hub[/] broker {broker.bootstrap} · database {settings.database_url}\n"
+            f"  post complaints: {base}/intake/<source> · metrics: {base}/metrics · "
+            f"ready: {base}/readyz\n  Ctrl-C stops everything."
+        )
+        serving = asyncio.create_task(server.serve())
+        feeding = asyncio.create_task(_feed(base, rate, settings))
+        try:
+            with Live(_progress(), console=console, refresh_per_second=2) as live:
+                while not serving.done():
+                    await asyncio.sleep(0.5)
+                    live.update(_progress())
+        finally:
+            server.should_exit = True
+            feeding.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await feeding
+            await serving
+
+
+tally = Tally()
+"""What the demo posted and the responders sent, shared with the progress display."""
+
+
+def _port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+async def _feed(base: str, rate: float, settings: Settings) -> None:
+    """Post demo complaints once the hub is ready, and answer them as the agencies would
+    (the simulator's responders: time compressed, one simulated day per second)."""
+    async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+        while True:
+            try:
+                ready = await client.get("/readyz")
+                if ready.status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.5)
+        responders = Responders(settings, Directory.load(settings.agencies_file), 1708, tally,
+                                since=datetime.now(UTC))
+        await responders.start()
+        answering = asyncio.create_task(responders.run(float("inf")))
+        try:
+            await _post_forms(client, rate)
+        finally:
+            answering.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await answering
+            await responders.stop()
+
+
+async def _post_forms(client: httpx.AsyncClient, rate: float) -> None:
+    for body in web_complaints():
+        try:
+            answer = await client.post("/intake/web", json=body)
+            if answer.status_code == 202:
+                tally.posted += 1
+            else:
+                tally.refused += 1
+        except httpx.HTTPError:
+            tally.refused += 1
+        await asyncio.sleep(1 / rate)

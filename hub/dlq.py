@@ -1,0 +1,93 @@
+"""`lapor-hub dlq`: inspect dead letters and replay them after a fix.
+
+Replay publishes the original bytes (unsealed) to the topic they first came from,
+with their original headers plus `hub-replay-of`, and marks the row replayed. The
+hub then treats them as new deliveries: what now succeeds is processed, what still
+fails is dead-lettered again (as a new row, with its new reason).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from hub.producers.publisher import Publisher
+from hub.sealing import Sealer
+from hub.settings import Settings
+from hub.store import DeadLetterRow, Pending, transaction
+
+TABLE: sa.Table = DeadLetterRow.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True, slots=True)
+class Letter:
+    id: int
+    at: datetime
+    stage: str
+    reason: str
+    topic: str
+    detail: str
+    replayed_at: datetime | None
+
+
+def list_letters(
+    engine: Engine, *, reason: str | None = None, include_replayed: bool = False, limit: int = 50
+) -> list[Letter]:
+    query = sa.select(
+        TABLE.c.id, TABLE.c.at, TABLE.c.stage, TABLE.c.reason, TABLE.c.topic, TABLE.c.detail,
+        TABLE.c.replayed_at,
+    ).order_by(TABLE.c.id.desc()).limit(limit)
+    if reason:
+        query = query.where(TABLE.c.reason == reason)
+    if not include_replayed:
+        query = query.where(TABLE.c.replayed_at.is_(None))
+    with engine.connect() as conn:
+        return [Letter(*row) for row in conn.execute(query)]
+
+
+def replayable(
+    engine: Engine, sealer: Sealer, ids: Sequence[int], reason: str | None
+) -> list[Pending]:
+    """The dead letters chosen by id or reason, not yet replayed, as events to send."""
+    query = sa.select(TABLE).where(TABLE.c.replayed_at.is_(None)).order_by(TABLE.c.id)
+    if ids:
+        query = query.where(TABLE.c.id.in_(ids))
+    if reason:
+        query = query.where(TABLE.c.reason == reason)
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    out = []
+    for row in rows:
+        headers = {**json.loads(row.headers), "hub-replay-of": str(row.id)}
+        out.append(Pending(row.id, row.topic, row.key, sealer.open(row.original),
+                           json.dumps(headers)))
+    return out
+
+
+def mark_replayed(engine: Engine, ids: Sequence[int]) -> None:
+    with transaction(engine) as conn:
+        conn.execute(
+            sa.update(TABLE).where(TABLE.c.id.in_(ids)).values(replayed_at=datetime.now(UTC))
+        )
+
+
+async def replay(
+    settings: Settings, engine: Engine, sealer: Sealer, ids: Sequence[int], reason: str | None
+) -> int:
+    """Publish the chosen dead letters back to their topics; returns how many."""
+    pending = replayable(engine, sealer, ids, reason)
+    if not pending:
+        return 0
+    publisher = Publisher(settings)
+    await publisher.start()
+    try:
+        sent = await publisher.send(pending)
+    finally:
+        await publisher.stop()
+    mark_replayed(engine, sent)
+    return len(sent)

@@ -1,0 +1,112 @@
+"""Cross-channel duplicates: the same complaint sent through two doors is one complaint.
+
+Pure. Each complaint gets up to three blocking keys – who (reporter phone or handle,
+as a keyed hash), where (category and place), what (the opening words of its text) –
+and a candidate that shares a key within the window must also have near-identical
+text. Keys keep the comparison to a handful of rows however many complaints there are.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from rapidfuzz import fuzz
+
+from hub.model import Complaint
+
+SIMILARITY = 90.0
+"""rapidfuzz token-sort ratio (0–100) above which two texts say the same thing.
+
+Token-sort, not token-set: a set ratio scores a short text inside a longer one as
+equal, which would link different complaints that share a common phrase."""
+_OPENING_WORDS = 6
+_NOISE = re.compile(r"#\w+|@\w+|https?://\S+|[^\w\s]", re.UNICODE)
+
+
+@dataclass(frozen=True, slots=True)
+class Fingerprint:
+    reporter_key: str | None
+    place_key: str | None
+    text_key: str | None
+    text: str
+    """Normalized description, what similarity is measured on."""
+
+
+def normalized(text: str) -> str:
+    return " ".join(_NOISE.sub(" ", text.casefold()).split())
+
+
+def _digest(secret: bytes, value: str) -> str:
+    return hashlib.blake2b(value.encode(), key=secret[:64], digest_size=16).hexdigest()
+
+
+def fingerprint(complaint: Complaint, secret: bytes) -> Fingerprint:
+    """Blocking keys for a complaint. The reporter key is a keyed hash, never the number."""
+    reporter = complaint.reporter.phone or (
+        complaint.reporter.handle.casefold() if complaint.reporter.handle else None
+    )
+    loc = complaint.location
+    place = None
+    if complaint.category and loc.latitude is not None and loc.longitude is not None:
+        # ~100 m cells: the same pothole reported twice lands in the same cell.
+        place = f"{complaint.category}|{loc.latitude:.3f}|{loc.longitude:.3f}"
+    elif complaint.category and loc.region_code and loc.address:
+        place = f"{complaint.category}|{loc.region_code}|{normalized(loc.address)}"
+    text = normalized(complaint.description)[:1000]
+    words = text.split()
+    return Fingerprint(
+        reporter_key=_digest(secret, reporter) if reporter else None,
+        place_key=_digest(secret, place) if place else None,
+        text_key=_digest(secret, " ".join(words[:_OPENING_WORDS]))
+        if len(words) >= _OPENING_WORDS else None,
+        text=text,
+    )
+
+
+def same_text(a: str, b: str) -> bool:
+    return fuzz.token_sort_ratio(a, b) >= SIMILARITY
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    tracking_id: str
+    fingerprint: Fingerprint
+
+
+KINDS = ("reporter", "place", "text")
+
+
+def _keys(fp: Fingerprint) -> tuple[str | None, str | None, str | None]:
+    return fp.reporter_key, fp.place_key, fp.text_key
+
+
+class Pool:
+    """Earlier complaints indexed by blocking key, so a lookup touches only its block."""
+
+    def __init__(self, candidates: Iterable[Candidate] = ()) -> None:
+        self._by_key: dict[tuple[str, str], list[Candidate]] = {}
+        for c in candidates:
+            self.add(c)
+
+    def add(self, candidate: Candidate) -> None:
+        for kind, key in zip(KINDS, _keys(candidate.fingerprint), strict=True):
+            if key is not None:
+                self._by_key.setdefault((kind, key), []).append(candidate)
+
+    def first_duplicate(self, tracking_id: str, mine: Fingerprint) -> tuple[str, str] | None:
+        """The earliest candidate this complaint repeats, and the key that matched."""
+        found: list[tuple[int, str, str]] = []
+        for kind, key in zip(KINDS, _keys(mine), strict=True):
+            if key is None:
+                continue
+            for order, c in enumerate(self._by_key.get((kind, key), ())):
+                if c.tracking_id != tracking_id and same_text(mine.text, c.fingerprint.text):
+                    found.append((order, c.tracking_id, kind))
+                    break
+        if not found:
+            return None
+        _, original, kind = min(found)
+        return original, kind

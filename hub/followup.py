@@ -1,0 +1,250 @@
+"""Follow-up (tindak lanjut): agencies' status events applied to the complaints they hold.
+
+`apply_follow_up` is the decision for one event on one complaint, with no I/O: it
+mutates the in-memory row and returns the effects (history, events to publish,
+latencies to observe) or a refusal that becomes a dead letter. `store_follow_ups`
+runs a batch of them in one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import ValidationError
+from sqlalchemy.engine import Connection
+from sqlmodel import Session, select
+
+from hub import lifecycle, metrics, topics
+from hub.deadlines import Rules, pauses_of, set_deadline
+from hub.intake import (
+    Record,
+    complaint_of,
+    dead_letter,
+    dead_letter_outbox,
+    routing_event,
+    routing_outbox,
+    store_dead_letters,
+)
+from hub.model import (
+    DeadLetter,
+    FollowUpEvent,
+    Notification,
+    Status,
+)
+from hub.routing import Agency, Decision
+from hub.store import ComplaintRow, HistoryRow, Pending, add_outbox, outbox_row
+
+# What the citizen hears about; internal steps (dispositioned, in_progress) are not sent.
+NOTIFY = frozenset({
+    Status.VERIFIED, Status.NEEDS_INFO, Status.RESPONDED, Status.CLOSED, Status.ARCHIVED,
+    Status.DEFERRED,
+})
+
+
+@dataclass(slots=True)
+class Effects:
+    history: dict[str, Any]
+    outbox: list[dict[str, Any]] = field(default_factory=list)
+    latencies: list[tuple[str, str, float]] = field(default_factory=list)
+    """(agency, stage, working seconds)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    reason: str
+    detail: str
+
+
+def route_to(
+    row: ComplaintRow, decision: Decision, rules: Rules, now: datetime
+) -> dict[str, Any]:
+    """Hand the complaint to another agency and build its routing event's outbox row."""
+    previous = row.agency_code
+    row.agency_code = decision.agency.code
+    row.route_seq += 1
+    row.route_reason = decision.reason
+    row.routed_at = now
+    event = routing_event(complaint_of(row, rules), decision, row.route_seq, now, rules, previous)
+    return routing_outbox(event, decision.agency.topic_name, now)
+
+
+def apply_follow_up(
+    row: ComplaintRow | None, event: FollowUpEvent, rules: Rules, now: datetime
+) -> Effects | Refusal:
+    """Apply one agency event; the row is changed in place only when it is accepted."""
+    if row is None:
+        return Refusal("unknown_complaint", f"no complaint {event.tracking_id}")
+    if event.agency_code != row.agency_code:
+        return Refusal(
+            "not_holder",
+            f"{event.agency_code} does not hold {event.tracking_id} ({row.agency_code} does)",
+        )
+    holder = rules.directory.get(row.agency_code)
+    if holder is None:
+        return Refusal("unknown_agency", f"agency {row.agency_code} left the registry")
+    current = Status(row.status)
+    try:
+        landed = lifecycle.transition(current, event.status)
+    except lifecycle.IllegalTransition as exc:
+        return Refusal("illegal_transition", str(exc))
+    target: Agency | None = None
+    if event.status is Status.DISPOSITIONED and event.target_agency:
+        target = rules.directory.get(event.target_agency)
+        if target is None:
+            return Refusal("unknown_agency", f"cannot disposition to {event.target_agency!r}")
+
+    effects = Effects(history={
+        "event_id": event.event_id,
+        "tracking_id": row.tracking_id,
+        "status": event.status.value,
+        "agency_code": event.agency_code,
+        "target_agency": event.target_agency,
+        "message": event.message,
+        "reason": event.reason,
+        "at": event.at,
+    })
+    at = max(event.at, row.routed_at)  # an agency's clock running behind must not go negative
+    pauses = pauses_of(row)
+    if lifecycle.stops_clock(current) and not lifecycle.stops_clock(landed) and row.paused_since:
+        pauses.append((row.paused_since, at))
+        row.pauses = json.dumps([[a.isoformat(), b.isoformat()] for a, b in pauses])
+        row.paused_since = None
+    elif lifecycle.stops_clock(landed) and not lifecycle.stops_clock(current):
+        row.paused_since = at
+
+    def working(since: datetime) -> float:
+        return rules.calendar.working_seconds_between(since, at, holder.zone, pauses)
+
+    if event.status is Status.VERIFIED:
+        effects.latencies.append((holder.code, "verification", working(row.routed_at)))
+    if lifecycle.counts_as_followed_up(event.status) and row.first_follow_up_at is None:
+        row.first_follow_up_at = at
+        effects.latencies.append((holder.code, "first_follow_up", working(row.routed_at)))
+    if event.status is Status.RESPONDED:
+        row.responded_at = at
+    if landed is Status.CLOSED:
+        row.closed_at = at
+        effects.latencies.append((holder.code, "close", working(row.received_at)))
+
+    row.status = landed.value
+    row.updated_at = now
+    if event.status is Status.NOT_AUTHORITY:
+        declined = [*json.loads(row.declined), holder.code]
+        row.declined = json.dumps(declined)
+        decision = rules.directory.route(complaint_of(row, rules), exclude=declined)
+        effects.outbox.append(route_to(row, Decision(decision.agency, "reroute"), rules, now))
+    elif target is not None and target.code != holder.code:
+        effects.outbox.append(route_to(row, Decision(target, "disposition"), rules, now))
+    set_deadline(row, rules, rules.directory.get(row.agency_code) or holder)
+    if event.status in NOTIFY:
+        effects.outbox.append(notification_outbox(row, event, holder, rules, now))
+    return effects
+
+
+def notification_outbox(
+    row: ComplaintRow, event: FollowUpEvent, agency: Agency, rules: Rules, now: datetime
+) -> dict[str, Any]:
+    complaint = complaint_of(row, rules)
+    note = Notification(
+        event_id=f"notify-{event.event_id}",
+        tracking_id=row.tracking_id,
+        channel=complaint.channel,
+        source=complaint.source,
+        address=complaint.reporter,
+        status=event.status,
+        message=None if complaint.confidential else event.message,
+        agency_name=agency.name,
+        at=event.at,
+    )
+    return outbox_row(topics.NOTIFICATION, row.tracking_id, note, now,
+                      **{"event-id": note.event_id})
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    pending: list[Pending]
+    effects: list[tuple[FollowUpEvent, Effects]]
+    dead_letters: list[DeadLetter]
+
+    def count(self) -> None:
+        for event, effects in self.effects:
+            metrics.follow_ups.labels(event.agency_code, event.status.value).inc()
+            for agency, stage, seconds in effects.latencies:
+                metrics.latency.labels(agency, stage).observe(seconds)
+        for letter in self.dead_letters:
+            metrics.dead_letters.labels(letter.stage, letter.reason).inc()
+
+
+def parse(record: Record) -> FollowUpEvent | Refusal:
+    try:
+        return FollowUpEvent.model_validate_json(record.value)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in err["loc"]) or "payload"
+        return Refusal("invalid_follow_up", f"{where}: {err['msg']}")
+
+
+def store_follow_ups(
+    conn: Connection, records: Sequence[Record], rules: Rules, now: datetime
+) -> Applied:
+    """Apply a batch in offset order; events already in the history are skipped."""
+    parsed = [(r, parse(r)) for r in records]
+    events = [p for _, p in parsed if isinstance(p, FollowUpEvent)]
+    with Session(bind=conn) as session:
+        return _apply_batch(session, conn, parsed, events, rules, now)
+
+
+def _apply_batch(
+    session: Session,
+    conn: Connection,
+    parsed: list[tuple[Record, FollowUpEvent | Refusal]],
+    events: list[FollowUpEvent],
+    rules: Rules,
+    now: datetime,
+) -> Applied:
+    rows = {
+        row.tracking_id: row
+        for row in session.exec(
+            # FOR UPDATE: a watcher's auto-close committed meanwhile must not be overwritten
+            # (PostgreSQL; SQLite serializes writers anyway).
+            select(ComplaintRow)
+            .where(sa.column("tracking_id").in_({e.tracking_id for e in events}))
+            .with_for_update()
+        )
+    }
+    seen = set(
+        session.exec(
+            select(HistoryRow.event_id).where(
+                sa.column("event_id").in_({e.event_id for e in events})
+            )
+        )
+    )
+    applied: list[tuple[FollowUpEvent, Effects]] = []
+    letters: list[tuple[DeadLetter, str]] = []
+    outbox: list[dict[str, Any]] = []
+    for record, item in parsed:
+        if isinstance(item, FollowUpEvent) and item.event_id in seen:
+            continue
+        result = (
+            apply_follow_up(rows.get(item.tracking_id), item, rules, now)
+            if isinstance(item, FollowUpEvent)
+            else item
+        )
+        if isinstance(result, Refusal):
+            letter = dead_letter(record, result.reason, result.detail, "follow_up", now)
+            letters.append((letter, f"{record.where}:0"))
+            continue
+        assert isinstance(item, FollowUpEvent)
+        seen.add(item.event_id)
+        session.add(HistoryRow(**result.history))
+        outbox.extend(result.outbox)
+        applied.append((item, result))
+    session.flush()
+    new_letters = store_dead_letters(conn, letters, rules.sealer)
+    outbox.extend(dead_letter_outbox(dl, now) for dl in new_letters)
+    return Applied(add_outbox(conn, outbox), applied, new_letters)

@@ -1,0 +1,239 @@
+"""The hub's HTTP side: `/intake/<source>` ingress, `/metrics`, `/healthz`, `/readyz`.
+
+Plain ASGI callables served beside the broker by FastStream's `AsgiFastStream`.
+The ingress checks what it can cheaply (method, content type, size, that the body
+normalizes), publishes the vendor's bytes unchanged to the source's raw topic and
+answers 202 with the tracking ids; the intake consumer does the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl
+
+import sqlalchemy as sa
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from hub import metrics, topics
+from hub.adapters import SOURCES, RawMessage, Rejection, Source
+from hub.ingress_auth import META_SOURCES, refusal
+from hub.model import Complaint
+from hub.service import Hub
+from hub.settings import Settings
+from hub.store import Pending
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+log = logging.getLogger("hub.http")
+
+
+class TooLargeError(Exception):
+    pass
+
+
+async def respond(
+    send: Send, status: int, body: bytes | dict[str, Any], content_type: str = "application/json"
+) -> None:
+    data = json.dumps(body, ensure_ascii=False).encode() if isinstance(body, dict) else body
+    await send({
+        "type": "http.response.start",
+        "status": status,
+        "headers": [
+            (b"content-type", content_type.encode()),
+            (b"content-length", b"%d" % len(data)),
+        ],
+    })
+    await send({"type": "http.response.body", "body": data})
+
+
+async def read_body(receive: Receive, limit: int) -> bytes:
+    """The request body, refusing to hold more than `limit` bytes."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ConnectionAbortedError
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise TooLargeError
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def header(scope: Scope, name: bytes) -> str:
+    for key, value in scope.get("headers", ()):
+        if key.lower() == name:
+            text: str = value.decode("latin-1")
+            return text
+    return ""
+
+
+def meta_verification(scope: Scope, settings: Settings) -> tuple[int, bytes]:
+    """Meta's webhook handshake: echo hub.challenge when hub.verify_token is ours."""
+    query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+    token = settings.meta_verify_token
+    if (
+        query.get("hub.mode") == "subscribe"
+        and token is not None
+        and hmac.compare_digest(query.get("hub.verify_token", ""), token.get_secret_value())
+    ):
+        return 200, query.get("hub.challenge", "").encode()
+    return 403, b"verification failed"
+
+
+def request_url(scope: Scope, settings: Settings) -> str:
+    """The URL the vendor called, as it signed it."""
+    if settings.public_base_url:
+        return settings.public_base_url.rstrip("/") + str(scope["path"])
+    host = header(scope, b"host") or "localhost"
+    return f"{scope.get('scheme', 'http')}://{host}{scope['path']}"
+
+
+def ingress(source: Source, hub: Hub, settings: Settings) -> ASGIApp:
+    topic = topics.raw(source.name)
+    max_body = settings.max_body_bytes
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] == "GET" and source.name in META_SOURCES:
+            status, text = meta_verification(scope, settings)
+            await respond(send, status, text, "text/plain")
+            return
+        if scope["method"] != "POST":
+            await respond(send, 405, {"error": "use POST"})
+            return
+        content_type = header(scope, b"content-type").split(";")[0].strip().lower()
+        if content_type not in source.content_types:
+            await respond(
+                send, 415,
+                {"error": f"content type {content_type or 'missing'!r} not accepted; "
+                          f"send {' or '.join(source.content_types)}"},
+            )
+            return
+        declared = header(scope, b"content-length")
+        if declared.isdigit() and int(declared) > max_body:
+            await respond(send, 413, {"error": f"body larger than {max_body} bytes"})
+            return
+        try:
+            body = await read_body(receive, max_body)
+        except TooLargeError:
+            await respond(send, 413, {"error": f"body larger than {max_body} bytes"})
+            return
+        except ConnectionAbortedError:
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        why = refusal(settings, source.name, headers, body, request_url(scope, settings))
+        if why is not None:
+            await respond(send, 401, {"error": why})
+            return
+        # No envelope id: a payload without its own id is identified by its bytes, so a
+        # sender retrying after a 503 or a timeout does not make a second complaint.
+        raw = RawMessage(
+            source=source.name,
+            body=body,
+            content_type=content_type,
+            received_at=datetime.now(UTC),
+        )
+        outcomes = source.normalize(raw)
+        accepted = [o.tracking_id for o in outcomes if isinstance(o, Complaint)]
+        rejected = [
+            {"reason": o.reason, "detail": o.detail}
+            for o in outcomes
+            if isinstance(o, Rejection)
+        ]
+        if all(isinstance(o, Rejection) for o in outcomes):
+            ignorable = all(r["reason"] == "not_a_complaint" for r in rejected)
+            # Webhook vendors also send events that are no complaint (read receipts);
+            # a 4xx would make them retry, so those get 200 and the reason.
+            await respond(send, 200 if ignorable else 422, {"accepted": [], "rejected": rejected})
+            return
+        envelope = {
+            "content-type": content_type,
+            "hub-received-at": raw.received_at.isoformat(),
+        }
+        pending = Pending(0, topic, raw.fallback_message_id(), body, json.dumps(envelope))
+        try:
+            await asyncio.wait_for(hub.publisher.send([pending]), timeout=10)
+        except Exception as exc:
+            log.warning("ingress %s: broker unavailable: %s", source.name, exc)
+            await respond(send, 503, {"error": "broker unavailable, retry later"})
+            return
+        await respond(send, 202, {"accepted": accepted, "rejected": rejected})
+
+    return app
+
+
+def metrics_app() -> ASGIApp:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await respond(send, 200, generate_latest(metrics.REGISTRY), CONTENT_TYPE_LATEST)
+
+    return app
+
+
+def healthz() -> ASGIApp:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await respond(send, 200, {"status": "alive"})
+
+    return app
+
+
+def readyz(hub: Hub, ping_broker: Callable[[], Awaitable[bool]]) -> ASGIApp:
+    """Ready when the database answers and the broker answers, checked now."""
+
+    def ping_db() -> None:
+        with hub.engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        problems: dict[str, str] = dict(hub.health.problems)
+        try:
+            await asyncio.wait_for(asyncio.to_thread(ping_db), timeout=3)
+        except Exception as exc:
+            problems["database"] = f"{type(exc).__name__}: {exc}"[:300]
+        try:
+            if not await asyncio.wait_for(ping_broker(), timeout=3):
+                problems["broker"] = "no answer"
+            else:
+                # A broker that answers may still have lost our topics (the embedded one
+                # keeps them in memory); until the publisher re-creates them we are not ready.
+                missing = await asyncio.wait_for(hub.publisher.missing_topics(), timeout=3)
+                if missing:
+                    problems["broker"] = (
+                        f"{len(missing)} topics missing, being re-created: "
+                        + ", ".join(sorted(missing)[:5])
+                    )[:300]
+        except Exception as exc:
+            problems["broker"] = f"{type(exc).__name__}: {exc}"[:300]
+        metrics.ready.set(0 if problems else 1)
+        if problems:
+            await respond(send, 503, {"status": "not ready", "problems": problems})
+        else:
+            await respond(send, 200, {"status": "ready"})
+
+    return app
+
+
+def routes(
+    hub: Hub, settings: Settings, ping_broker: Callable[[], Awaitable[bool]]
+) -> list[tuple[str, ASGIApp]]:
+    found: list[tuple[str, ASGIApp]] = [
+        (f"/intake/{name}", ingress(source, hub, settings)) for name, source in SOURCES.items()
+    ]
+    found += [
+        ("/metrics", metrics_app()),
+        ("/healthz", healthz()),
+        ("/readyz", readyz(hub, ping_broker)),
+    ]
+    return found

@@ -1,0 +1,405 @@
+"""Intake: a batch of raw records → complaints stored, routed, and events in the outbox.
+
+`plan_intake` is pure (normalize, route, build events); `store_intake` writes the
+plan in one transaction and returns what to publish. Idempotent: a record seen
+before (same source system and source message id) adds nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from hub import metrics, topics
+from hub.adapters import SOURCES, Fragment, Outcome, RawMessage, Rejection
+from hub.calendar import DeadlineKind
+from hub.deadlines import Rules
+from hub.duplicates import Candidate, Fingerprint, Pool, fingerprint
+from hub.model import Complaint, DeadLetter, Reporter, RoutingEvent, Stage, Status
+from hub.routing import Decision
+from hub.sealing import Sealer
+from hub.store import (
+    ComplaintRow,
+    DeadLetterRow,
+    FragmentRow,
+    HistoryRow,
+    Pending,
+    add_outbox,
+    insert_ignoring_duplicates,
+    outbox_row,
+)
+
+RAW_PREFIX = topics.raw("")
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """A consumed Kafka record, free of any client library's types."""
+
+    topic: str
+    partition: int | None
+    offset: int | None
+    key: bytes | None
+    value: bytes
+    headers: dict[str, str]
+    timestamp: datetime
+
+    @property
+    def where(self) -> str:
+        return f"{self.topic}:{self.partition}:{self.offset}"
+
+
+@dataclass(slots=True)
+class IntakePlan:
+    complaints: list[tuple[Complaint, Decision]] = field(default_factory=list)
+    dead_letters: list[tuple[DeadLetter, str]] = field(default_factory=list)
+    """Each with its dedupe key."""
+    fragments: list[tuple[Fragment, Record]] = field(default_factory=list)
+
+
+def to_raw(record: Record) -> RawMessage | Rejection:
+    source = record.topic.removeprefix(RAW_PREFIX) if record.topic.startswith(RAW_PREFIX) else ""
+    if source not in SOURCES:
+        return Rejection("unknown_source", f"no adapter for topic {record.topic!r}")
+    received = record.headers.get("hub-received-at")
+    try:
+        received_at = datetime.fromisoformat(received) if received else record.timestamp
+    except ValueError:
+        received_at = record.timestamp
+    if received_at.tzinfo is None:
+        received_at = received_at.replace(tzinfo=UTC)
+    return RawMessage(
+        source=source,
+        body=record.value,
+        content_type=record.headers.get("content-type", SOURCES[source].content_types[0]),
+        received_at=received_at,
+        message_id=record.headers.get("hub-message-id"),
+        headers=record.headers,
+    )
+
+
+def normalize_record(record: Record) -> list[Outcome]:
+    """Never raises: an adapter bug becomes a dead letter, not a stuck partition."""
+    raw = to_raw(record)
+    if isinstance(raw, Rejection):
+        return [raw]
+    try:
+        return SOURCES[raw.source].normalize(raw)
+    except Exception as exc:
+        return [Rejection("adapter_error", f"{type(exc).__name__}: {exc}"[:500])]
+
+
+def dead_letter(
+    record: Record, reason: str, detail: str, stage: Stage, now: datetime
+) -> DeadLetter:
+    return DeadLetter(
+        reason=reason,
+        detail=detail[:2000],
+        stage=stage,
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        key=record.key.decode(errors="replace") if record.key else None,
+        headers=record.headers,
+        original=base64.b64encode(record.value).decode(),
+        at=now,
+    )
+
+
+def plan_intake(records: Sequence[Record], rules: Rules, now: datetime) -> IntakePlan:
+    plan = IntakePlan()
+    for record in records:
+        for i, outcome in enumerate(normalize_record(record)):
+            if isinstance(outcome, Complaint):
+                plan.complaints.append((outcome, rules.directory.route(outcome)))
+            elif isinstance(outcome, Rejection):
+                letter = dead_letter(record, outcome.reason, outcome.detail, "intake", now)
+                plan.dead_letters.append((letter, f"{record.where}:{i}"))
+            else:
+                plan.fragments.append((outcome, record))
+    return plan
+
+
+def routing_event(
+    complaint: Complaint, decision: Decision, seq: int, now: datetime, rules: Rules,
+    previous: str | None = None,
+) -> RoutingEvent:
+    """What the agency receives; an anonymous complaint travels without its reporter."""
+    shown = (
+        complaint.model_copy(update={"reporter": Reporter()}) if complaint.anonymous else complaint
+    )
+    return RoutingEvent(
+        deadlines=rules.announced(
+            now, complaint.report_type, complaint.needs_inspection, decision.agency
+        ),
+        event_id=f"route-{complaint.tracking_id}-{seq}",
+        tracking_id=complaint.tracking_id,
+        agency_code=decision.agency.code,
+        previous_agency_code=previous,
+        reason=decision.reason,
+        routed_at=now,
+        confidential=complaint.confidential,
+        complaint=shown,
+    )
+
+
+def routing_outbox(event: RoutingEvent, topic: str, now: datetime) -> dict[str, Any]:
+    return outbox_row(topic, event.tracking_id, event, now, **{"event-id": event.event_id})
+
+
+def store_dead_letters(
+    conn: Connection, letters: Sequence[tuple[DeadLetter, str]], sealer: Sealer
+) -> list[DeadLetter]:
+    """Store dead letters once each (by dedupe key); returns the ones new here."""
+    rows = [
+        {
+            "dedupe_key": key,
+            "reason": dl.reason,
+            "detail": dl.detail,
+            "stage": dl.stage,
+            "topic": dl.topic,
+            "partition": dl.partition,
+            "offset": dl.offset,
+            "key": dl.key,
+            "headers": json.dumps(dl.headers),
+            "original": sealer.seal(base64.b64decode(dl.original)),
+            "at": dl.at,
+        }
+        for dl, key in letters
+    ]
+    new = insert_ignoring_duplicates(conn, DeadLetterRow, rows, "dedupe_key")
+    return [dl for dl, key in letters if key in new]
+
+
+def dead_letter_outbox(letter: DeadLetter, now: datetime) -> dict[str, Any]:
+    return outbox_row(topics.DEAD_LETTER, letter.key, letter, now, reason=letter.reason)
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """What a transaction wrote: the events to send, and what to count once committed."""
+
+    pending: list[Pending]
+    """Outbox rows (dead letters)."""
+    routing: list[Pending]
+    """Routing events, sent straight after commit: each can be derived again from its
+    complaint row, so a re-delivered raw record re-sends it instead of an outbox row."""
+    routed: list[tuple[Complaint, Decision]]
+    dead_letters: list[DeadLetter]
+    duplicates: list[str] = field(default_factory=list)
+    """The key kind that matched, per duplicate."""
+
+    def count(self) -> None:
+        for complaint, decision in self.routed:
+            metrics.received.labels(complaint.channel.value, complaint.source.system).inc()
+            metrics.routed.labels(decision.agency.code, decision.reason).inc()
+        for kind in self.duplicates:
+            metrics.duplicates.labels(kind).inc()
+        for letter in self.dead_letters:
+            metrics.dead_letters.labels(letter.stage, letter.reason).inc()
+
+
+def join_fragments(
+    conn: Connection, fragments: Sequence[tuple[Fragment, Record]], rules: Rules, now: datetime
+) -> IntakePlan:
+    """Keep multi-part SMS parts; a group whose parts are all in becomes a complaint."""
+    joined = IntakePlan()
+    if not fragments:
+        return joined
+    insert_ignoring_duplicates(conn, FragmentRow, [
+        {
+            "group_key": f.group_key, "idx": f.index, "total": f.total, "source": f.raw.source,
+            "body": rules.sealer.seal(f.raw.body), "content_type": f.raw.content_type,
+            "message_id": f.raw.message_id, "received_at": f.raw.received_at,
+        }
+        for f, _ in fragments
+    ], "group_key")
+    table: sa.Table = FragmentRow.__table__  # type: ignore[attr-defined]
+    first_record = {f.group_key: r for f, r in reversed(fragments)}
+    for group_key, record in first_record.items():
+        rows = conn.execute(sa.select(table).where(table.c.group_key == group_key)).all()
+        if not rows or len(rows) < rows[0].total:
+            continue
+        source = SOURCES[rows[0].source]
+        bodies = [rules.sealer.open(r.body) for r in rows]
+        parts = [
+            Fragment(group_key, r.idx, r.total, RawMessage(
+                source=r.source, body=body, content_type=r.content_type,
+                received_at=r.received_at, message_id=r.message_id,
+            ))
+            for r, body in zip(rows, bodies, strict=True)
+        ]
+        outcomes = source.join(parts) if source.join else []
+        if any(isinstance(o, Fragment) for o in outcomes):
+            continue  # still missing a part after all (e.g. indexes out of range)
+        for i, outcome in enumerate(outcomes):
+            if isinstance(outcome, Complaint):
+                joined.complaints.append((outcome, rules.directory.route(outcome)))
+            elif isinstance(outcome, Rejection):
+                whole = replace(record, value=b"\n".join(bodies))
+                letter = dead_letter(whole, outcome.reason, outcome.detail, "intake", now)
+                joined.dead_letters.append((letter, f"fragments:{group_key}:{i}"))
+        conn.execute(sa.delete(table).where(table.c.group_key == group_key))
+    return joined
+
+
+def _candidates(
+    conn: Connection, prints: Sequence[Fingerprint], since: datetime
+) -> list[Candidate]:
+    """Earlier complaints sharing a blocking key with any in the batch, oldest first."""
+    table: sa.Table = ComplaintRow.__table__  # type: ignore[attr-defined]
+    keys = {
+        col: {getattr(p, col) for p in prints} - {None}
+        for col in ("reporter_key", "place_key", "text_key")
+    }
+    clauses = [table.c[col].in_(values) for col, values in keys.items() if values]
+    if not clauses:
+        return []
+    rows = conn.execute(
+        sa.select(table.c.tracking_id, table.c.reporter_key, table.c.place_key,
+                  table.c.text_key, table.c.fingerprint)
+        .where(table.c.received_at >= since, table.c.duplicate_of.is_(None), sa.or_(*clauses))
+        .order_by(table.c.received_at)
+    ).all()
+    return [Candidate(r[0], Fingerprint(r[1], r[2], r[3], r[4])) for r in rows]
+
+
+def store_intake(conn: Connection, plan: IntakePlan, rules: Rules, now: datetime) -> Stored:
+    """Write new complaints, their history and events; skip what was seen before.
+
+    A complaint that repeats an earlier one (hub.duplicates) is stored, linked to the
+    first and not routed again.
+    """
+    joined = join_fragments(conn, plan.fragments, rules, now)
+    complaints = plan.complaints + joined.complaints
+    prints = {c.tracking_id: fingerprint(c, rules.secret) for c, _ in complaints}
+    pool = Pool(_candidates(conn, list(prints.values()), now - rules.duplicate_window))
+    duplicate_of: dict[str, tuple[str, str]] = {}
+    for complaint, _ in complaints:
+        mine = prints[complaint.tracking_id]
+        found = pool.first_duplicate(complaint.tracking_id, mine)
+        if found:
+            duplicate_of[complaint.tracking_id] = found
+        else:
+            pool.add(Candidate(complaint.tracking_id, mine))
+    rows = []
+    for c, d in complaints:
+        fp = prints[c.tracking_id]
+        original = duplicate_of.get(c.tracking_id)
+        rows.append({
+            "tracking_id": c.tracking_id,
+            "source_system": c.source.system,
+            "source_message_id": c.source.message_id,
+            "channel": c.channel.value,
+            "report_type": c.report_type.value,
+            "needs_inspection": c.needs_inspection,
+            "category": c.category,
+            "region_code": c.location.region_code,
+            "agency_code": d.agency.code,
+            "status": Status.RECEIVED.value,
+            "anonymous": c.anonymous,
+            "confidential": c.confidential,
+            "document": c.model_copy(update={"reporter": Reporter()}).model_dump_json(),
+            "reporter_sealed": None if c.reporter.is_empty()
+            else rules.sealer.seal(c.reporter.model_dump_json().encode()),
+            "received_at": c.received_at,
+            "routed_at": now,
+            "route_reason": d.reason,
+            "updated_at": now,
+            "duplicate_of": original[0] if original else None,
+            "reporter_key": fp.reporter_key,
+            "place_key": fp.place_key,
+            "text_key": fp.text_key,
+            "fingerprint": fp.text,
+            # A duplicate has no clock of its own: the original's deadlines apply.
+            "due_kind": None if original else DeadlineKind.VERIFICATION.value,
+            "due_at": None if original else rules.due(
+                now, DeadlineKind.VERIFICATION, c.report_type, c.needs_inspection, d.agency.zone
+            ),
+        })
+    new = insert_ignoring_duplicates(conn, ComplaintRow, rows, "tracking_id")
+    routing = resend_routing(conn, {c.tracking_id for c, _ in complaints} - new, rules)
+    history: list[dict[str, Any]] = []
+    routed: list[tuple[Complaint, Decision]] = []
+    duplicates: list[str] = []
+    for complaint, decision in complaints:
+        if complaint.tracking_id not in new:
+            continue
+        new.discard(complaint.tracking_id)  # the same message twice in one batch
+        original = duplicate_of.get(complaint.tracking_id)
+        history.append({
+            "event_id": f"received-{complaint.tracking_id}",
+            "tracking_id": complaint.tracking_id,
+            "status": Status.RECEIVED.value,
+            "agency_code": decision.agency.code,
+            "reason": f"duplicate of {original[0]} ({original[1]})" if original else None,
+            "at": now,
+        })
+        if original:
+            duplicates.append(original[1])
+            continue
+        event = routing_event(complaint, decision, 1, now, rules)
+        routing.append(as_pending(routing_outbox(event, decision.agency.topic_name, now)))
+        routed.append((complaint, decision))
+    insert_ignoring_duplicates(conn, HistoryRow, history, "event_id")
+    letters = store_dead_letters(conn, plan.dead_letters + joined.dead_letters, rules.sealer)
+    outbox = [dead_letter_outbox(dl, now) for dl in letters]
+    return Stored(add_outbox(conn, outbox), routing, routed, letters, duplicates)
+
+
+def mark_routing_sent(conn: Connection, events: Sequence[Pending]) -> None:
+    table: sa.Table = ComplaintRow.__table__  # type: ignore[attr-defined]
+    ids = [p.key for p in events if p.key]
+    if ids:
+        conn.execute(sa.update(table).where(table.c.tracking_id.in_(ids)).values(routing_sent=True))
+
+
+def as_pending(row: dict[str, Any]) -> Pending:
+    """An event sent without an outbox row (id 0: nothing to mark sent)."""
+    return Pending(0, row["topic"], row["key"], row["value"], row["headers"])
+
+
+def complaint_of(row: ComplaintRow, rules: Rules) -> Complaint:
+    """The stored complaint with its reporter unsealed."""
+    complaint = Complaint.model_validate_json(row.document)
+    if row.reporter_sealed is None:
+        return complaint
+    reporter = Reporter.model_validate_json(rules.sealer.open(row.reporter_sealed))
+    return complaint.model_copy(update={"reporter": reporter})
+
+
+def resend_routing(
+    conn: Connection, seen: set[str] | None, rules: Rules, routed_before: datetime | None = None
+) -> list[Pending]:
+    """First routing events stored but never acknowledged, byte for byte as first built.
+
+    A raw record delivered again after a crash between commit and publish finds its
+    complaint stored and its event unsent: it is sent now (same event id, same bytes).
+    `seen` limits the search to those tracking ids; the relay passes None and a time.
+    """
+    table: sa.Table = ComplaintRow.__table__  # type: ignore[attr-defined]
+    query = sa.select(table).where(
+        table.c.routing_sent.is_(False), table.c.route_seq == 1, table.c.duplicate_of.is_(None)
+    )
+    if seen is not None:
+        if not seen:
+            return []
+        query = query.where(table.c.tracking_id.in_(seen))
+    if routed_before is not None:
+        query = query.where(table.c.routed_at < routed_before).limit(1000)
+    rows = conn.execute(query).all()
+    found = []
+    for mapping in rows:
+        row = ComplaintRow.model_validate(dict(mapping._mapping))
+        agency = rules.directory.get(row.agency_code) or rules.directory.national
+        decision = Decision(agency, row.route_reason)  # type: ignore[arg-type]
+        event = routing_event(complaint_of(row, rules), decision, 1, row.routed_at, rules)
+        found.append(as_pending(routing_outbox(event, agency.topic_name, row.routed_at)))
+    return found

@@ -1,0 +1,102 @@
+"""Prometheus metrics: one prefix, base units, label values from the registry and enums only.
+
+Follow-up latency is measured in *working* seconds (each working day of the
+agency's calendar counts 86,400 s, weekends, holidays and time waiting for the
+reporter count 0), so the bucket edges at N × 86,400 s are the deadlines
+themselves: "within 5 working days" is the `le="432000"` bucket, exactly.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+DAY = 86_400.0
+# Edges on the deadlines (3 verification, 5 first follow-up and settle, 10 auto-close,
+# 14 and 60 settle) plus a few below a day so fast agencies are visible too.
+LATENCY_BUCKETS = tuple(d * DAY for d in (0.125, 0.5, 1, 2, 3, 5, 10, 14, 30, 60, 90))
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+received = Counter(
+    "lapor_complaints_received_total",
+    "Complaints normalized from raw messages, by channel and source.",
+    ["channel", "source"],
+    registry=REGISTRY,
+)
+duplicates = Counter(
+    "lapor_complaints_duplicate_total",
+    "Complaints recognised as duplicates and not routed again, by kind.",
+    ["kind"],
+    registry=REGISTRY,
+)
+routed = Counter(
+    "lapor_complaints_routed_total",
+    "Routing events published, by agency and why that agency.",
+    ["agency", "reason"],
+    registry=REGISTRY,
+)
+dead_letters = Counter(
+    "lapor_dead_letters_total",
+    "Messages dead-lettered, by stage and reason.",
+    ["stage", "reason"],
+    registry=REGISTRY,
+)
+follow_ups = Counter(
+    "lapor_follow_ups_total",
+    "Follow-up events applied, by agency and status.",
+    ["agency", "status"],
+    registry=REGISTRY,
+)
+latency = Histogram(
+    "lapor_follow_up_latency_seconds",
+    "Working seconds from routing to each stage, per agency (see module docs).",
+    ["agency", "stage"],
+    buckets=LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
+breaches = Counter(
+    "lapor_deadline_breaches_total",
+    "Deadlines passed without the expected action, by agency and deadline.",
+    ["agency", "deadline"],
+    registry=REGISTRY,
+)
+open_complaints = Gauge(
+    "lapor_open_complaints",
+    "Complaints an agency holds that are not closed or archived.",
+    ["agency"],
+    registry=REGISTRY,
+)
+assigned = Gauge(
+    "lapor_complaints_assigned",
+    "Complaints an agency holds, by follow-up state (for the follow-up rate).",
+    ["agency", "state"],
+    registry=REGISTRY,
+)
+oldest_open = Gauge(
+    "lapor_oldest_open_complaint_age_seconds",
+    "Wall-clock age of the oldest open complaint an agency holds.",
+    ["agency"],
+    registry=REGISTRY,
+)
+agency_info = Gauge(
+    "lapor_agency_info",
+    "Always 1: the agency's region, level and coordinator, for joins in queries.",
+    ["agency", "region", "level", "parent"],
+    registry=REGISTRY,
+)
+consumer_lag = Gauge(
+    "lapor_consumer_lag_messages",
+    "Messages behind the partition's high watermark, per topic and partition.",
+    ["group", "topic", "partition"],
+    registry=REGISTRY,
+)
+outbox_pending = Gauge(
+    "lapor_outbox_pending",
+    "Events stored but not yet acknowledged by the broker.",
+    registry=REGISTRY,
+)
+ready = Gauge(
+    "lapor_ready",
+    "1 when the broker and database are reachable, 0 otherwise.",
+    registry=REGISTRY,
+)

@@ -1,0 +1,232 @@
+"""Canonical data model, schema version 1.
+
+Every channel adapter produces a `Complaint`; every agency receives a `RoutingEvent`
+and answers with `FollowUpEvent`s. These models are the contract with the outside
+world: `schemas/` holds their JSON Schema, and a test fails when the two drift.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+SCHEMA_VERSION: Literal[1] = 1
+
+RegionCode = Annotated[
+    str,
+    StringConstraints(pattern=r"^\d{2}(\.\d{2}(\.\d{2}(\.\d{4})?)?)?$"),
+    Field(description="Kemendagri region code PP[.KK[.CC[.DDDD]]], e.g. 32.75 (Kota Bekasi)."),
+]
+TrackingId = Annotated[
+    str,
+    StringConstraints(pattern=r"^\d{18}$"),
+    Field(description="Public numeric tracking id, derived from the source message id."),
+]
+AgencyCode = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
+
+
+class Channel(StrEnum):
+    """The door a complaint came in through."""
+
+    WEB = "web"
+    MOBILE = "mobile"
+    SMS = "sms"
+    X = "x"
+    FACEBOOK = "facebook"
+    INSTAGRAM = "instagram"
+    WHATSAPP = "whatsapp"
+    PROVINCIAL = "provincial"
+    OPEN311 = "open311"
+
+
+class ReportType(StrEnum):
+    """pengaduan, aspirasi, permintaan informasi."""
+
+    COMPLAINT = "complaint"
+    ASPIRATION = "aspiration"
+    INFORMATION_REQUEST = "information_request"
+
+
+class Status(StrEnum):
+    """The normalized lifecycle status every regional vocabulary maps onto."""
+
+    RECEIVED = "received"
+    NEEDS_INFO = "needs_info"
+    VERIFIED = "verified"
+    DISPOSITIONED = "dispositioned"
+    IN_PROGRESS = "in_progress"
+    RESPONDED = "responded"
+    REPORTER_REPLIED = "reporter_replied"
+    NOT_AUTHORITY = "not_authority"
+    DEFERRED = "deferred"
+    ARCHIVED = "archived"
+    CLOSED = "closed"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SourceRef(_Frozen):
+    """Where a complaint came from; (system, message_id) is unique across the hub."""
+
+    system: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    message_id: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+
+class Location(_Frozen):
+    region_code: RegionCode | None = None
+    region_name: str | None = Field(default=None, max_length=200)
+    latitude: float | None = Field(default=None, ge=-90, le=90)
+    longitude: float | None = Field(default=None, ge=-180, le=180)
+    address: str | None = Field(default=None, max_length=1000)
+
+
+class Reporter(_Frozen):
+    """Who complained. Never published for anonymous complaints, never logged."""
+
+    name: str | None = Field(default=None, max_length=200)
+    nik: Annotated[str, StringConstraints(pattern=r"^\d{16}$")] | None = None
+    phone: Annotated[str, StringConstraints(pattern=r"^\+[1-9]\d{6,14}$")] | None = None
+    email: str | None = Field(default=None, max_length=320)
+    handle: str | None = Field(default=None, max_length=200, description="Social media handle.")
+
+    def is_empty(self) -> bool:
+        return not any((self.name, self.nik, self.phone, self.email, self.handle))
+
+
+class Attachment(_Frozen):
+    """A reference to evidence held elsewhere; the hub never carries the bytes."""
+
+    url: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+    media_type: str | None = Field(default=None, max_length=200)
+    name: str | None = Field(default=None, max_length=500)
+
+
+class Complaint(_Frozen):
+    """One citizen complaint in the canonical schema, whatever door it came through."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    tracking_id: TrackingId
+    source: SourceRef
+    channel: Channel
+    report_type: ReportType = ReportType.COMPLAINT
+    needs_inspection: bool = Field(default=False, description="berkadar pengawasan")
+    title: str | None = Field(default=None, max_length=500)
+    description: Annotated[str, StringConstraints(min_length=1, max_length=20_000)]
+    category: str | None = Field(default=None, max_length=100)
+    target_agency: AgencyCode | None = Field(
+        default=None, description="Agency the citizen chose on the form, if any."
+    )
+    location: Location = Location()
+    reporter: Reporter = Reporter()
+    anonymous: bool = Field(default=False, description="anonim: identity hidden from the agency")
+    confidential: bool = Field(default=False, description="rahasia: content must not be published")
+    attachments: tuple[Attachment, ...] = ()
+    occurred_at: AwareDatetime | None = None
+    submitted_at: AwareDatetime
+    received_at: AwareDatetime
+
+
+class Deadline(_Frozen):
+    kind: Literal["verification", "first_follow_up", "settle", "auto_close"]
+    due_at: AwareDatetime
+
+
+class RoutingEvent(_Frozen):
+    """What an agency receives on its topic: one complaint it now holds."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    type: Literal["routing"] = "routing"
+    event_id: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    tracking_id: TrackingId
+    agency_code: AgencyCode
+    previous_agency_code: AgencyCode | None = None
+    reason: Literal["rule", "explicit_target", "coordinator", "national", "reroute", "disposition"]
+    routed_at: AwareDatetime
+    confidential: bool
+    deadlines: tuple[Deadline, ...] = ()
+    complaint: Complaint = Field(
+        description="The complaint; for anonymous complaints the reporter is empty."
+    )
+
+
+class FollowUpEvent(_Frozen):
+    """An agency's status update (tindak lanjut) on a complaint it holds."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    event_id: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    tracking_id: TrackingId
+    agency_code: AgencyCode
+    status: Status
+    at: AwareDatetime
+    message: str | None = Field(default=None, max_length=20_000)
+    target_agency: AgencyCode | None = Field(
+        default=None, description="For dispositioned: the sub-unit or sibling agency."
+    )
+    reason: str | None = Field(default=None, max_length=1000, description="For archived/deferred.")
+
+
+class EscalationEvent(_Frozen):
+    """Sent to the coordinator's topic, once per breach, when an agency misses a deadline."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    type: Literal["escalation"] = "escalation"
+    event_id: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    tracking_id: TrackingId
+    agency_code: AgencyCode = Field(description="The agency that missed the deadline.")
+    coordinator_code: AgencyCode
+    deadline: Literal["verification", "first_follow_up", "settle", "auto_close"]
+    status: Status
+    due_at: AwareDatetime
+    at: AwareDatetime
+
+
+class Notification(_Frozen):
+    """A status change the citizen should hear about, addressed by the original channel."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    event_id: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    tracking_id: TrackingId
+    channel: Channel
+    source: SourceRef = Field(description="Reply in the thread the complaint came from.")
+    address: Reporter = Field(description="Where to reach the reporter; never published.")
+    status: Status
+    message: str | None = Field(default=None, max_length=20_000)
+    agency_name: str
+    at: AwareDatetime
+
+
+Stage = Literal["ingress", "intake", "follow_up"]
+
+
+class DeadLetter(_Frozen):
+    """A message that can never succeed as sent, kept with its original bytes."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    reason: str = Field(description="Machine-readable reason code, e.g. invalid_payload.")
+    detail: str = Field(max_length=2000)
+    stage: Stage
+    topic: str
+    partition: int | None = None
+    offset: int | None = None
+    key: str | None = None
+    headers: dict[str, str] = {}
+    original: str = Field(description="The original message bytes, base64.")
+    at: AwareDatetime
+
+
+def tracking_id_for(source: SourceRef) -> str:
+    """Derive the public tracking id from the source identity.
+
+    Deterministic, so a re-delivered raw message and the ingress's 202 answer
+    agree on the id without shared state; 18 digits keeps collisions negligible.
+    """
+    digest = hashlib.blake2b(
+        f"{source.system}\x00{source.message_id}".encode(), digest_size=8
+    ).digest()
+    return f"{int.from_bytes(digest, 'big') % 10**18:018d}"
+

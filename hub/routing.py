@@ -1,0 +1,208 @@
+"""The agency registry and the content-based router, both data.
+
+Pure: `Directory.load` reads the operator's YAML once at start; routing itself
+does no I/O. "No wrong door": every complaint gets an agency – a rule, the
+citizen's explicit choice, the region's coordinator, or at last the national admin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from hub import topics
+from hub.calendar import Zone
+from hub.categories import ancestors, categories
+from hub.model import AgencyCode, Complaint, RegionCode
+
+RouteReason = Literal[
+    "rule", "explicit_target", "coordinator", "national", "reroute", "disposition"
+]
+
+
+class Level(StrEnum):
+    NATIONAL = "national"
+    MINISTRY = "ministry"
+    AGENCY = "agency"
+    PROVINCE = "province"
+    REGENCY_CITY = "regency_city"
+    OPD = "opd"
+    BUMD = "bumd"
+
+
+class Agency(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    code: AgencyCode
+    name: str = Field(min_length=1)
+    level: Level
+    parent: AgencyCode | None = None
+    region: RegionCode | None = None
+    zone: Zone = Zone.WIB
+    topic: str | None = None
+
+    @field_validator("zone", mode="before")
+    @classmethod
+    def _zone_by_name(cls, value: object) -> object:
+        # The file says WIB/WITA/WIT; the enum's values are the IANA zones.
+        return Zone[value] if isinstance(value, str) and value in Zone.__members__ else value
+
+    @property
+    def topic_name(self) -> str:
+        return self.topic or topics.agency(self.code)
+
+
+class Rule(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    agency: AgencyCode
+    category: str | None = None
+    region: RegionCode | None = None
+
+
+class _File(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    national: AgencyCode
+    agencies: tuple[Agency, ...]
+    rules: tuple[Rule, ...] = ()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> _File:
+        codes = [a.code for a in self.agencies]
+        dupes = {c for c in codes if codes.count(c) > 1}
+        if dupes:
+            raise ValueError(f"agency codes repeated: {', '.join(sorted(dupes))}")
+        known = set(codes)
+        if self.national not in known:
+            raise ValueError(f"national agency {self.national!r} is not in agencies")
+        for a in self.agencies:
+            if a.parent is not None and a.parent not in known:
+                raise ValueError(f"agency {a.code}: parent {a.parent!r} is unknown")
+        for i, r in enumerate(self.rules):
+            if r.agency not in known:
+                raise ValueError(f"rule {i + 1}: agency {r.agency!r} is unknown")
+            if r.category is not None and r.category not in categories():
+                raise ValueError(f"rule {i + 1}: category {r.category!r} is unknown")
+        return self
+
+
+class RegistryError(ValueError):
+    """The agency file is not valid; the message says where."""
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    agency: Agency
+    reason: RouteReason
+
+
+class Directory:
+    """Agencies by code, the routing rules, and the router over them."""
+
+    def __init__(self, national: str, agencies: Iterable[Agency], rules: Sequence[Rule]) -> None:
+        self.agencies = {a.code: a for a in agencies}
+        self.national = self.agencies[national]
+        self.rules = tuple(rules)
+        self._coordinators = {
+            a.region: a
+            for a in self.agencies.values()
+            if a.region and a.level in (Level.PROVINCE, Level.REGENCY_CITY)
+        }
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> Directory:
+        """Read and validate the registry; the packaged demo registry when no path is given."""
+        try:
+            if path is None:
+                text = resources.files("hub.data").joinpath("agencies.yaml").read_text("utf-8")
+            else:
+                text = path.read_text("utf-8")
+            parsed = _File.model_validate(yaml.safe_load(text))
+        except (OSError, yaml.YAMLError) as exc:
+            raise RegistryError(f"cannot read agency registry: {exc}") from exc
+        except ValidationError as exc:
+            err = exc.errors(include_url=False)[0]
+            where = ".".join(str(p) for p in err["loc"])
+            raise RegistryError(f"agency registry: {where}: {err['msg']}") from exc
+        return cls(parsed.national, parsed.agencies, parsed.rules)
+
+    def get(self, code: str) -> Agency | None:
+        return self.agencies.get(code)
+
+    def coordinator_of(self, region: str | None) -> Agency | None:
+        """The regency/city coordinator of a region, else its province's."""
+        if not region:
+            return None
+        parts = region.split(".")
+        for depth in (2, 1):
+            found = self._coordinators.get(".".join(parts[:depth]))
+            if found is not None:
+                return found
+        return None
+
+    def route(self, complaint: Complaint, exclude: Iterable[str] = ()) -> Decision:
+        """The agency that should hold the complaint, skipping those in `exclude`.
+
+        `exclude` holds agencies that already answered not_authority, so a re-route
+        walks on to the next rule, then the coordinator, then the national admin.
+        """
+        skip = set(exclude)
+        for decision in self.candidates(complaint):
+            if decision.agency.code not in skip:
+                return decision
+        return Decision(self.national, "national")
+
+    def candidates(self, complaint: Complaint) -> list[Decision]:
+        """Every agency that could hold the complaint, best first."""
+        found: list[Decision] = []
+        explicit = self.agencies.get(complaint.target_agency or "")
+        if explicit is not None:
+            found.append(Decision(explicit, "explicit_target"))
+        found.extend(
+            Decision(self.agencies[r.agency], "rule") for r in self._matching_rules(complaint)
+        )
+        region = complaint.location.region_code
+        coordinator = self.coordinator_of(region)
+        while coordinator is not None:
+            found.append(Decision(coordinator, "coordinator"))
+            coordinator = self.get(coordinator.parent or "")
+            if coordinator is not None and coordinator.level not in (
+                Level.PROVINCE,
+                Level.REGENCY_CITY,
+            ):
+                break
+        found.append(Decision(self.national, "national"))
+        unique: dict[str, Decision] = {}
+        for d in found:
+            unique.setdefault(d.agency.code, d)
+        return list(unique.values())
+
+    def _matching_rules(self, complaint: Complaint) -> list[Rule]:
+        chain = ancestors(complaint.category) if complaint.category else []
+        region = complaint.location.region_code or ""
+        regions = [".".join(region.split(".")[:d]) for d in (2, 1)] if region else []
+        scored: list[tuple[int, int, int, Rule]] = []
+        for order, rule in enumerate(self.rules):
+            if rule.category is not None and rule.category not in chain:
+                continue
+            if rule.region is not None and rule.region not in regions:
+                continue
+            category_score = len(chain) - chain.index(rule.category) if rule.category else 0
+            region_score = 3 - regions.index(rule.region) if rule.region else 0
+            scored.append((-category_score, -region_score, order, rule))
+        return [rule for *_, rule in sorted(scored, key=lambda s: s[:3])]

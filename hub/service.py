@@ -1,0 +1,282 @@
+"""The hub's service layer: what the Kafka entrypoints and background loops call.
+
+Consumers hand over a batch and commit only after these methods return. They
+never raise for a bad message (that is a dead letter) and never give up on an
+outage (the database or broker away): they retry with backoff, report not-ready
+meanwhile, and return once the batch is stored and its events acknowledged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
+
+import sqlalchemy as sa
+from aiokafka.errors import KafkaError
+from pydantic import ValidationError
+from sqlalchemy.engine import Engine
+
+from hub import metrics, store, topics, watcher
+from hub.deadlines import Rules
+from hub.followup import Applied, store_follow_ups
+from hub.intake import (
+    Record,
+    Stored,
+    dead_letter,
+    dead_letter_outbox,
+    mark_routing_sent,
+    plan_intake,
+    resend_routing,
+    store_dead_letters,
+    store_intake,
+)
+from hub.model import Stage
+from hub.producers.publisher import Publisher
+
+log = logging.getLogger("hub.service")
+T = TypeVar("T")
+
+ATTEMPT = "hub-attempt"
+NOT_BEFORE = "hub-not-before"
+ORIGINAL_TOPIC = "hub-original-topic"
+RETRY_DELAYS = (5.0, 30.0, 120.0, 240.0)
+"""Seconds before each retry; kept under the consumer's 5-minute poll interval."""
+
+
+def describe(exc: BaseException) -> str:
+    """An error for a dead letter: its kind and first line, never the offending values."""
+    if isinstance(exc, ValidationError):
+        where = sorted({".".join(map(str, e["loc"])) for e in exc.errors(include_url=False)})
+        return f"ValidationError at {', '.join(where)[:300]}"
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {first}"[:500]
+
+# Failures that say "not now" rather than "never": the database or broker is away.
+TRANSIENT: tuple[type[BaseException], ...] = (
+    sa.exc.OperationalError,
+    sa.exc.InterfaceError,
+    sa.exc.DisconnectionError,
+    sa.exc.TimeoutError,
+    KafkaError,
+    ConnectionError,
+    TimeoutError,
+)
+
+
+@dataclass(slots=True)
+class Health:
+    """Readiness as the last attempts saw it; /readyz reports it."""
+
+    database: bool = True
+    broker: bool = True
+    problems: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ready(self) -> bool:
+        return self.database and self.broker
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Hub:
+    def __init__(self, engine: Engine, publisher: Publisher, rules: Rules) -> None:
+        self.engine = engine
+        self.publisher = publisher
+        self.rules = rules
+        self.health = Health()
+
+    async def retrying(self, what: str, step: Callable[[], Awaitable[T]]) -> T:
+        """Run `step` until it succeeds, backing off to 30 s, while the failure is an outage.
+
+        Anything else (a bug, a constraint the data breaks) is raised at once: retrying
+        it would only stall the partition, so the caller isolates the bad record.
+        """
+        delay = 0.1
+        while True:
+            try:
+                result = await step()
+            except TRANSIENT as exc:
+                self.health.problems[what] = f"{type(exc).__name__}: {exc}"[:300]
+                self._set_health(what, ok=False)
+                log.warning("%s failed, retrying in %.1fs: %s", what, delay, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+            else:
+                self.health.problems.pop(what, None)
+                self._set_health(what, ok=True)
+                return result
+
+    def _set_health(self, what: str, *, ok: bool) -> None:
+        if what == "database":
+            self.health.database = ok
+        elif what == "broker":
+            self.health.broker = ok
+        metrics.ready.set(1 if self.health.ready else 0)
+
+    async def intake(self, records: Sequence[Record]) -> None:
+        """Normalize, route, store and publish one batch of raw records."""
+        await self._in_isolation(records, "intake", self._intake)
+
+    async def _intake(self, records: Sequence[Record]) -> None:
+        now = utcnow()
+        plan = plan_intake(records, self.rules, now)
+
+        def write() -> Stored:
+            with store.transaction(self.engine) as conn:
+                return store_intake(conn, plan, self.rules, now)
+
+        stored = await self.retrying("database", lambda: asyncio.to_thread(write))
+        await self.send_routing(stored.routing)
+        stored.count()
+        await self.publish(stored.pending)
+
+    async def send_routing(self, events: Sequence[store.Pending]) -> None:
+        """Send first routing events, then note them sent (one update by primary key)."""
+        if not events:
+            return
+        await self.retrying("broker", lambda: self.publisher.send(events))
+
+        def mark() -> None:
+            with store.transaction(self.engine) as conn:
+                mark_routing_sent(conn, events)
+
+        await self.retrying("database", lambda: asyncio.to_thread(mark))
+
+    async def follow_up(self, records: Sequence[Record]) -> None:
+        """Apply a batch of agency follow-up events in order, then publish their effects."""
+        await self._in_isolation(records, "follow_up", self._follow_up)
+
+    async def _follow_up(self, records: Sequence[Record]) -> None:
+        now = utcnow()
+
+        def write() -> Applied:
+            with store.transaction(self.engine) as conn:
+                return store_follow_ups(conn, records, self.rules, now)
+
+        applied = await self.retrying("database", lambda: asyncio.to_thread(write))
+        applied.count()
+        await self.publish(applied.pending)
+
+    async def watch_deadlines(self) -> int:
+        """One pass of the deadline watcher; returns how many complaints it handled."""
+        now = utcnow()
+
+        def write() -> watcher.Sweep:
+            with store.transaction(self.engine) as conn:
+                found = watcher.sweep(conn, self.rules, now)
+                watcher.refresh_gauges(conn, self.rules, now)
+                return found
+
+        swept = await self.retrying("database", lambda: asyncio.to_thread(write))
+        swept.count()
+        await self.publish(swept.pending)
+        return len(swept.breaches) + len(swept.closed)
+
+    async def _in_isolation(
+        self,
+        records: Sequence[Record],
+        stage: Stage,
+        handle: Callable[[Sequence[Record]], Awaitable[None]],
+    ) -> None:
+        """Handle the batch; if it fails for good, handle each record alone.
+
+        A record that still fails alone goes to the retry topic (and, after the last
+        attempt, to the dead letters), so one poison record never holds up the
+        partition nor takes good records with it.
+        """
+        # Errors are logged by type only: a traceback may quote a citizen's data.
+        try:
+            await handle(records)
+        except Exception as exc:  # not an outage: those are retried inside `handle`
+            log.error(  # noqa: TRY400
+                "%s batch of %d failed (%s); record by record", stage, len(records),
+                type(exc).__name__,
+            )
+        else:
+            return
+        for record in records:
+            try:
+                await handle([record])
+            except Exception as exc:
+                log.error(  # noqa: TRY400
+                    "%s record %s failed: %s", stage, record.where, type(exc).__name__
+                )
+                await self.retry_later(record, stage, describe(exc))
+
+    async def retry_later(self, record: Record, stage: Stage, detail: str) -> None:
+        """Send a failed record to the retry topic with its next attempt, or dead-letter it."""
+        attempt = int(record.headers.get(ATTEMPT, "0")) + 1
+        now = utcnow()
+        if attempt > len(RETRY_DELAYS):
+            letter = dead_letter(
+                record, "processing_error", f"{detail} (after {attempt - 1} retries)", stage, now
+            )
+            rows: list[dict[str, object]] = []
+            metrics.dead_letters.labels(stage, "processing_error").inc()
+        else:
+            letter = None
+            headers = {
+                **record.headers,
+                ATTEMPT: str(attempt),
+                NOT_BEFORE: (now + timedelta(seconds=RETRY_DELAYS[attempt - 1])).isoformat(),
+                ORIGINAL_TOPIC: record.headers.get(ORIGINAL_TOPIC, record.topic),
+                "hub-retry-reason": detail[:200],
+            }
+            rows = [{"topic": topics.RETRY, "key": record.key.decode(errors="replace")
+                     if record.key else None, "value": record.value,
+                     "headers": json.dumps(headers), "created_at": now}]
+
+        def write() -> list[store.Pending]:
+            with store.transaction(self.engine) as conn:
+                out = list(rows)
+                if letter is not None:
+                    new = store_dead_letters(
+                        conn, [(letter, f"{record.where}:error")], self.rules.sealer
+                    )
+                    out += [dead_letter_outbox(dl, now) for dl in new]
+                return store.add_outbox(conn, out)
+
+        pending = await self.retrying("database", lambda: asyncio.to_thread(write))
+        await self.publish(pending)
+
+    async def retry(self, record: Record) -> None:
+        """Process a record from the retry topic as if it came from its original topic."""
+        original = replace(record, topic=record.headers.get(ORIGINAL_TOPIC, record.topic))
+        if original.topic == topics.FOLLOW_UP:
+            await self._in_isolation([original], "follow_up", self._follow_up)
+        else:
+            await self._in_isolation([original], "intake", self._intake)
+
+    async def publish(self, pending: Sequence[store.Pending]) -> None:
+        """Send outbox rows, then mark them sent; a crash between the two re-sends them."""
+        if not pending:
+            return
+        sent = await self.retrying("broker", lambda: self.publisher.send(pending))
+
+        def mark() -> None:
+            with store.transaction(self.engine) as conn:
+                store.mark_sent(conn, sent, utcnow())
+
+        await self.retrying("database", lambda: asyncio.to_thread(mark))
+
+    async def relay_outbox(self, grace: timedelta = timedelta(seconds=10)) -> int:
+        """Publish rows a crashed or failed run left unsent; returns how many."""
+
+        def load() -> tuple[list[store.Pending], list[store.Pending]]:
+            with store.transaction(self.engine) as conn:
+                store.prune_outbox(conn, utcnow() - timedelta(days=1))
+                metrics.outbox_pending.set(store.unsent_count(conn))
+                routing = resend_routing(conn, None, self.rules, routed_before=utcnow() - grace)
+                return store.unsent(conn, utcnow() - grace, limit=5000), routing
+
+        pending, routing = await self.retrying("database", lambda: asyncio.to_thread(load))
+        await self.send_routing(routing)
+        await self.publish(pending)
+        return len(pending) + len(routing)

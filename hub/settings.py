@@ -1,0 +1,86 @@
+"""Settings from the environment, prefix `HUB_` (e.g. HUB_KAFKA_BOOTSTRAP)."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HUB_", extra="ignore")
+
+    kafka_bootstrap: str = Field(
+        default="127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated."
+    )
+    kafka_client_id: str = "lapor-hub"
+    kafka_group: str = Field(default="lapor-hub", description="Consumer group prefix.")
+    kafka_idempotent_producer: bool = Field(
+        default=False,
+        description="Enable on Apache Kafka; the embedded broker rejects InitProducerId.",
+    )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = (
+        "PLAINTEXT"
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = None
+    kafka_ssl_certfile: Path | None = None
+    kafka_ssl_keyfile: Path | None = None
+    topic_prefix: str = Field(default="lapor", pattern=r"^[a-zA-Z0-9._-]{1,100}$")
+    topic_partitions: int = Field(default=3, ge=1, description="Partitions of topics we create.")
+    topic_replication: int = Field(default=1, ge=1)
+
+    database_url: str = "sqlite:///var/hub.db"
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    max_body_bytes: int = Field(default=256 * 1024, description="Largest ingress body accepted.")
+
+    ingress_tokens: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description='Bearer token per source, JSON: {"web": "...", "prov-jakarta": "..."}.',
+    )
+    twilio_auth_token: SecretStr | None = Field(
+        default=None, description="Checks X-Twilio-Signature on /intake/sms-twilio."
+    )
+    meta_app_secret: SecretStr | None = Field(
+        default=None, description="Checks X-Hub-Signature-256 on /intake/meta and whatsapp."
+    )
+    meta_verify_token: SecretStr | None = Field(
+        default=None, description="Answers Meta's webhook verification (GET hub.challenge)."
+    )
+    public_base_url: str | None = Field(
+        default=None, description="The URL vendors call (for Twilio signatures behind a proxy)."
+    )
+    ingress_open: bool = Field(
+        default=False, description="Accept sources without a credential. Development only."
+    )
+    agencies_file: Path | None = Field(
+        default=None, description="Agency registry and routing rules (YAML); demo data if unset."
+    )
+    deadlines_file: Path | None = Field(
+        default=None, description="Deadlines and collective leave (YAML); packaged if unset."
+    )
+    secret_key: SecretStr = Field(
+        default=SecretStr("dev-only-secret-change-me"),
+        description="Keys the reporter hashes (and identity encryption); set it in production.",
+    )
+    previous_secret_keys: list[SecretStr] = Field(
+        default_factory=list, description="Older secret keys, still accepted to open old rows."
+    )
+    duplicate_window_hours: float = Field(
+        default=72.0, gt=0, description="How far back a complaint may repeat another."
+    )
+    batch_size: int = Field(default=1000, ge=1, description="Most records handled per batch.")
+    batch_timeout_ms: int = Field(default=50, ge=1)
+    watcher_interval_s: float = Field(default=30.0, gt=0)
+    log_level: str = "INFO"
+
+
+@cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,31 @@
+"""Topic names: one convention, one place.
+
+    lapor.raw.<source>        raw bytes from one source (channel adapter, provincial system)
+    lapor.agency.<agency>     routing events for one agency (what its system subscribes to)
+    lapor.followup            follow-up events from every agency, keyed by tracking id
+    lapor.notification        status changes for the citizen, by original channel
+    lapor.deadletter          what can never succeed as sent, with reason and original bytes
+    lapor.retry               records that failed for an unknown reason, waiting for a retry
+
+`lapor` is the default prefix (HUB_TOPIC_PREFIX). Everything about one complaint is
+keyed by its tracking id, so it stays in one partition and in order.
+"""
+
+from __future__ import annotations
+
+from hub.settings import get_settings
+
+# HUB_TOPIC_PREFIX separates environments (or test runs) sharing one cluster.
+PREFIX = get_settings().topic_prefix
+FOLLOW_UP = f"{PREFIX}.followup"
+NOTIFICATION = f"{PREFIX}.notification"
+DEAD_LETTER = f"{PREFIX}.deadletter"
+RETRY = f"{PREFIX}.retry"
+
+
+def raw(source: str) -> str:
+    return f"{PREFIX}.raw.{source}"
+
+
+def agency(code: str) -> str:
+    return f"{PREFIX}.agency.{code}"

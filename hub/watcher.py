@@ -1,0 +1,178 @@
+"""The deadline watcher: escalate breaches once, auto-close answered complaints, refresh gauges.
+
+It reads complaints by their indexed `due_at`, a page at a time, never the whole open
+set. Every change is a compare-and-set on the row, so several hub instances can run
+the watcher at once and a breach is still escalated exactly once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from hub import metrics
+from hub.calendar import DeadlineKind
+from hub.deadlines import Rules, pauses_of
+from hub.followup import notification_outbox
+from hub.model import EscalationEvent, FollowUpEvent, Status
+from hub.routing import Agency
+from hub.store import (
+    ComplaintRow,
+    HistoryRow,
+    Pending,
+    add_outbox,
+    insert_ignoring_duplicates,
+    outbox_row,
+)
+
+TABLE: sa.Table = ComplaintRow.__table__  # type: ignore[attr-defined]
+CLOSED_STATES = (Status.CLOSED.value, Status.ARCHIVED.value)
+
+
+@dataclass(slots=True)
+class Sweep:
+    pending: list[Pending] = field(default_factory=list)
+    breaches: list[tuple[str, str]] = field(default_factory=list)
+    closed: list[tuple[str, float]] = field(default_factory=list)
+
+    def count(self) -> None:
+        for agency, kind in self.breaches:
+            metrics.breaches.labels(agency, kind).inc()
+        for agency, seconds in self.closed:
+            metrics.latency.labels(agency, "close").observe(seconds)
+
+
+def coordinator_for(agency: Agency, rules: Rules) -> Agency:
+    """Who hears about a late agency: its parent, else its region's coordinator, else national."""
+    directory = rules.directory
+    return (
+        directory.get(agency.parent or "")
+        or directory.coordinator_of(agency.region)
+        or directory.national
+    )
+
+
+def sweep(conn: Connection, rules: Rules, now: datetime, limit: int = 500) -> Sweep:
+    """Handle up to `limit` complaints whose deadline passed and that were not handled yet."""
+    rows = conn.execute(
+        sa.select(TABLE)
+        .where(
+            TABLE.c.due_at <= now,
+            sa.or_(TABLE.c.escalated_kind.is_(None), TABLE.c.escalated_kind != TABLE.c.due_kind),
+        )
+        .order_by(TABLE.c.due_at)
+        .limit(limit)
+    ).all()
+    result = Sweep()
+    outbox: list[dict[str, Any]] = []
+    for mapping in rows:
+        row = ComplaintRow.model_validate(dict(mapping._mapping))
+        agency = rules.directory.get(row.agency_code) or rules.directory.national
+        if row.due_kind == DeadlineKind.AUTO_CLOSE and row.status == Status.RESPONDED:
+            outbox.extend(_auto_close(conn, row, agency, rules, now, result))
+        else:
+            outbox.extend(_escalate(conn, row, agency, rules, now, result))
+    result.pending = add_outbox(conn, outbox)
+    return result
+
+
+def _claim(conn: Connection, row: ComplaintRow, **values: Any) -> bool:
+    """Compare-and-set on the deadline the row was read with; False if another instance won."""
+    changed = conn.execute(
+        sa.update(TABLE)
+        .where(
+            TABLE.c.tracking_id == row.tracking_id,
+            TABLE.c.due_kind == row.due_kind,
+            TABLE.c.due_at == row.due_at,
+            TABLE.c.status == row.status,
+            sa.or_(TABLE.c.escalated_kind.is_(None), TABLE.c.escalated_kind != TABLE.c.due_kind),
+        )
+        .values(**values)
+    )
+    return changed.rowcount == 1
+
+
+def _escalate(
+    conn: Connection, row: ComplaintRow, agency: Agency, rules: Rules, now: datetime, out: Sweep
+) -> list[dict[str, Any]]:
+    assert row.due_kind is not None
+    assert row.due_at is not None
+    if not _claim(conn, row, escalated_kind=row.due_kind):
+        return []
+    coordinator = coordinator_for(agency, rules)
+    event = EscalationEvent(
+        event_id=f"escalation-{row.tracking_id}-{row.route_seq}-{row.due_kind}",
+        tracking_id=row.tracking_id,
+        agency_code=agency.code,
+        coordinator_code=coordinator.code,
+        deadline=row.due_kind,
+        status=Status(row.status),
+        due_at=row.due_at,
+        at=now,
+    )
+    out.breaches.append((agency.code, row.due_kind))
+    return [outbox_row(coordinator.topic_name, row.tracking_id, event, now,
+                       **{"event-id": event.event_id, "event-type": "escalation"})]
+
+
+def _auto_close(
+    conn: Connection, row: ComplaintRow, agency: Agency, rules: Rules, now: datetime, out: Sweep
+) -> list[dict[str, Any]]:
+    """No reply within the auto-close limit after the response: the complaint closes."""
+    assert row.due_at is not None
+    closed_at = row.due_at
+    if not _claim(
+        conn, row, status=Status.CLOSED.value, closed_at=closed_at, updated_at=now,
+        due_kind=None, due_at=None, escalated_kind=None,
+    ):
+        return []
+    event = FollowUpEvent(
+        event_id=f"auto-close-{row.tracking_id}-{row.route_seq}",
+        tracking_id=row.tracking_id,
+        agency_code=agency.code,
+        status=Status.CLOSED,
+        at=closed_at,
+        message="Ditutup otomatis: tidak ada tanggapan pelapor dalam batas waktu.",
+    )
+    insert_ignoring_duplicates(conn, HistoryRow, [{
+        "event_id": event.event_id, "tracking_id": row.tracking_id, "status": event.status.value,
+        "agency_code": agency.code, "message": event.message, "reason": "auto_close",
+        "at": closed_at,
+    }], "event_id")
+    seconds = rules.calendar.working_seconds_between(
+        row.received_at, closed_at, agency.zone, pauses_of(row)
+    )
+    out.closed.append((agency.code, seconds))
+    return [notification_outbox(row, event, agency, rules, now)]
+
+
+def refresh_gauges(conn: Connection, rules: Rules, now: datetime) -> None:
+    """Open complaints, oldest open age and follow-up states per agency, from the database."""
+    open_rows = conn.execute(
+        sa.select(TABLE.c.agency_code, sa.func.count(), sa.func.min(TABLE.c.received_at))
+        .where(TABLE.c.status.not_in(CLOSED_STATES), TABLE.c.duplicate_of.is_(None))
+        .group_by(TABLE.c.agency_code)
+    ).all()
+    state = sa.case(
+        (TABLE.c.status == Status.CLOSED.value, "resolved"),
+        (TABLE.c.first_follow_up_at.is_not(None), "followed_up"),
+        else_="not_followed_up",
+    )
+    state_rows = conn.execute(
+        sa.select(TABLE.c.agency_code, state, sa.func.count())
+        .where(TABLE.c.duplicate_of.is_(None))
+        .group_by(TABLE.c.agency_code, state)
+    ).all()
+    known = rules.directory.agencies
+    opened = {code: (n, oldest) for code, n, oldest in open_rows}
+    states = {(code, s): n for code, s, n in state_rows}
+    for code in known:
+        n, oldest = opened.get(code, (0, None))
+        metrics.open_complaints.labels(code).set(n)
+        metrics.oldest_open.labels(code).set((now - oldest).total_seconds() if oldest else 0)
+        for s in ("not_followed_up", "followed_up", "resolved"):
+            metrics.assigned.labels(code, s).set(states.get((code, s), 0))
