@@ -1,0 +1,96 @@
+"""Open311 GeoReport v2 POST service request -> Complaint."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode
+
+import pytest
+
+from hub.adapters.base import Outcome, RawMessage, Rejection
+from hub.adapters.open311 import SERVICE_CATEGORIES, normalize
+from hub.categories import categories
+from hub.model import Attachment, Channel, Complaint, SourceRef, tracking_id_for
+
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "open311"
+RECEIVED = datetime(2024, 5, 2, 1, 20, tzinfo=UTC)
+
+Form = list[tuple[str, str]]
+
+
+def form(name: str) -> Form:
+    return parse_qsl((FIXTURES / name).read_text(), keep_blank_values=True)
+
+
+def run(fields: Form, message_id: str | None = None) -> list[Outcome]:
+    body = urlencode(fields).encode()
+    return normalize(
+        RawMessage("open311", body, "application/x-www-form-urlencoded", RECEIVED, message_id)
+    )
+
+
+def without(fields: Form, *keys: str) -> Form:
+    return [(k, v) for k, v in fields if k not in keys]
+
+
+def complaint(outcomes: list[Outcome]) -> Complaint:
+    (found,) = outcomes
+    assert isinstance(found, Complaint), found
+    return found
+
+
+def test_service_request_becomes_a_complaint() -> None:
+    found = complaint(run(form("pothole.urlencoded"), message_id="req-1"))
+    source = SourceRef(system="open311", message_id="req-1")
+    assert found.tracking_id == tracking_id_for(source)
+    assert found.channel is Channel.OPEN311
+    assert found.category == "infrastructure"
+    assert found.description == (
+        "Lubang besar di lajur kiri, sudah dua motor jatuh minggu ini.\n\n"
+        "DEPTH: 30 cm\nLANE: kiri, tengah"
+    )
+    assert (found.location.latitude, found.location.longitude) == (-6.2383, 106.9896)
+    assert found.location.address == "Jl. Ahmad Yani No. 1, Kota Bekasi"
+    assert found.reporter.name == "Rina Kusuma"
+    assert found.reporter.email == "rina@example.org"
+    assert found.reporter.phone == "+6281234567890"
+    assert found.attachments == (
+        Attachment(url="https://storage.example.org/open311/IMG_2041.jpg"),
+    )
+    assert found.submitted_at == found.received_at == RECEIVED
+
+
+def test_without_an_envelope_id_the_body_digest_keeps_resends_one_complaint() -> None:
+    first = complaint(run(form("pothole.urlencoded")))
+    assert first.source.message_id.startswith("sha256:")
+    assert complaint(run(form("pothole.urlencoded"))).tracking_id == first.tracking_id
+
+
+def test_unknown_service_is_other_and_a_bad_phone_is_dropped() -> None:
+    found = complaint(run(form("address_only.urlencoded")))
+    assert found.category == "other"
+    assert found.location.address == "Jl. Niaga, Singkawang Barat"
+    assert found.location.latitude is None
+    assert found.reporter.phone is None
+
+
+def test_every_mapped_category_exists() -> None:
+    assert set(SERVICE_CATEGORIES.values()) <= set(categories())
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (lambda f: without(f, "service_code"), "missing_field"),
+        (lambda f: without(f, "description"), "missing_field"),
+        (lambda f: without(f, "lat", "address_string"), "missing_field"),
+        (lambda f: [*without(f, "lat"), ("lat", "utara")], "invalid_field"),
+        (lambda f: [*without(f, "lat"), ("lat", "-96.5")], "invalid_complaint"),
+    ],
+)
+def test_incomplete_requests_are_refused(change: Callable[[Form], Form], reason: str) -> None:
+    (refused,) = run(change(form("pothole.urlencoded")), message_id="req-2")
+    assert isinstance(refused, Rejection)
+    assert (refused.reason, refused.source_message_id) == (reason, "req-2")

@@ -1,0 +1,117 @@
+"""Central Java CSV batch export -> one Complaint per row."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from hub.adapters.base import WIB, Outcome, RawMessage, Rejection
+from hub.adapters.provincial.jateng import STATUS_WORDS, normalize
+from hub.model import Attachment, Channel, Complaint, ReportType, SourceRef, Status, tracking_id_for
+
+EXPORT = Path(__file__).parents[1] / "fixtures" / "prov-jateng" / "export.csv"
+RECEIVED = datetime(2024, 5, 2, 1, 20, tzinfo=UTC)
+HEADER = (
+    "no_tiket,tgl_lapor,judul,uraian,kategori,jenis,status,kab_kota,alamat,"
+    "nama_pelapor,hp_pelapor,email_pelapor,lampiran,rahasia\n"
+)
+
+
+def run(body: bytes) -> list[Outcome]:
+    return normalize(RawMessage("prov-jateng", body, "text/csv", RECEIVED))
+
+
+def by_id(outcomes: list[Outcome]) -> dict[str, Outcome]:
+    found: dict[str, Outcome] = {}
+    for o in outcomes:
+        key = o.source_message_id if isinstance(o, Rejection) else None
+        if isinstance(o, Complaint):
+            key = o.source.message_id
+        assert key is not None, o
+        found[key] = o
+    return found
+
+
+def test_every_row_is_one_outcome_and_bad_rows_do_not_cost_good_ones() -> None:
+    outcomes = by_id(run(EXPORT.read_bytes()))
+    kinds = {k: o.reason if isinstance(o, Rejection) else "complaint" for k, o in outcomes.items()}
+    assert kinds == {
+        "LG-2405-000101": "complaint",
+        "LG-2405-000102": "complaint",
+        "LG-2405-000103": "complaint",
+        "LG-2405-000104": "missing_field",  # no uraian
+        "LG-2405-000105": "invalid_field",  # unknown status word
+        "LG-2405-000106": "invalid_row",  # too few cells
+        "LG-2405-000107": "complaint",
+    }
+
+
+def test_row_fields_and_bps_region_code() -> None:
+    found = by_id(run(EXPORT.read_bytes()))["LG-2405-000101"]
+    assert isinstance(found, Complaint)
+    source = SourceRef(system="prov-jateng", message_id="LG-2405-000101")
+    assert found.tracking_id == tracking_id_for(source)
+    assert found.channel is Channel.PROVINCIAL
+    assert found.title == "Banjir rob"
+    assert found.category == "environment"  # "Banjir"
+    assert (found.location.region_code, found.location.region_name) == ("33.74", "Kota Semarang")
+    assert found.location.address == "Jl. Ronggowarsito, Tanjung Mas"
+    assert (found.reporter.name, found.reporter.phone) == ("Sri Lestari", "+6281234567890")
+    assert found.attachments == (
+        Attachment(url="https://laporgub.jatengprov.go.id/f/101a.jpg"),
+        Attachment(url="https://laporgub.jatengprov.go.id/f/101b.jpg"),
+    )
+    assert found.submitted_at == datetime(2024, 5, 2, 8, 15, tzinfo=WIB)
+    assert found.confidential is False
+
+
+def test_region_name_multiline_text_and_report_types() -> None:
+    outcomes = by_id(run(EXPORT.read_bytes()))
+    info, aspiration = outcomes["LG-2405-000102"], outcomes["LG-2405-000107"]
+    assert isinstance(info, Complaint)
+    assert info.location.region_code == "33.74"  # "Kota Semarang"
+    assert info.description == (
+        "Mohon informasi syarat beasiswa\nuntuk mahasiswa dari keluarga tidak mampu."
+    )
+    assert info.report_type is ReportType.INFORMATION_REQUEST
+    assert info.reporter.phone == "+6285712345678"
+    assert info.confidential is True
+    assert isinstance(aspiration, Complaint)
+    assert aspiration.report_type is ReportType.ASPIRATION
+
+
+def test_an_ambiguous_region_name_is_kept_unresolved() -> None:
+    found = by_id(run(EXPORT.read_bytes()))["LG-2405-000103"]
+    assert isinstance(found, Complaint)
+    # Kota and Kabupaten Semarang both exist.
+    assert (found.location.region_code, found.location.region_name) == (None, "Semarang")
+    assert found.reporter.phone is None  # "0811" is too short to be a number
+
+
+def test_the_same_export_gives_the_same_tracking_ids() -> None:
+    assert run(EXPORT.read_bytes()) == run(EXPORT.read_bytes())
+
+
+def test_export_level_problems_are_one_rejection() -> None:
+    for body, reason in [
+        (b"", "invalid_payload"),
+        (HEADER.encode(), "empty_batch"),
+        (b"tiket,isi\nA,B\n", "invalid_payload"),
+        (b"\xff\xfe" + HEADER.encode(), "invalid_encoding"),
+        (b"no_tiket,uraian,uraian\nA,B,C\n", "invalid_payload"),
+    ]:
+        (refused,) = run(body)
+        assert isinstance(refused, Rejection)
+        assert refused.reason == reason
+
+
+def test_dates_must_be_in_the_export_format() -> None:
+    body = (HEADER + "T-1,2024-05-02,,Isi,,,,,,,,,,\n").encode()
+    (refused,) = run(body)
+    assert refused == Rejection("invalid_field", "tgl_lapor is not %d/%m/%Y %H:%M", "T-1")
+
+
+def test_status_words_cover_the_lifecycle() -> None:
+    assert STATUS_WORDS["Belum Diverifikasi"] is Status.RECEIVED
+    assert STATUS_WORDS["Selesai"] is Status.CLOSED
+    assert set(STATUS_WORDS.values()) == set(Status) - {Status.REPORTER_REPLIED}

@@ -1,0 +1,35 @@
+"""The SOURCES registry: names, channel families, content types."""
+
+from __future__ import annotations
+
+from hub.adapters import SOURCES, find_source
+from hub.adapters.provincial import DIALECTS
+
+FORM = "application/x-www-form-urlencoded"
+JSON = "application/json"
+
+
+def test_sources_channels_and_content_types() -> None:
+    expected = {
+        "sms-twilio": ("sms", (FORM,)),
+        "sms-gateway": ("sms", (JSON,)),
+        "x": ("x", (JSON,)),
+        "meta": ("meta", (JSON,)),
+        "whatsapp": ("whatsapp", (JSON,)),
+        "open311": ("open311", (FORM,)),
+        "prov-jakarta": ("provincial", (JSON,)),
+        "prov-jateng": ("provincial", ("text/csv",)),
+    }
+    for name, (channel, content_types) in expected.items():
+        assert (SOURCES[name].channel, SOURCES[name].content_types) == (channel, content_types)
+
+
+def test_twilio_is_the_sms_default_and_the_gateway_a_variant() -> None:
+    assert find_source("sms").name == "sms-twilio"
+    assert find_source("sms", "gateway").name == "sms-gateway"
+
+
+def test_every_dialect_is_a_provincial_source() -> None:
+    for name, dialect in DIALECTS.items():
+        assert SOURCES[name].channel == "provincial"
+        assert SOURCES[name].normalize is dialect.normalize

@@ -1,0 +1,117 @@
+"""The ingress authenticates every source and survives hostile input."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import urllib.parse
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from tests.support import HubProcess, find_routed
+
+pytestmark = pytest.mark.broker
+FIXTURES = Path(__file__).parent.parent / "fixtures"
+TOKEN, TWILIO, META, VERIFY = "web-token-1", "twilio-secret", "meta-secret", "verify-me"
+
+
+@pytest.fixture(scope="module")
+def hub(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubProcess]:
+    folder = tmp_path_factory.mktemp("security")
+    env = {
+        "HUB_INGRESS_OPEN": "false",
+        "HUB_INGRESS_TOKENS": json.dumps({"web": TOKEN}),
+        "HUB_TWILIO_AUTH_TOKEN": TWILIO,
+        "HUB_META_APP_SECRET": META,
+        "HUB_META_VERIFY_TOKEN": VERIFY,
+    }
+    with HubProcess(kafka_bootstrap, f"sqlite:///{folder}/hub.db", log_path=folder / "hub.log",
+                    extra_env=env) as process:
+        yield process
+
+
+def web(hub: HubProcess, body: bytes, token: str | None = TOKEN,
+        content_type: str = "application/json") -> httpx.Response:
+    headers = {"content-type": content_type}
+    if token:
+        headers["authorization"] = f"Bearer {token}"
+    return httpx.post(f"{hub.base_url}/intake/web", content=body, headers=headers, timeout=10)
+
+
+def form(text: str) -> bytes:
+    return json.dumps({"id": uuid.uuid4().hex, "isi": text, "kategori": "jalan",
+                       "lokasi": {"kode_wilayah": "32.75"}}).encode()
+
+
+def test_each_source_must_prove_itself(hub: HubProcess) -> None:
+    body = form("Trotoar rusak di depan sekolah dasar negeri 3")
+    assert web(hub, body, token=None).status_code == 401
+    assert web(hub, body, token="guess").status_code == 401
+    assert web(hub, body).status_code == 202
+    # No credential configured for Open311 here: refused, not silently open.
+    answer = httpx.post(f"{hub.base_url}/intake/open311", content=b"description=x",
+                        headers={"content-type": "application/x-www-form-urlencoded"})
+    assert answer.status_code == 401
+    assert "no credential configured" in answer.json()["error"]
+
+
+def test_twilio_signature(hub: HubProcess) -> None:
+    params = {"MessageSid": f"SM{uuid.uuid4().hex}", "From": "+6281311112222", "To": "1708",
+              "Body": "Banjir setinggi lutut di Jl. Kartini, mohon pompa air", "NumSegments": "1"}
+    body = urllib.parse.urlencode(params).encode()
+    url = f"{hub.base_url}/intake/sms-twilio"
+    # Twilio's documented scheme, written out independently of the hub's code.
+    signed = url + "".join(k + params[k] for k in sorted(params))
+    good = base64.b64encode(hmac.new(TWILIO.encode(), signed.encode(), hashlib.sha1).digest())
+    headers = {"content-type": "application/x-www-form-urlencoded"}
+    assert httpx.post(url, content=body, headers=headers).status_code == 401
+    bad = {**headers, "x-twilio-signature": "AAAA"}
+    assert httpx.post(url, content=body, headers=bad).status_code == 401
+    ok = {**headers, "x-twilio-signature": good.decode()}
+    assert httpx.post(url, content=body, headers=ok).status_code == 202
+
+
+def test_meta_signature_and_verification(hub: HubProcess) -> None:
+    body = (FIXTURES / "whatsapp/text_message.json").read_bytes()
+    url = f"{hub.base_url}/intake/whatsapp"
+    signature = "sha256=" + hmac.new(META.encode(), body, hashlib.sha256).hexdigest()
+    headers = {"content-type": "application/json"}
+    assert httpx.post(url, content=body, headers=headers).status_code == 401
+    tampered = body.replace(b"}", b" }", 1)
+    assert httpx.post(url, content=tampered, headers={
+        **headers, "x-hub-signature-256": signature}).status_code == 401
+    assert httpx.post(url, content=body, headers={
+        **headers, "x-hub-signature-256": signature}).status_code == 202
+    query = {"hub.mode": "subscribe", "hub.verify_token": VERIFY, "hub.challenge": "1158201444"}
+    answer = httpx.get(url, params=query)
+    assert (answer.status_code, answer.text) == (200, "1158201444")
+    assert httpx.get(url, params={**query, "hub.verify_token": "no"}).status_code == 403
+
+
+async def test_hostile_input_is_refused_or_stored_as_plain_data(hub: HubProcess) -> None:
+    assert web(hub, b'{"isi": "\xff\xfe bukan utf-8"}').status_code == 422
+    assert web(hub, b"[" * 100_000 + b"]" * 100_000).status_code in (413, 422)
+    assert web(hub, b"[" * 20_000 + b"]" * 20_000).status_code == 422
+    assert web(hub, form("x" * 30_000)).status_code == 422
+    assert web(hub, form("ok"), content_type="text/html").status_code == 415
+    assert web(hub, b"{" + b'"a":1,' * 60_000 + b'"b":2}').status_code == 413
+    nasty = ("<script>alert('x')</script> '; DROP TABLE complaint; -- "
+             "{{7*7}} ${jndi:ldap://x} \u202e\u0000 selesai")
+    answer = web(hub, form(nasty))
+    assert answer.status_code == 202, answer.text
+    (tracking_id,) = answer.json()["accepted"]
+    (record,) = await find_routed(hub.bootstrap, hub.prefix, {tracking_id})
+    assert json.loads(record.value)["complaint"]["description"] == nasty.strip()
+    with sa.create_engine(hub.database_url).connect() as conn:
+        stored = conn.execute(sa.text("SELECT document FROM complaint WHERE tracking_id = :t"),
+                              {"t": tracking_id}).scalar_one()
+        assert json.loads(stored)["description"] == nasty.strip()
+        assert conn.execute(sa.text("SELECT count(*) FROM complaint")).scalar_one() >= 1
+    assert httpx.get(f"{hub.base_url}/readyz").status_code == 200

@@ -1,0 +1,155 @@
+"""A web complaint flows end to end on the real broker and a real database."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+import uuid
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from hub.model import RoutingEvent
+from tests.support import HubProcess, consume_all, events, produce
+
+pytestmark = pytest.mark.broker
+LAPOR_HUB = str(Path(sys.executable).parent / "lapor-hub")
+
+
+@pytest.fixture(scope="module")
+def hub(
+    kafka_bootstrap: str, module_database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[HubProcess]:
+    folder = tmp_path_factory.mktemp("hub")
+    with HubProcess(
+        kafka_bootstrap, module_database_url, log_path=folder / "hub.log"
+    ) as process:
+        yield process
+
+
+def web_form(ref: str, **overrides: object) -> bytes:
+    form = {
+        "id": ref,
+        "judul": "Jalan rusak",
+        # Distinct people and words: identical ones would be linked as duplicates.
+        "isi": f"Laporan {ref}: jalan berlubang di Jl. Ahmad Yani dekat Summarecon.",
+        "kategori": "jalan",
+        "lokasi": {"kode_wilayah": "32.75", "nama": "Kota Bekasi"},
+        "pelapor": {"nama": "Budi Santoso", "telepon": f"+62812{zlib.crc32(ref.encode()):08d}"[:15]},
+    }
+    form.update(overrides)
+    return json.dumps(form).encode()
+
+
+def complaint_count(hub: HubProcess, tracking_id: str) -> int:
+    engine = sa.create_engine(hub.database_url)
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                sa.text("SELECT count(*) FROM complaint WHERE tracking_id = :t"), {"t": tracking_id}
+            ).scalar_one()
+        )
+
+
+async def test_raw_web_complaints_reach_their_agency_topics(hub: HubProcess) -> None:
+    run = uuid.uuid4().hex[:6]
+    forms = [
+        (web_form(f"{run}-road"), "kota-bekasi-dbmsda"),
+        (web_form(f"{run}-clinic", kategori="kesehatan", isi="Antrian puskesmas panjang."),
+         "kota-bekasi-dinkes"),
+        (web_form(f"{run}-banten", kategori="sekolah", lokasi={"kode_wilayah": "36"},
+                  isi="Pungutan seragam di SMA negeri di Kota Serang."),
+         "prov-banten-dindikbud"),
+    ]
+    await produce(
+        hub.bootstrap,
+        hub.topic("raw.web"),
+        [(None, body, {"content-type": "application/json"}) for body, _ in forms],
+    )
+    for body, agency in forms:
+        records = await consume_all(hub.bootstrap, hub.topic(f"agency.{agency}"), expect=1)
+        routed = [RoutingEvent.model_validate(e) for e in events(records)]
+        mine = [e for e in routed if e.complaint.source.message_id == json.loads(body)["id"]]
+        assert len(mine) == 1
+        event = mine[0]
+        assert event.agency_code == agency
+        assert event.reason == "rule"
+        assert records[0].key.decode() == event.tracking_id
+        assert complaint_count(hub, event.tracking_id) == 1
+
+
+async def test_a_raw_message_delivered_twice_is_one_complaint_and_one_routing_event(
+    hub: HubProcess,
+) -> None:
+    body = web_form(f"twice-{uuid.uuid4().hex[:8]}", kategori="pdam")
+    headers = {"content-type": "application/json"}
+    await produce(hub.bootstrap, hub.topic("raw.web"), [(None, body, headers)])
+    await produce(hub.bootstrap, hub.topic("raw.web"), [(None, body, headers)])
+    topic = hub.topic("agency.kota-bekasi-tirta-patriot")
+    records = await consume_all(hub.bootstrap, topic, expect=1, settle=5.0)
+    mine = [e for e in events(records) if e["complaint"]["source"]["message_id"] in body.decode()]
+    assert len(mine) == 1
+    assert complaint_count(hub, mine[0]["tracking_id"]) == 1
+
+
+async def test_ingress_answers_with_the_tracking_id_the_agency_receives(hub: HubProcess) -> None:
+    body = web_form(f"http-{uuid.uuid4().hex[:8]}", anonim=True)
+    answer = httpx.post(
+        f"{hub.base_url}/intake/web", content=body, headers={"content-type": "application/json"}
+    )
+    assert answer.status_code == 202, answer.text
+    (tracking_id,) = answer.json()["accepted"]
+    records = await consume_all(hub.bootstrap, hub.topic("agency.kota-bekasi-dbmsda"), expect=1)
+    mine = [r for r in records if r.key.decode() == tracking_id]
+    assert len(mine) == 1
+    assert json.loads(mine[0].value)["complaint"]["reporter"] == {
+        "name": None, "nik": None, "phone": None, "email": None, "handle": None
+    }
+    assert b"Budi" not in mine[0].value
+    assert json.loads(body)["pelapor"]["telepon"][1:].encode() not in mine[0].value
+
+
+async def test_malformed_raw_message_is_a_dead_letter_with_original_bytes(hub: HubProcess) -> None:
+    junk = b'{"isi": "tidak lengkap", ' + uuid.uuid4().hex.encode()
+    await produce(hub.bootstrap, hub.topic("raw.web"), [(b"k1", junk, {})])
+    records = await consume_all(hub.bootstrap, hub.topic("deadletter"), expect=1)
+
+    mine = [e for e in events(records) if base64.b64decode(e["original"]) == junk]
+    assert len(mine) == 1
+    assert mine[0]["reason"] == "invalid_json"
+    assert mine[0]["topic"] == hub.topic("raw.web")
+
+
+def test_ingress_refuses_what_it_cannot_accept(hub: HubProcess) -> None:
+    url = f"{hub.base_url}/intake/web"
+    assert httpx.post(url, content=b"x=1", headers={"content-type": "text/plain"}).status_code == 415
+    assert httpx.post(url, content=b"{}", headers={"content-type": "application/json"}).status_code == 422
+    big = b'{"isi": "' + b"a" * 400_000 + b'"}'
+    assert httpx.post(url, content=big, headers={"content-type": "application/json"}).status_code == 413
+    assert httpx.get(url).status_code == 405
+
+
+def test_normalize_command(tmp_path: Path) -> None:
+    good = tmp_path / "good.json"
+    good.write_bytes(web_form("cli-1"))
+    out = subprocess.run(
+        [LAPOR_HUB, "normalize", "--channel", "web", str(good)], capture_output=True, text=True,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["category"] == "infrastructure"
+    bad = subprocess.run(
+        [LAPOR_HUB, "normalize", "--channel", "web", "-"], input="{nope", capture_output=True,
+        text=True, check=False,
+    )
+    assert bad.returncode == 2
+    assert bad.stdout == ""
+    assert len(bad.stderr.strip().splitlines()) == 1
+    assert "invalid_json" in bad.stderr
+    assert "Traceback" not in bad.stderr

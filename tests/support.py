@@ -1,0 +1,178 @@
+"""Test helpers that drive the real thing: hub processes, raw producers, independent consumers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from hub.embedded_broker import free_port
+
+HUB = [sys.executable, "-m", "hub"]
+
+
+@dataclass
+class HubProcess:
+    """`lapor-hub run` as a child process, with its own topic prefix and database."""
+
+    bootstrap: str
+    database_url: str
+    prefix: str = field(default_factory=lambda: f"t{uuid.uuid4().hex[:8]}")
+    port: int = field(default_factory=free_port)
+    extra_env: dict[str, str] = field(default_factory=dict)
+    log_path: Path | None = None
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "HUB_KAFKA_BOOTSTRAP": self.bootstrap,
+            "HUB_DATABASE_URL": self.database_url,
+            "HUB_HTTP_PORT": str(self.port),
+            "HUB_TOPIC_PREFIX": self.prefix,
+            "HUB_KAFKA_GROUP": f"{self.prefix}-hub",
+            "HUB_BATCH_TIMEOUT_MS": "20",
+            "HUB_INGRESS_OPEN": "true",  # tests of ingress authentication turn it off
+            **self.extra_env,
+        }
+
+    def start(self, ready_within: float = 60.0) -> HubProcess:
+        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        self.proc = subprocess.Popen([*HUB, "run"], env=self.env(), stdout=out, stderr=out)
+        deadline = time.monotonic() + ready_within
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"hub exited with {self.proc.returncode}")
+            try:
+                if httpx.get(f"{self.base_url}/readyz", timeout=2).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError("hub did not become ready")
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(sig)
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def topic(self, suffix: str) -> str:
+        return f"{self.prefix}.{suffix}"
+
+    def __enter__(self) -> HubProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+async def produce(
+    bootstrap: str, topic: str, messages: Iterable[tuple[bytes | None, bytes, dict[str, str]]]
+) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        futures = [
+            await producer.send(
+                topic, value, key=key, headers=[(k, v.encode()) for k, v in headers.items()]
+            )
+            for key, value, headers in messages
+        ]
+        for f in futures:
+            await f
+    finally:
+        await producer.stop()
+
+
+async def consume_all(
+    bootstrap: str, topic: str, *, expect: int, timeout: float = 30.0, settle: float = 1.0
+) -> list[Any]:
+    """Read a topic from the start with no consumer group (independent of the hub).
+
+    Waits until at least `expect` records arrived, then `settle` seconds more so that
+    unwanted extras (duplicates) would show too.
+    """
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        deadline = time.monotonic() + timeout
+        partitions: set[int] = set()
+        while not partitions and time.monotonic() < deadline:
+            partitions = consumer.partitions_for_topic(topic) or set()
+            if not partitions:
+                await consumer._client.force_metadata_update()
+                await asyncio.sleep(0.2)
+        tps = [TopicPartition(topic, p) for p in partitions]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        records: list[Any] = []
+        settled_at: float | None = None
+        while time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=200)
+            for recs in batch.values():
+                records.extend(recs)
+            if len(records) >= expect:
+                settled_at = settled_at or time.monotonic()
+                if time.monotonic() - settled_at >= settle:
+                    break
+        return records
+    finally:
+        await consumer.stop()
+
+
+def events(records: Iterable[Any]) -> list[dict[str, Any]]:
+    return [json.loads(r.value) for r in records]
+
+
+async def find_routed(
+    bootstrap: str, prefix: str, tracking_ids: set[str], *, within: float = 40.0,
+    settle: float = 2.0,
+) -> list[Any]:
+    """Every routing record for these tracking ids across all agency topics of a hub."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        names = [t for t in await consumer.topics() if t.startswith(f"{prefix}.agency.")]
+        tps = [
+            TopicPartition(t, p) for t in names for p in consumer.partitions_for_topic(t) or ()
+        ]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        found: list[Any] = []
+        deadline = time.monotonic() + within
+        settled_at: float | None = None
+        while time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=200)
+            found.extend(
+                r for recs in batch.values() for r in recs
+                if r.key is not None and r.key.decode() in tracking_ids
+            )
+            if {r.key.decode() for r in found} >= tracking_ids:
+                settled_at = settled_at or time.monotonic()
+                if time.monotonic() - settled_at >= settle:
+                    break
+        return found
+    finally:
+        await consumer.stop()

@@ -1,0 +1,46 @@
+"""`lapor-hub bench --quick --json` runs end to end and says what it measured.
+
+Tiny (HUB_BENCH_SCALE) and without timing assertions: the numbers belong to the
+machine; this only checks that every phase ran and the JSON has its keys.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.broker
+LAPOR_HUB = str(Path(sys.executable).parent / "lapor-hub")
+KEYS = {
+    "ceiling_per_s", "naive_per_s", "hub_per_s", "ratio", "p50_ms", "p99_ms", "max_ms",
+    "agencies_10_per_s", "agencies_1000_per_s", "peak_rss_mb", "n", "python", "platform",
+}
+
+
+def test_quick_json_bench_reports_every_phase(tmp_path: Path) -> None:
+    env = {**os.environ, "HUB_BENCH_SCALE": "0.02", "HUB_BENCH_RESULTS": str(tmp_path)}
+    env.pop("HUB_BENCH_CHILD_WRAP", None)
+    done = subprocess.run(
+        [LAPOR_HUB, "bench", "--quick", "--json"],
+        env=env, capture_output=True, text=True, timeout=240, check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.strip().splitlines()
+    assert len(lines) == 1, done.stdout[-2000:]  # one JSON object, nothing else on stdout
+    result = json.loads(lines[0])
+
+    assert not KEYS - result.keys(), KEYS - result.keys()
+    for key in ("ceiling_per_s", "naive_per_s", "hub_per_s", "ratio", "p50_ms", "p99_ms",
+                "max_ms", "agencies_10_per_s", "agencies_1000_per_s", "peak_rss_mb"):
+        assert result[key] > 0, key
+    assert all(count > 0 for count in result["n"].values()), result["n"]
+    # Every message became one routed complaint: none lost, none taken for a duplicate.
+    assert result["n"]["hub"] == result["plan"]["drain"]
+    assert result["n"]["latency_received"] == result["n"]["latency_sent"]
+    assert result["runs"]["agencies_1000"]["agency_topics"] == 1000
+    assert not list(tmp_path.iterdir())  # --quick writes no result files

@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from hub.duplicates import Candidate, Pool, fingerprint
+from hub.model import Channel, Complaint, Location, Reporter, SourceRef, tracking_id_for
+
+NOW = datetime(2026, 11, 23, tzinfo=UTC)
+KEY = b"k"
+
+
+def complaint(ref: str, text: str, *, phone: str | None = None, handle: str | None = None,
+              lat: float | None = None, category: str | None = None) -> Complaint:
+    source = SourceRef(system="web", message_id=ref)
+    return Complaint(
+        tracking_id=tracking_id_for(source), source=source, channel=Channel.WEB, description=text,
+        category=category, reporter=Reporter(phone=phone, handle=handle),
+        location=Location(latitude=lat, longitude=106.99 if lat else None),
+        submitted_at=NOW, received_at=NOW,
+    )
+
+
+def check(first: Complaint, second: Complaint) -> tuple[str, str] | None:
+    pool = Pool([Candidate(first.tracking_id, fingerprint(first, KEY))])
+    return pool.first_duplicate(second.tracking_id, fingerprint(second, KEY))
+
+
+def test_same_words_through_two_doors_is_one_complaint() -> None:
+    text = "Gorong-gorong ambrol di Jl. Cut Meutia dekat stasiun, mohon segera diperbaiki"
+    sms = complaint("a", text, phone="+6281311112222")
+    tweet = complaint("b", f"#LAPOR {text} @LAPOR1708", handle="warga_bks")
+    assert check(sms, tweet) == (sms.tracking_id, "text")
+
+
+def test_same_reporter_and_place_with_reworded_text() -> None:
+    a = complaint("a", "Lampu jalan mati di depan masjid Al Ikhlas sejak kemarin malam",
+                  phone="+6281311112222")
+    b = complaint("b", "Sejak kemarin malam lampu jalan mati di depan masjid Al Ikhlas",
+                  phone="+6281311112222")
+    assert check(a, b) == (a.tracking_id, "reporter")
+
+
+def test_different_complaints_sharing_a_phrase_stay_apart() -> None:
+    a = complaint("a", "Jalan berlubang di Jl. Melati nomor 12 Kota Bekasi mohon diperbaiki",
+                  lat=-6.241, category="infrastructure")
+    b = complaint("b", "Jalan berlubang di Jl. Kenanga nomor 40 Kota Bekasi mohon diperbaiki "
+                  "karena sudah ada korban jatuh dari motor", lat=-6.241,
+                  category="infrastructure")
+    assert check(a, b) is None
+
+
+def test_keys_hide_the_number() -> None:
+    fp = fingerprint(complaint("a", "x y", phone="+6281311112222"), KEY)
+    assert fp.reporter_key is not None
+    assert "6281311112222" not in fp.reporter_key

@@ -1,0 +1,80 @@
+"""One poison record: retried through the retry topic with backoff, then dead-lettered,
+while the good records of its batch go through."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlmodel import SQLModel
+
+from hub import store, topics
+from hub.calendar import load_calendar_config
+from hub.deadlines import Rules
+from hub.intake import Record
+from hub.routing import Directory
+from hub.service import ATTEMPT, NOT_BEFORE, ORIGINAL_TOPIC, RETRY_DELAYS, Hub
+
+
+class FakePublisher:
+    def __init__(self) -> None:
+        self.sent: list[store.Pending] = []
+
+    async def send(self, pending: Sequence[store.Pending]) -> list[int]:
+        self.sent.extend(pending)
+        return [p.id for p in pending]
+
+
+def record(n: int, headers: dict[str, str] | None = None) -> Record:
+    return Record(topics.raw("web"), 0, n, None, f"body-{n}".encode(), headers or {},
+                  datetime.now(UTC))
+
+
+@pytest.fixture
+def hub(tmp_path: Path) -> tuple[Hub, FakePublisher]:
+    engine = store.make_engine(f"sqlite:///{tmp_path}/hub.db")
+    SQLModel.metadata.create_all(engine)
+    publisher = FakePublisher()
+    rules = Rules.of(Directory.load(), load_calendar_config())
+    return Hub(engine, publisher, rules), publisher  # type: ignore[arg-type]
+
+
+async def test_poison_record_is_retried_then_dead_lettered(hub: tuple[Hub, FakePublisher]) -> None:
+    service, publisher = hub
+    handled: list[int] = []
+
+    async def handle(records: Sequence[Record]) -> None:
+        if any(r.offset == 2 for r in records):
+            raise RuntimeError("cannot handle record 2")
+        handled.extend(r.offset or 0 for r in records)
+
+    await service._in_isolation([record(1), record(2), record(3)], "intake", handle)
+    assert handled == [1, 3]
+    (retry,) = publisher.sent
+    headers = json.loads(retry.headers)
+    assert retry.topic == topics.RETRY and retry.value == b"body-2"
+    assert headers[ATTEMPT] == "1" and headers[ORIGINAL_TOPIC] == topics.raw("web")
+    wait = datetime.fromisoformat(headers[NOT_BEFORE]) - datetime.now(UTC)
+    assert timedelta(seconds=RETRY_DELAYS[0] - 2) < wait <= timedelta(seconds=RETRY_DELAYS[0])
+
+    # Each retry fails again; after the last delay it is a dead letter, not a retry.
+    current = record(2, headers)
+    for attempt in range(2, len(RETRY_DELAYS) + 2):
+        publisher.sent.clear()
+        await service._in_isolation([current], "intake", handle)
+        (out,) = publisher.sent
+        if attempt <= len(RETRY_DELAYS):
+            assert out.topic == topics.RETRY
+            current = record(2, json.loads(out.headers))
+            assert current.headers[ATTEMPT] == str(attempt)
+        else:
+            assert out.topic == topics.DEAD_LETTER
+            letter = json.loads(out.value)
+            assert letter["reason"] == "processing_error"
+            assert f"after {len(RETRY_DELAYS)} retries" in letter["detail"]
+    with service.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM dead_letter")).scalar_one() == 1

@@ -1,0 +1,176 @@
+"""The evaluators' report, on a database the hub's own intake and follow-up code filled."""
+
+from __future__ import annotations
+
+import csv
+import json
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from hub import migrate, store, topics
+from hub.calendar import Zone, load_calendar_config
+from hub.deadlines import Rules
+from hub.followup import store_follow_ups
+from hub.intake import Record, plan_intake, store_intake
+from hub.model import FollowUpEvent, SourceRef, Status, tracking_id_for
+from hub.report import ReportError, run_report
+from hub.routing import Directory
+from hub.settings import Settings
+
+RULES = Rules.of(Directory.load(), load_calendar_config())
+# The week of Monday 3 February 2025 has no holiday: each weekday is a working day.
+MONDAY = "2025-02-03"
+
+
+def wib(local: str) -> datetime:
+    return datetime.fromisoformat(local).replace(tzinfo=Zone.WIB.tzinfo)
+
+
+class Hub:
+    """Feeds the database through the hub's own units of work, at chosen times."""
+
+    def __init__(self, url: str) -> None:
+        self.engine = store.make_engine(url)
+        migrate.upgrade_engine(self.engine)
+        self.offset = 0
+
+    def record(self, topic: str, value: bytes, at: datetime) -> Record:
+        self.offset += 1
+        return Record(topic, 0, self.offset, None, value,
+                      {"content-type": "application/json", "hub-received-at": at.isoformat()}, at)
+
+    def complain(self, ref: str, category: str, region: str, at: datetime, *,
+                 text: str | None = None, phone: str | None = None) -> str:
+        form = {"id": ref, "isi": text or f"Keluhan {category} nomor {ref}, mohon dibantu.",
+                "kategori": category, "lokasi": {"kode_wilayah": region},
+                "pelapor": {"telepon": phone or f"+628121000{self.offset:04d}"}}
+        record = self.record(topics.raw("web"), json.dumps(form).encode(), at)
+        with store.transaction(self.engine) as conn:
+            store_intake(conn, plan_intake([record], RULES, at), RULES, at)
+        return tracking_id_for(SourceRef(system="web", message_id=ref))
+
+    def follow_up(self, tracking_id: str, agency: str, *steps: tuple[Status, datetime]) -> None:
+        for status, at in steps:
+            event = FollowUpEvent(event_id=f"{tracking_id}-{status}-{at.isoformat()}",
+                                  tracking_id=tracking_id, agency_code=agency, status=status,
+                                  at=at)
+            record = self.record(topics.FOLLOW_UP, event.model_dump_json().encode(), at)
+            with store.transaction(self.engine) as conn:
+                applied = store_follow_ups(conn, [record], RULES, at)
+            assert not applied.dead_letters, applied.dead_letters
+
+
+@pytest.fixture
+def filled(database_url: str) -> str:
+    hub = Hub(database_url)
+    received = wib(f"{MONDAY} 09:00")
+    dinkes, dbmsda = "kota-bekasi-dinkes", "kota-bekasi-dbmsda"
+    c1 = hub.complain("c1", "kesehatan", "32.75", received, text="Antrean puskesmas Bekasi "
+                      "Selatan panjang sekali sejak pagi.", phone="+6281299990001")
+    hub.follow_up(c1, dinkes, (Status.VERIFIED, wib("2025-02-04 10:00")),
+                  (Status.DISPOSITIONED, wib("2025-02-04 11:00")),
+                  (Status.IN_PROGRESS, wib("2025-02-05 12:00")),  # 1.5 working days
+                  (Status.RESPONDED, wib("2025-02-06 12:00")),
+                  (Status.CLOSED, wib("2025-02-07 12:00")))
+    c2 = hub.complain("c2", "kesehatan", "32.75", received)
+    hub.follow_up(c2, dinkes, (Status.DISPOSITIONED, wib("2025-02-04 08:00")),
+                  (Status.NEEDS_INFO, wib("2025-02-06 00:00")),  # 2 working days
+                  (Status.REPORTER_REPLIED, wib("2025-02-07 10:00")))
+    c3 = hub.complain("c3", "kesehatan", "32.75", received)  # verified, then nothing: breach
+    hub.follow_up(c3, dinkes, (Status.VERIFIED, wib("2025-02-04 10:00")))
+    c4 = hub.complain("c4", "kesehatan", "32.75", received)
+    hub.follow_up(c4, dinkes, (Status.DISPOSITIONED, wib("2025-02-05 10:00")),
+                  (Status.IN_PROGRESS, wib("2025-02-11 18:00")))  # 5.75 working days: breach
+    # The same citizen repeats c1 through another door: a duplicate, not a complaint more.
+    hub.complain("c1-again", "kesehatan", "32.75", wib(f"{MONDAY} 10:00"),
+                 text="Antrean puskesmas Bekasi Selatan panjang sekali sejak pagi!",
+                 phone="+6281299990001")
+    d1 = hub.complain("d1", "jalan", "32.75", received)
+    hub.follow_up(d1, dbmsda, (Status.DISPOSITIONED, wib(f"{MONDAY} 11:00")),
+                  (Status.RESPONDED, wib(f"{MONDAY} 15:00")),  # same day: 0 working days
+                  (Status.CLOSED, wib("2025-02-10 09:00")))
+    d2 = hub.complain("d2", "jalan", "32.75", received)
+    hub.follow_up(d2, dbmsda, (Status.DISPOSITIONED, wib("2025-02-04 09:00")),
+                  (Status.RESPONDED, wib("2025-02-05 09:00")),  # 1.375 working days
+                  (Status.CLOSED, wib("2025-02-06 09:00")))
+    # Friday 23:30 in Jakarta is in the week; Saturday 00:30 is not, though still Friday in UTC.
+    hub.complain("e1", "kesehatan", "32.16", wib("2025-02-07 23:30"))
+    hub.complain("e2", "kesehatan", "32.16", wib("2025-02-08 00:30"))
+    hub.complain("late", "kesehatan", "32.75", wib("2025-02-10 09:00"))  # after the week
+    hub.engine.dispose()
+    return database_url
+
+
+def report(url: str, tmp_path: Path, agency: str | None = None) -> dict[str, dict[str, str]]:
+    out = tmp_path / "report.csv"
+    run_report(Settings(database_url=url), MONDAY, "2025-02-07", agency=agency, csv_path=out,
+               png_path=tmp_path / "report.png")
+    with out.open(encoding="utf-8") as rows:
+        return {row["agency"]: row for row in csv.DictReader(rows)}
+
+
+def test_both_rates_times_and_breaches_per_agency(
+    filled: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")  # rich wraps the headers at 80
+    rows = report(filled, tmp_path)
+    assert list(rows) == ["kota-bekasi-dbmsda", "kota-bekasi-dinkes", "kab-bekasi-dinkes"]
+    dinkes = rows["kota-bekasi-dinkes"]
+    assert {k: dinkes[k] for k in ("complaints", "followed_up", "not_followed_up", "resolved",
+                                   "breaches")} == {
+        "complaints": "4", "followed_up": "3", "not_followed_up": "1", "resolved": "1",
+        "breaches": "2"}
+    assert (dinkes["follow_up_rate"], dinkes["resolution_rate"]) == ("0.7500", "0.2500")
+    # Times 1.5, 2 and 5.75 working days: median 2, p90 2 + 0.8 * 3.75.
+    assert dinkes["first_follow_up_median_working_days"] == "2.00"
+    assert dinkes["first_follow_up_p90_working_days"] == "5.00"
+    dbmsda = rows["kota-bekasi-dbmsda"]
+    assert (dbmsda["complaints"], dbmsda["follow_up_rate"], dbmsda["resolution_rate"],
+            dbmsda["breaches"]) == ("2", "1.0000", "1.0000", "0")
+    assert dbmsda["first_follow_up_median_working_days"] == "0.69"  # (0 + 1.375) / 2
+    kab = rows["kab-bekasi-dinkes"]
+    assert (kab["complaints"], kab["follow_up_rate"], kab["breaches"]) == ("1", "0.0000", "1")
+    assert kab["first_follow_up_median_working_days"] == ""
+    shown = capsys.readouterr().out
+    assert "1 - not followed up / total" in shown
+    assert "resolved / total" in shown
+    assert "all agencies" in shown
+    assert (tmp_path / "report.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_one_agency(filled: str, tmp_path: Path) -> None:
+    assert list(report(filled, tmp_path, agency="kota-bekasi-dbmsda")) == ["kota-bekasi-dbmsda"]
+    quiet = report(filled, tmp_path, agency="ojk")
+    assert quiet["ojk"]["complaints"] == "0"
+    assert quiet["ojk"]["follow_up_rate"] == ""
+
+
+@pytest.mark.parametrize(("date_from", "date_to", "agency", "reason"), [
+    ("2025-02-30", "2025-03-01", None, "--from '2025-02-30' is not a date (YYYY-MM-DD)"),
+    ("2025-02-01", "3 Feb", None, "--to '3 Feb' is not a date (YYYY-MM-DD)"),
+    ("2025-03-01", "2025-02-01", None, "--from 2025-03-01 is after --to 2025-02-01"),
+    ("2025-02-01", "2025-03-01", "dinas-fiktif", "unknown agency 'dinas-fiktif'"),
+])
+def test_bad_input_is_one_line(
+    tmp_path: Path, date_from: str, date_to: str, agency: str | None, reason: str
+) -> None:
+    settings = Settings(database_url=f"sqlite:///{tmp_path}/hub.db")
+    with pytest.raises(ReportError, match="^" + reason.replace("(", r"\(").replace(")", r"\)")):
+        run_report(settings, date_from, date_to, agency=agency, csv_path=None, png_path=None)
+
+
+def test_a_missing_or_empty_database_is_an_error_not_a_new_file(tmp_path: Path) -> None:
+    missing = tmp_path / "none.db"
+    with pytest.raises(ReportError, match="no database at"):
+        run_report(Settings(database_url=f"sqlite:///{missing}"), MONDAY, MONDAY, agency=None,
+                   csv_path=None, png_path=None)
+    assert not missing.exists()
+    empty = tmp_path / "empty.db"
+    sa.create_engine(f"sqlite:///{empty}").connect().close()
+    with pytest.raises(ReportError, match="cannot read complaints from the database"):
+        run_report(Settings(database_url=f"sqlite:///{empty}"), MONDAY, MONDAY, agency=None,
+                   csv_path=None, png_path=None)

@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from hub.model import Channel, Complaint, Location, SourceRef, tracking_id_for
+from hub.routing import Directory, RegistryError
+
+NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+DIRECTORY = Directory.load()
+
+
+def complaint(category: str | None, region: str | None, target: str | None = None) -> Complaint:
+    source = SourceRef(system="web", message_id=f"{category}-{region}-{target}")
+    return Complaint(
+        tracking_id=tracking_id_for(source),
+        source=source,
+        channel=Channel.WEB,
+        description="x",
+        category=category,
+        target_agency=target,
+        location=Location(region_code=region),
+        submitted_at=NOW,
+        received_at=NOW,
+    )
+
+
+@pytest.mark.parametrize(
+    ("category", "region", "agency", "reason"),
+    [
+        ("health", "32.75", "kota-bekasi-dinkes", "rule"),
+        ("health", "32.75.01.1001", "kota-bekasi-dinkes", "rule"),
+        ("health", "32.16", "kab-bekasi-dinkes", "rule"),  # Kabupaten, not Kota, Bekasi
+        ("water", "32.75", "kota-bekasi-tirta-patriot", "rule"),  # child category beats parent
+        ("health", "36.73", "prov-banten-dinkes", "rule"),  # province rule covers its cities
+        ("tourism", "32.75", "kota-bekasi", "coordinator"),
+        ("tourism", "32.01", "prov-jabar", "coordinator"),  # no regency coordinator: province
+        ("banking", "32.75", "ojk", "rule"),
+        ("tourism", None, "kemenpanrb", "national"),
+        (None, "99", "kemenpanrb", "national"),
+    ],
+)
+def test_route(category: str | None, region: str | None, agency: str, reason: str) -> None:
+    decision = DIRECTORY.route(complaint(category, region))
+    assert (decision.agency.code, decision.reason) == (agency, reason)
+
+
+def test_explicit_target_wins_when_known() -> None:
+    assert DIRECTORY.route(complaint("health", "32.75", "kota-bekasi-rsud")).agency.code == (
+        "kota-bekasi-rsud"
+    )
+    assert DIRECTORY.route(complaint("health", "32.75", "no-such")).agency.code == (
+        "kota-bekasi-dinkes"
+    )
+
+
+def test_reroute_walks_down_the_candidates() -> None:
+    c = complaint("health", "32.75")
+    order = [d.agency.code for d in DIRECTORY.candidates(c)]
+    assert order == ["kota-bekasi-dinkes", "kota-bekasi", "prov-jabar", "kemenpanrb"]
+    assert DIRECTORY.route(c, exclude={"kota-bekasi-dinkes"}).agency.code == "kota-bekasi"
+    assert DIRECTORY.route(c, exclude=set(order)).agency.code == "kemenpanrb"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("national: x\nagencies: []\n", "national agency 'x' is not in agencies"),
+        (
+            "national: a\nagencies:\n - {code: a, name: A, level: national}\n"
+            "rules:\n - {agency: b}\n",
+            "rule 1: agency 'b' is unknown",
+        ),
+        (
+            "national: a\nagencies:\n - {code: a, name: A, level: national, zone: CET}\n",
+            "agencies.0.zone",
+        ),
+        ("national: [", "cannot read agency registry"),
+    ],
+)
+def test_bad_registry_is_refused_with_the_place(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "agencies.yaml"
+    path.write_text(text)
+    with pytest.raises(RegistryError, match=message.replace(".", r"\.").replace("(", r"\(")):
+        Directory.load(path)

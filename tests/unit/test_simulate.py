@@ -1,0 +1,158 @@
+"""The simulation: native payloads the adapters accept, and agencies that follow the lifecycle."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import UTC, datetime
+
+import pytest
+
+from hub.adapters import SOURCES, RawMessage, Rejection
+from hub.calendar import load_calendar_config
+from hub.deadlines import Rules
+from hub.duplicates import Candidate, Pool, fingerprint
+from hub.followup import Refusal, apply_follow_up
+from hub.intake import routing_event
+from hub.model import Complaint, RoutingEvent, Status
+from hub.routing import Decision, Directory
+from hub.simulate import MAX_HANDOVERS, MIX, follow_ups, payload, plan
+from hub.store import ComplaintRow
+
+RULES = Rules.of(Directory.load(), load_calendar_config())
+NOW = datetime(2025, 2, 3, 2, 0, tzinfo=UTC)  # Monday 09:00 WIB
+SEED = 1708
+
+
+def normalized(seed: int, n: int) -> tuple[str, list[object]]:
+    item = payload(seed, n, NOW)
+    raw = RawMessage(item.source, item.body, item.content_type, NOW, message_id=f"ingress-{n}")
+    assert item.content_type in SOURCES[item.source].content_types
+    return item.source, list(SOURCES[item.source].normalize(raw))
+
+
+def complaints(count: int, seed: int = SEED) -> list[Complaint]:
+    return [o for n in range(count) for o in normalized(seed, n)[1] if isinstance(o, Complaint)]
+
+
+def test_the_same_seed_gives_the_same_payloads_and_another_seed_others() -> None:
+    first = [payload(SEED, n, NOW) for n in range(200)]
+    assert first == [payload(SEED, n, NOW) for n in range(200)]
+    assert first != [payload(SEED + 1, n, NOW) for n in range(200)]
+
+
+def test_every_source_is_in_the_mix_and_its_payloads_become_complaints() -> None:
+    seen: Counter[str] = Counter()
+    refusals: Counter[str] = Counter()
+    for n in range(600):
+        source, outcomes = normalized(SEED, n)
+        seen[source] += 1
+        found = [o for o in outcomes if isinstance(o, Complaint)]
+        reasons = {o.reason for o in outcomes if isinstance(o, Rejection)}
+        # Beside real complaints only what is routinely no complaint; alone, an empty SMS
+        # (refused) or a WhatsApp receipt (ignored).
+        assert reasons <= {"not_a_complaint"} if found else reasons <= {"missing_field",
+                                                                          "not_a_complaint"}
+        refusals.update(reasons)
+    assert set(seen) == set(MIX) == set(SOURCES)
+    total = sum(seen.values())
+    assert all(seen[s] / total > 0.01 for s in MIX)
+    assert 0 < refusals["missing_field"] < total * 0.02
+    assert 0 < refusals["not_a_complaint"] < total * 0.1
+
+
+def test_vendor_ids_are_unique_and_complaints_rarely_look_like_duplicates() -> None:
+    found = complaints(800)
+    assert len({c.tracking_id for c in found}) == len(found)
+    pool = Pool()
+    repeated = 0
+    for complaint in found:
+        mine = fingerprint(complaint, RULES.secret)
+        if pool.first_duplicate(complaint.tracking_id, mine):
+            repeated += 1
+        else:
+            pool.add(Candidate(complaint.tracking_id, mine))
+    assert repeated < len(found) * 0.02  # the hub would not route them
+
+
+def test_complaints_reach_many_agencies_and_regions() -> None:
+    held = Counter(RULES.directory.route(c).agency.code for c in complaints(600))
+    assert len(held) >= 20
+    assert held["kemenpanrb"] < sum(held.values()) * 0.7  # text-only channels go national
+
+
+def row_for(complaint: Complaint, event: RoutingEvent) -> ComplaintRow:
+    return ComplaintRow(
+        tracking_id=complaint.tracking_id, source_system=complaint.source.system,
+        source_message_id=complaint.source.message_id, channel=complaint.channel.value,
+        report_type=complaint.report_type.value, needs_inspection=complaint.needs_inspection,
+        agency_code=event.agency_code, status=Status.RECEIVED.value,
+        document=complaint.model_dump_json(), received_at=NOW, routed_at=event.routed_at,
+        updated_at=NOW,
+    )
+
+
+def walk(complaint: Complaint, seed: int) -> list[tuple[str, Status]]:
+    """Every responder step through the hub's own decision, following its hand-overs."""
+    event: RoutingEvent | None = routing_event(
+        complaint, RULES.directory.route(complaint), 1, NOW, RULES
+    )
+    assert event is not None
+    row = row_for(complaint, event)
+    handovers = 0
+    taken: list[tuple[str, Status]] = []
+    while event is not None:
+        steps = plan(event, RULES.directory, seed, handovers)
+        handed = any(s.status is Status.NOT_AUTHORITY or s.target_agency for s in steps)
+        handovers += handed
+        routed = None
+        for _, follow_up in follow_ups(event, steps):
+            result = apply_follow_up(row, follow_up, RULES, NOW)
+            assert not isinstance(result, Refusal), result
+            taken.append((follow_up.agency_code, follow_up.status))
+            for out in result.outbox:
+                body = json.loads(out["value"])
+                if body.get("type") == "routing":
+                    routed = RoutingEvent.model_validate(body)
+        assert (routed is not None) == handed
+        event = routed
+    return taken
+
+
+@pytest.mark.parametrize("seed", [SEED, 7])
+def test_responders_take_only_legal_paths_the_hub_accepts(seed: int) -> None:
+    statuses: Counter[Status] = Counter()
+    ends: Counter[Status] = Counter()
+    for complaint in complaints(300, seed):
+        taken = walk(complaint, seed)
+        statuses.update(status for _, status in taken)
+        ends[taken[-1][1] if taken else Status.RECEIVED] += 1
+    for status in (Status.VERIFIED, Status.DISPOSITIONED, Status.IN_PROGRESS, Status.NEEDS_INFO,
+                   Status.REPORTER_REPLIED, Status.RESPONDED, Status.CLOSED,
+                   Status.NOT_AUTHORITY, Status.ARCHIVED):
+        assert statuses[status] > 0, status
+    total = sum(ends.values())
+    assert 0.03 < statuses[Status.NOT_AUTHORITY] / total < 0.25
+    assert ends[Status.RECEIVED] > 0  # some are never answered
+
+
+def test_hand_overs_stop_after_the_limit() -> None:
+    complaint = complaints(1)[0]
+    decision = Decision(RULES.directory.agencies["kota-bekasi"], "coordinator")
+    for n in range(200):
+        event = routing_event(complaint, decision, n + 1, NOW, RULES)
+        steps = plan(event, RULES.directory, SEED, handovers=MAX_HANDOVERS)
+        assert all(s.status is not Status.NOT_AUTHORITY and not s.target_agency for s in steps)
+
+
+def test_follow_ups_are_stamped_on_the_simulated_clock() -> None:
+    complaint = complaints(1)[0]
+    event = routing_event(complaint, RULES.directory.route(complaint), 1, NOW, RULES)
+    for seed in range(50):
+        steps = plan(event, RULES.directory, seed)
+        timed = follow_ups(event, steps)
+        assert [f.status for _, f in timed] == [s.status for s in steps]
+        days = [d for d, _ in timed]
+        assert days == sorted(days)
+        assert all((f.at - NOW).total_seconds() == pytest.approx(d * 86_400) for d, f in timed)
+        assert len({f.event_id for _, f in timed}) == len(timed)
