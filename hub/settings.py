@@ -77,6 +77,10 @@ class Settings(BaseSettings):
     )
     batch_size: int = Field(default=1000, ge=1, description="Most records handled per batch.")
     batch_timeout_ms: int = Field(default=50, ge=1)
+    fetch_max_wait_ms: int = Field(
+        default=20, ge=0,
+        description="Longest the broker may hold a fetch while it has no new records.",
+    )
     watcher_interval_s: float = Field(default=30.0, gt=0)
     log_level: str = "INFO"
 

@@ -17,8 +17,7 @@ def register(broker: KafkaBroker, hub: Hub, settings: Settings) -> None:
         broker,
         topics.FOLLOW_UP,
         group=f"{settings.kafka_group}-followup",
-        max_records=settings.batch_size,
-        batch_timeout_ms=settings.batch_timeout_ms,
+        settings=settings,
         title="follow-up",
         description="Agencies' status events (FollowUpEvent), keyed by tracking id.",
     )

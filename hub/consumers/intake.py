@@ -17,8 +17,7 @@ def register(broker: KafkaBroker, hub: Hub, settings: Settings) -> None:
         broker,
         *[topics.raw(name) for name in SOURCES],
         group=f"{settings.kafka_group}-intake",
-        max_records=settings.batch_size,
-        batch_timeout_ms=settings.batch_timeout_ms,
+        settings=settings,
         title="intake",
         description="Raw messages from every source, normalized into complaints and routed.",
     )

@@ -11,6 +11,7 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
 from hub.intake import Record
+from hub.settings import Settings
 
 
 async def keep_bytes(msg: KafkaMessage) -> bytes:
@@ -40,8 +41,8 @@ def to_records(raw: Any) -> list[Record]:
 
 
 def batch_subscriber(
-    broker: KafkaBroker, *topics: str, group: str, max_records: int, batch_timeout_ms: int,
-    title: str, description: str,
+    broker: KafkaBroker, *topics: str, group: str, settings: Settings, title: str,
+    description: str, max_records: int | None = None,
 ) -> Callable[[Callable[..., Awaitable[None]]], Any]:
     """A batch subscriber the way every hub entrypoint needs it.
 
@@ -53,8 +54,9 @@ def batch_subscriber(
         *topics,
         group_id=group,
         batch=True,
-        max_records=max_records,
-        batch_timeout_ms=batch_timeout_ms,
+        max_records=max_records or settings.batch_size,
+        batch_timeout_ms=settings.batch_timeout_ms,
+        fetch_max_wait_ms=settings.fetch_max_wait_ms,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.MANUAL,
         decoder=keep_bytes,

@@ -20,8 +20,8 @@ def register(broker: KafkaBroker, hub: Hub, settings: Settings) -> None:
         broker,
         topics.RETRY,
         group=f"{settings.kafka_group}-retry",
+        settings=settings,
         max_records=50,
-        batch_timeout_ms=settings.batch_timeout_ms,
         title="retry",
         description="Records that failed for an unknown reason, retried after a delay "
         "(headers hub-attempt, hub-not-before, hub-original-topic), then dead-lettered.",
