@@ -105,6 +105,9 @@ def build(settings: Settings) -> tuple[AsgiFastStream, Hub]:
             for task in background:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
+            # Best effort: what is not noted now is sent once more after the restart.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(hub.note_routing_sent(), 5)
             await hub.publisher.stop()
             engine.dispose()
 

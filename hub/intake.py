@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -250,24 +250,38 @@ def join_fragments(
     return joined
 
 
+KEY_COLUMNS = ("reporter_key", "place_key", "text_key")
+
+
+def _candidate_query() -> sa.Select[Any]:
+    """One lookup per key column, each on its own index, built once.
+
+    With OR in one query the planner is free to pick a worse index (it once scanned
+    every original); built once, SQLAlchemy compiles it once, not per batch.
+    """
+    table: sa.Table = ComplaintRow.__table__  # type: ignore[attr-defined]
+    lookups = [
+        sa.select(table.c.tracking_id, table.c.reporter_key, table.c.place_key,
+                  table.c.text_key, table.c.fingerprint, table.c.received_at)
+        .where(table.c[col].in_(sa.bindparam(col, expanding=True)),
+               table.c.received_at >= sa.bindparam("since"), table.c.duplicate_of.is_(None))
+        for col in KEY_COLUMNS
+    ]
+    union = sa.union(*lookups).subquery()
+    return sa.select(union).order_by(union.c.received_at, union.c.tracking_id)
+
+
+CANDIDATES = _candidate_query()
+
+
 def _candidates(
     conn: Connection, prints: Sequence[Fingerprint], since: datetime
 ) -> list[Candidate]:
     """Earlier complaints sharing a blocking key with any in the batch, oldest first."""
-    table: sa.Table = ComplaintRow.__table__  # type: ignore[attr-defined]
-    keys = {
-        col: {getattr(p, col) for p in prints} - {None}
-        for col in ("reporter_key", "place_key", "text_key")
-    }
-    clauses = [table.c[col].in_(values) for col, values in keys.items() if values]
-    if not clauses:
+    keys = {col: sorted({getattr(p, col) for p in prints} - {None}) for col in KEY_COLUMNS}
+    if not any(keys.values()):
         return []
-    rows = conn.execute(
-        sa.select(table.c.tracking_id, table.c.reporter_key, table.c.place_key,
-                  table.c.text_key, table.c.fingerprint)
-        .where(table.c.received_at >= since, table.c.duplicate_of.is_(None), sa.or_(*clauses))
-        .order_by(table.c.received_at)
-    ).all()
+    rows = conn.execute(CANDIDATES, {**keys, "since": since}).all()
     return [Candidate(r[0], Fingerprint(r[1], r[2], r[3], r[4])) for r in rows]
 
 
@@ -354,11 +368,12 @@ def store_intake(conn: Connection, plan: IntakePlan, rules: Rules, now: datetime
     return Stored(add_outbox(conn, outbox), routing, routed, letters, duplicates)
 
 
-def mark_routing_sent(conn: Connection, events: Sequence[Pending]) -> None:
+def mark_routing_sent(conn: Connection, tracking_ids: Collection[str]) -> None:
+    """Note first routing events the broker acknowledged (one update by primary key)."""
     table: sa.Table = ComplaintRow.__table__  # type: ignore[attr-defined]
-    ids = [p.key for p in events if p.key]
-    if ids:
-        conn.execute(sa.update(table).where(table.c.tracking_id.in_(ids)).values(routing_sent=True))
+    if tracking_ids:
+        conn.execute(sa.update(table).where(table.c.tracking_id.in_(list(tracking_ids)))
+                     .values(routing_sent=True))
 
 
 def as_pending(row: dict[str, Any]) -> Pending:
@@ -386,7 +401,9 @@ def resend_routing(
     """
     table: sa.Table = ComplaintRow.__table__  # type: ignore[attr-defined]
     query = sa.select(table).where(
-        table.c.routing_sent.is_(False), table.c.route_seq == 1, table.c.duplicate_of.is_(None)
+        # `= false`, as the partial index ix_complaint_routing_unsent says, so it is used.
+        table.c.routing_sent == sa.false(), table.c.route_seq == 1,
+        table.c.duplicate_of.is_(None),
     )
     if seen is not None:
         if not seen:
