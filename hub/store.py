@@ -48,7 +48,17 @@ def _ts(*, nullable: bool = False, index: bool = False) -> Any:
 
 class ComplaintRow(SQLModel, table=True):
     __tablename__ = "complaint"
-    __table_args__ = (sa.UniqueConstraint("source_system", "source_message_id"),)
+    __table_args__ = (
+        sa.UniqueConstraint("source_system", "source_message_id"),
+        # Partial indexes: most complaints are originals and have been sent, so these
+        # stay small, and the planner cannot mistake them for a way to find originals.
+        sa.Index("ix_complaint_duplicate_of", "duplicate_of",
+                 sqlite_where=sa.text("duplicate_of IS NOT NULL"),
+                 postgresql_where=sa.text("duplicate_of IS NOT NULL")),
+        sa.Index("ix_complaint_routing_unsent", "routed_at",
+                 sqlite_where=sa.text("routing_sent = 0"),
+                 postgresql_where=sa.text("routing_sent = false")),
+    )
 
     tracking_id: str = Field(primary_key=True, max_length=18)
     source_system: str = Field(max_length=64)
@@ -69,7 +79,7 @@ class ComplaintRow(SQLModel, table=True):
     route_seq: int = 1
     route_reason: str = Field(default="rule", max_length=20)
     """Why the current holder holds it (RoutingEvent.reason), to re-derive its routing event."""
-    routing_sent: bool = Field(default=False, index=True)
+    routing_sent: bool = False
     """The first routing event was acknowledged by the broker (else it is sent again)."""
     declined: str = Field(
         default="[]", sa_column=sa.Column(sa.Text, nullable=False, default="[]")
@@ -77,7 +87,7 @@ class ComplaintRow(SQLModel, table=True):
     """JSON list of agencies that answered not_authority: re-routing skips them."""
     pauses: str = Field(default="[]", sa_column=sa.Column(sa.Text, nullable=False, default="[]"))
     """JSON list of [start, end] ISO pairs while waiting for the reporter (clock stopped)."""
-    duplicate_of: str | None = Field(default=None, max_length=18, index=True)
+    duplicate_of: str | None = Field(default=None, max_length=18)
     reporter_key: str | None = Field(default=None, max_length=32, index=True)
     place_key: str | None = Field(default=None, max_length=32, index=True)
     text_key: str | None = Field(default=None, max_length=32, index=True)
