@@ -118,6 +118,11 @@ class Directory:
         self.agencies = {a.code: a for a in agencies}
         self.national = self.agencies[national]
         self.rules = tuple(rules)
+        # Rules by (category, region), None for "any": a complaint looks up the few keys
+        # it can match instead of scanning every rule (1,000 agencies, 1,000 rules).
+        self._rule_index: dict[tuple[str | None, str | None], list[tuple[int, Rule]]] = {}
+        for order, rule in enumerate(self.rules):
+            self._rule_index.setdefault((rule.category, rule.region), []).append((order, rule))
         self._coordinators = {
             a.region: a
             for a in self.agencies.values()
@@ -196,13 +201,13 @@ class Directory:
         chain = ancestors(complaint.category) if complaint.category else []
         region = complaint.location.region_code or ""
         regions = [".".join(region.split(".")[:d]) for d in (2, 1)] if region else []
-        scored: list[tuple[int, int, int, Rule]] = []
-        for order, rule in enumerate(self.rules):
-            if rule.category is not None and rule.category not in chain:
-                continue
-            if rule.region is not None and rule.region not in regions:
-                continue
-            category_score = len(chain) - chain.index(rule.category) if rule.category else 0
-            region_score = 3 - regions.index(rule.region) if rule.region else 0
-            scored.append((-category_score, -region_score, order, rule))
+        # The more specific the match, the higher the score; then the file's order.
+        category_scores = {c: len(chain) - chain.index(c) for c in chain} | {None: 0}
+        region_scores = {r: 3 - regions.index(r) for r in regions} | {None: 0}
+        scored: list[tuple[int, int, int, Rule]] = [
+            (-category_score, -region_score, order, rule)
+            for category, category_score in category_scores.items()
+            for region_key, region_score in region_scores.items()
+            for order, rule in self._rule_index.get((category, region_key), ())
+        ]
         return [rule for *_, rule in sorted(scored, key=lambda s: s[:3])]

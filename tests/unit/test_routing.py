@@ -4,9 +4,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from hub.categories import ancestors, categories
 from hub.model import Channel, Complaint, Location, SourceRef, tracking_id_for
-from hub.routing import Directory, RegistryError
+from hub.routing import Directory, RegistryError, Rule
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 DIRECTORY = Directory.load()
@@ -85,3 +88,45 @@ def test_bad_registry_is_refused_with_the_place(tmp_path: Path, text: str, messa
     path.write_text(text)
     with pytest.raises(RegistryError, match=message.replace(".", r"\.").replace("(", r"\(")):
         Directory.load(path)
+
+
+def scanned(directory: Directory, c: Complaint) -> list[str]:
+    """The router's answer by scanning every rule: what the rule index must agree with."""
+    chain = ancestors(c.category) if c.category else []
+    region = c.location.region_code or ""
+    regions = [".".join(region.split(".")[:d]) for d in (2, 1)] if region else []
+    scored = []
+    for order, rule in enumerate(directory.rules):
+        if rule.category is not None and rule.category not in chain:
+            continue
+        if rule.region is not None and rule.region not in regions:
+            continue
+        category_score = len(chain) - chain.index(rule.category) if rule.category else 0
+        region_score = 3 - regions.index(rule.region) if rule.region else 0
+        scored.append((-category_score, -region_score, order, rule.agency))
+    return [agency for *_, agency in sorted(scored)]
+
+
+CATEGORY_CODES = sorted(categories())
+REGION_CODES = ["32", "32.75", "32.16", "36", "36.73", "61.72"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rules=st.lists(st.tuples(st.sampled_from(sorted(DIRECTORY.agencies)),
+                             st.none() | st.sampled_from(CATEGORY_CODES),
+                             st.none() | st.sampled_from(REGION_CODES)), max_size=40),
+    category=st.none() | st.sampled_from(CATEGORY_CODES),
+    region=st.none() | st.sampled_from([*REGION_CODES, "32.75.01.1001", "99"]),
+)
+def test_rule_index_agrees_with_a_scan_of_every_rule(
+    rules: list[tuple[str, str | None, str | None]], category: str | None, region: str | None
+) -> None:
+    directory = Directory(
+        DIRECTORY.national.code, DIRECTORY.agencies.values(),
+        [Rule(agency=a, category=cat, region=reg) for a, cat, reg in rules],
+    )
+    c = complaint(category, region)
+    indexed = [d.agency.code for d in directory.candidates(c) if d.reason == "rule"]
+    expected = list(dict.fromkeys(scanned(directory, c)))
+    assert indexed == [code for code in expected if code != c.target_agency]
