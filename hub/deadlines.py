@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 
 from hub import lifecycle
@@ -29,6 +29,10 @@ class Rules:
     """Keys reporter hashes (hub.duplicates) and, through `sealer`, identity at rest."""
     sealer: Sealer = field(default_factory=lambda: Sealer(b"dev-only-secret-change-me"))
     duplicate_window: timedelta = timedelta(hours=72)
+    _announced: dict[tuple[datetime, ReportType, bool, Zone], tuple[Deadline, ...]] = field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
+    """A batch routes its complaints at one `now`: most share their deadlines."""
 
     @classmethod
     def of(
@@ -57,19 +61,30 @@ class Rules:
         self, start: datetime, report_type: ReportType, needs_inspection: bool, agency: Agency
     ) -> tuple[Deadline, ...]:
         """The deadlines a routing event tells the agency about."""
-        return tuple(
-            Deadline(
-                kind=kind.value,
-                due_at=self.due(start, kind, report_type, needs_inspection, agency.zone),
+        key = (start, report_type, needs_inspection, agency.zone)
+        found = self._announced.get(key)
+        if found is None:
+            if len(self._announced) > 1000:
+                self._announced.clear()
+            found = self._announced[key] = tuple(
+                Deadline(
+                    kind=kind.value,
+                    due_at=self.due(start, kind, report_type, needs_inspection, agency.zone),
+                )
+                for kind in ANNOUNCED
             )
-            for kind in ANNOUNCED
-        )
+        return found
+
+
+def _due_unpaused(calendar: WorkingCalendar, start: datetime, days: int, zone: Zone) -> datetime:
+    # The clock starts on the next local day, so only the local date of `start` matters:
+    # cached by date, a day's complaints share a handful of deadlines.
+    return _due_from_day(calendar, start.astimezone(zone.tzinfo).date(), days, zone)
 
 
 @lru_cache(maxsize=4096)
-def _due_unpaused(calendar: WorkingCalendar, start: datetime, days: int, zone: Zone) -> datetime:
-    # Cached: the intake computes three deadlines per complaint, mostly for the same days.
-    return calendar.due_at(start, days, zone)
+def _due_from_day(calendar: WorkingCalendar, day: date, days: int, zone: Zone) -> datetime:
+    return calendar.due_at(datetime.combine(day, time(12), zone.tzinfo), days, zone)
 
 
 def pauses_of(row: ComplaintRow) -> list[Interval]:

@@ -19,10 +19,13 @@ from hub.calendar import (
     Zone,
     load_calendar_config,
 )
+from hub.deadlines import Rules
 from hub.model import Deadline, ReportType
+from hub.routing import Directory
 
 CONFIG = load_calendar_config()
 CALENDAR = CONFIG.calendar()
+DIRECTORY = Directory.load()
 WIB, WITA, WIT = Zone.WIB, Zone.WITA, Zone.WIT
 HOUR = 3600
 
@@ -189,6 +192,20 @@ def test_unpaused_deadline_is_midnight_opening_the_working_day_after_the_nth(
     received_on = start.astimezone(zone.tzinfo).date()
     between = (received_on + timedelta(days=n) for n in range(1, (due.date() - received_on).days))
     assert sum(CALENDAR.is_working_day(day) for day in between) == days
+
+
+@settings(deadline=None)
+@given(start=_moments, report_type=st.sampled_from(ReportType), inspection=st.booleans(),
+       zone=st.sampled_from(Zone))
+def test_rules_cache_unpaused_deadlines_by_local_day_without_changing_them(
+    start: datetime, report_type: ReportType, inspection: bool, zone: Zone
+) -> None:
+    rules = Rules.of(DIRECTORY, CONFIG)
+    for kind in DeadlineKind:
+        days = CONFIG.deadline_days(kind, report_type, inspection)
+        assert rules.due(start, kind, report_type, inspection, zone) == (
+            CALENDAR.due_at(start, days, zone)
+        )
 
 
 def test_packaged_deadlines() -> None:
