@@ -189,11 +189,16 @@ class Hub:
 
         def write() -> watcher.Sweep:
             with store.transaction(self.engine) as conn:
-                found = watcher.sweep(conn, self.rules, now)
+                return watcher.sweep(conn, self.rules, now)
+
+        def read() -> None:
+            # Outside the write transaction: the gauges scan every complaint, and on
+            # SQLite the intake would wait for that scan (a reader does not block it).
+            with self.engine.connect() as conn:
                 watcher.refresh_gauges(conn, self.rules, now)
-                return found
 
         swept = await self.retrying("database", lambda: asyncio.to_thread(write))
+        await self.retrying("database", lambda: asyncio.to_thread(read))
         swept.count()
         await self.publish(swept.pending)
         return len(swept.breaches) + len(swept.closed)
