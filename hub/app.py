@@ -96,6 +96,7 @@ def build(settings: Settings) -> tuple[AsgiFastStream, Hub]:
             + [a.topic_name for a in directory.agencies.values()]
         )
         background.append(asyncio.create_task(_outbox_loop(hub)))
+        background.append(asyncio.create_task(_checkpoint_loop(hub)))
         background.append(asyncio.create_task(_watch_loop(hub, settings.watcher_interval_s)))
         background.append(asyncio.create_task(_lag_loop(broker, settings.kafka_group)))
         background.append(asyncio.create_task(_watchdog(broker, stopping)))
@@ -119,6 +120,16 @@ def build(settings: Settings) -> tuple[AsgiFastStream, Hub]:
         logger=log,
     )
     return app, hub
+
+
+async def _checkpoint_loop(hub: Hub) -> None:
+    """SQLite's log into its file, off the intake's commits (a no-op on PostgreSQL)."""
+    while True:
+        await asyncio.sleep(2)
+        try:
+            await asyncio.to_thread(store.checkpoint, hub.engine)
+        except Exception as exc:  # the database is away: the intake reports that
+            log.debug("checkpoint failed: %s", type(exc).__name__)
 
 
 async def _watch_loop(hub: Hub, interval: float) -> None:
