@@ -97,7 +97,9 @@ def build(settings: Settings) -> tuple[AsgiFastStream, Hub]:
         )
         background.append(asyncio.create_task(_outbox_loop(hub)))
         background.append(asyncio.create_task(_checkpoint_loop(hub)))
-        background.append(asyncio.create_task(_watch_loop(hub, settings.watcher_interval_s)))
+        background.append(asyncio.create_task(_watch_loop(
+            hub, settings.watcher_interval_s, timedelta(minutes=settings.fragment_wait_minutes)
+        )))
         background.append(asyncio.create_task(_lag_loop(broker, settings.kafka_group)))
         background.append(asyncio.create_task(_watchdog(broker, stopping)))
         try:
@@ -132,10 +134,13 @@ async def _checkpoint_loop(hub: Hub) -> None:
             log.debug("checkpoint failed: %s", type(exc).__name__)
 
 
-async def _watch_loop(hub: Hub, interval: float) -> None:
-    """Deadlines and gauges; a full page means more is due, so go again at once."""
+async def _watch_loop(hub: Hub, interval: float, fragment_wait: timedelta) -> None:
+    """Deadlines, gauges and overdue SMS parts; a full page means more is due, so go again."""
     while True:
         handled = await hub.watch_deadlines()
+        joined = await hub.expire_fragments(fragment_wait)
+        if joined:
+            log.info("joined %d multi-part SMS that waited too long for a part", joined)
         if handled < 500:
             await asyncio.sleep(interval)
 

@@ -221,33 +221,68 @@ def join_fragments(
         }
         for f, _ in fragments
     ], "group_key")
-    table: sa.Table = FragmentRow.__table__  # type: ignore[attr-defined]
     first_record = {f.group_key: r for f, r in reversed(fragments)}
     for group_key, record in first_record.items():
-        rows = conn.execute(sa.select(table).where(table.c.group_key == group_key)).all()
-        if not rows or len(rows) < rows[0].total:
-            continue
-        source = SOURCES[rows[0].source]
-        bodies = [rules.sealer.open(r.body) for r in rows]
-        parts = [
-            Fragment(group_key, r.idx, r.total, RawMessage(
-                source=r.source, body=body, content_type=r.content_type,
-                received_at=r.received_at, message_id=r.message_id,
-            ))
-            for r, body in zip(rows, bodies, strict=True)
-        ]
-        outcomes = source.join(parts) if source.join else []
-        if any(isinstance(o, Fragment) for o in outcomes):
-            continue  # still missing a part after all (e.g. indexes out of range)
-        for i, outcome in enumerate(outcomes):
-            if isinstance(outcome, Complaint):
-                joined.complaints.append((outcome, rules.directory.route(outcome)))
-            elif isinstance(outcome, Rejection):
-                whole = replace(record, value=b"\n".join(bodies))
-                letter = dead_letter(whole, outcome.reason, outcome.detail, "intake", now)
-                joined.dead_letters.append((letter, f"fragments:{group_key}:{i}"))
-        conn.execute(sa.delete(table).where(table.c.group_key == group_key))
+        _join_stored(conn, group_key, record, rules, now, joined, partial=False)
     return joined
+
+
+def join_expired_fragments(
+    conn: Connection, rules: Rules, now: datetime, waited_since: datetime, limit: int = 500
+) -> IntakePlan:
+    """Groups still missing a part since before `waited_since`: joined with what came.
+
+    A part lost by the operator must not hold the citizen's message back for ever; the
+    joiner marks each missing part in the text, so the agency sees the gap.
+    """
+    table: sa.Table = FragmentRow.__table__  # type: ignore[attr-defined]
+    expired = conn.execute(
+        sa.select(table.c.group_key).group_by(table.c.group_key)
+        .having(sa.func.min(table.c.received_at) < waited_since).limit(limit)
+    ).scalars().all()
+    joined = IntakePlan()
+    for group_key in expired:
+        _join_stored(conn, group_key, None, rules, now, joined, partial=True)
+    return joined
+
+
+def _join_stored(
+    conn: Connection, group_key: str, record: Record | None, rules: Rules, now: datetime,
+    into: IntakePlan, *, partial: bool,
+) -> None:
+    """Join one stored group into `into` and forget its parts; complete groups only
+    unless `partial`. `record` is the raw record a dead letter cites (None: the parts)."""
+    table: sa.Table = FragmentRow.__table__  # type: ignore[attr-defined]
+    rows = conn.execute(sa.select(table).where(table.c.group_key == group_key)).all()
+    if not rows or (len(rows) < rows[0].total and not partial):
+        return
+    source = SOURCES[rows[0].source]
+    bodies = [rules.sealer.open(r.body) for r in rows]
+    parts = [
+        Fragment(group_key, r.idx, r.total, RawMessage(
+            source=r.source, body=body, content_type=r.content_type,
+            received_at=r.received_at, message_id=r.message_id,
+        ))
+        for r, body in zip(rows, bodies, strict=True)
+    ]
+    outcomes: list[Outcome] = (
+        source.join(parts, partial) if source.join
+        else [Rejection("adapter_error", f"source {source.name} cannot join parts")]
+    )
+    if any(isinstance(o, Fragment) for o in outcomes):
+        return  # still missing a part after all (e.g. indexes out of range)
+    whole = b"\n".join(bodies)
+    if record is None:
+        record = Record(topic=topics.raw(source.name), partition=None, offset=None, key=None,
+                        value=whole, headers={}, timestamp=now)
+    for i, outcome in enumerate(outcomes):
+        if isinstance(outcome, Complaint):
+            into.complaints.append((outcome, rules.directory.route(outcome)))
+        elif isinstance(outcome, Rejection):
+            letter = dead_letter(replace(record, value=whole), outcome.reason, outcome.detail,
+                                 "intake", now)
+            into.dead_letters.append((letter, f"fragments:{group_key}:{i}"))
+    conn.execute(sa.delete(table).where(table.c.group_key == group_key))
 
 
 KEY_COLUMNS = ("reporter_key", "place_key", "text_key")

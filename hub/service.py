@@ -29,6 +29,7 @@ from hub.intake import (
     Stored,
     dead_letter,
     dead_letter_outbox,
+    join_expired_fragments,
     mark_routing_sent,
     plan_intake,
     resend_routing,
@@ -143,6 +144,21 @@ class Hub:
         await self.send_routing(stored.routing)
         stored.count()
         await self.publish(stored.pending)
+
+    async def expire_fragments(self, wait: timedelta) -> int:
+        """Join multi-part SMS still missing a part after `wait`; returns how many."""
+        now = utcnow()
+
+        def write() -> Stored:
+            with store.transaction(self.engine) as conn:
+                plan = join_expired_fragments(conn, self.rules, now, now - wait)
+                return store_intake(conn, plan, self.rules, now)
+
+        stored = await self.retrying("database", lambda: asyncio.to_thread(write))
+        await self.send_routing(stored.routing)
+        stored.count()
+        await self.publish(stored.pending)
+        return len(stored.routed) + len(stored.duplicates) + len(stored.dead_letters)
 
     async def send_routing(self, events: Sequence[store.Pending]) -> None:
         """Send first routing events; the next transaction notes them sent.

@@ -82,6 +82,10 @@ class Settings(BaseSettings):
         description="Longest the broker may hold a fetch while it has no new records.",
     )
     watcher_interval_s: float = Field(default=30.0, gt=0)
+    fragment_wait_minutes: float = Field(
+        default=60.0, gt=0,
+        description="How long the parts of a multi-part SMS may wait for a missing part.",
+    )
     log_level: str = "INFO"
 
 

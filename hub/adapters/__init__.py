@@ -8,8 +8,8 @@ path (`/intake/<source>`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from hub.adapters import meta, open311, sms_gateway, sms_twilio, web, whatsapp, x
 from hub.adapters.base import Adapter, Fragment, Outcome, RawMessage, Rejection
@@ -18,6 +18,12 @@ from hub.adapters.provincial import DIALECTS
 __all__ = [
     "SOURCES", "Fragment", "Outcome", "RawMessage", "Rejection", "Source", "find_source",
 ]
+
+
+class Joiner(Protocol):
+    """A source's joiner: complete groups of fragments, or all of them when `partial`."""
+
+    def __call__(self, parts: list[Fragment], partial: bool = False) -> list[Outcome]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +35,7 @@ class Source:
     content_types: tuple[str, ...]
     """Content types the ingress accepts for this source."""
     description: str
-    join: Callable[[list[Fragment]], list[Outcome]] | None = None
+    join: Joiner | None = None
     """Joins fragments (multi-part SMS) once all parts are in; None if it sends none."""
 
 

@@ -50,22 +50,29 @@ def normalize(raw: RawMessage) -> list[Outcome]:
     return [entry_outcome(message_id, lambda: _outcome(raw, payload, message_id))]
 
 
-def join_fragments(parts: list[Fragment]) -> list[Outcome]:
+def join_fragments(parts: list[Fragment], partial: bool = False) -> list[Outcome]:
     """Join each complete group of fragments, in part order, into one complaint.
 
-    Groups that still miss a part come back unchanged so the caller keeps waiting;
-    a part delivered twice counts once. Outcomes follow the groups' first appearance.
+    Groups that still miss a part come back unchanged so the caller keeps waiting –
+    unless `partial` (the caller waited long enough): then the parts that came are
+    joined and each missing one is marked in the text, so the agency sees the gap.
+    A part delivered twice counts once. Outcomes follow the groups' first appearance.
     """
     groups: dict[str, list[Fragment]] = {}
     for part in parts:
         groups.setdefault(part.group_key, []).append(part)
     outcomes: list[Outcome] = []
     for group in groups.values():
-        outcomes.extend(_join_group(group))
+        outcomes.extend(_join_group(group, partial))
     return outcomes
 
 
-def _join_group(group: list[Fragment]) -> list[Outcome]:
+def missing_part(index: int, total: int) -> str:
+    """What stands in the text for a part that never came."""
+    return f" [bagian {index}/{total} tidak diterima] "
+
+
+def _join_group(group: list[Fragment], partial: bool) -> list[Outcome]:
     totals = {part.total for part in group}
     by_index: dict[int, Fragment] = {}
     for part in group:
@@ -74,9 +81,10 @@ def _join_group(group: list[Fragment]) -> list[Outcome]:
         # The key holds the sender's number, which stays out of rejection details.
         return [Rejection("inconsistent_fragments", "parts of one SMS disagree on their total")]
     total = totals.pop()
-    if len(by_index) != total or not all(1 <= i <= total for i in by_index):
+    complete = len(by_index) == total and all(1 <= i <= total for i in by_index)
+    if not complete and not partial:
         return list(group)
-    ordered = [by_index[i] for i in range(1, total + 1)]
+    ordered = [by_index[i] for i in sorted(by_index)]
     first = ordered[0].raw
     try:
         payload = parse_json_object(first)
@@ -87,7 +95,10 @@ def _join_group(group: list[Fragment]) -> list[Outcome]:
     received_at = max(part.raw.received_at for part in ordered)
 
     def build() -> Complaint:
-        text = "".join(_fragment_text(part.raw) for part in ordered)
+        text = "".join(
+            _fragment_text(by_index[i].raw) if i in by_index else missing_part(i, total)
+            for i in range(1, max(total, *by_index) + 1)
+        )
         return _complaint(first, payload, message_id, text, received_at)
 
     return [entry_outcome(message_id, build)]

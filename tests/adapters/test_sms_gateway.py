@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from hub.adapters.base import WIB, Fragment, Outcome, RawMessage, Rejection
-from hub.adapters.sms_gateway import join_fragments, normalize
+from hub.adapters.sms_gateway import join_fragments, missing_part, normalize
 from hub.model import Channel, Complaint, SourceRef, tracking_id_for
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "sms-gateway"
@@ -156,3 +156,14 @@ def test_sender_is_required_but_an_unparseable_one_only_leaves_the_phone_empty()
     kept = complaint(normalize(raw(payload | {"msisdn": "INFO-OPERATOR"})))
     assert kept.reporter.phone is None
     assert kept.description == payload["text"]
+
+
+def test_a_group_given_up_on_is_joined_with_its_gaps_marked() -> None:
+    parts = [fragment("fragment_3.json"), fragment("fragment_1.json")]
+    found = complaint(join_fragments(parts, partial=True))
+    first, third = (load(f"fragment_{i}.json")["text"] for i in (1, 3))
+    assert found.description == f"{first}{missing_part(2, 3)}{third}".strip()
+    assert found.source.message_id == "smsc-8b2c01"
+    alone = complaint(join_fragments([fragment("fragment_2.json")], partial=True))
+    assert alone.description.startswith("[bagian 1/3 tidak diterima]")
+    assert alone.description.endswith("[bagian 3/3 tidak diterima]")

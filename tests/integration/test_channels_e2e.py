@@ -12,6 +12,8 @@ import pytest
 import sqlalchemy as sa
 
 from hub.adapters import SOURCES
+from hub.adapters.sms_gateway import missing_part
+from hub.model import SourceRef, tracking_id_for
 from tests.support import HubProcess, find_routed
 
 pytestmark = pytest.mark.broker
@@ -98,3 +100,21 @@ async def test_the_same_complaint_by_sms_and_on_x_is_routed_once(hub: HubProcess
         linked = conn.execute(sa.text("SELECT duplicate_of FROM complaint WHERE tracking_id = :t"),
                               {"t": tweet_id}).scalar_one()
     assert linked == sms_id
+
+
+async def test_a_long_sms_missing_a_part_is_routed_after_the_wait(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    with HubProcess(
+        kafka_bootstrap, f"sqlite:///{tmp_path}/hub.db", log_path=tmp_path / "hub.log",
+        extra_env={"HUB_FRAGMENT_WAIT_MINUTES": "0.02", "HUB_WATCHER_INTERVAL_S": "0.5"},
+    ) as hub:
+        for n in (1, 3):  # part 2 of 3 never comes
+            answer = post(hub, "sms-gateway", (FIXTURES / f"sms-gateway/fragment_{n}.json")
+                          .read_bytes())
+            assert answer.status_code == 202, answer.text
+            assert answer.json()["accepted"] == []  # a part, not yet a complaint
+        tracking_id = tracking_id_for(SourceRef(system="sms-gateway", message_id="smsc-8b2c01"))
+        (record,) = await find_routed(hub.bootstrap, hub.prefix, {tracking_id}, within=30)
+    description = json.loads(record.value)["complaint"]["description"]
+    assert missing_part(2, 3).strip() in description
