@@ -265,8 +265,22 @@ def db_revision(
 def bench(
     quick: Annotated[bool, typer.Option(help="A short smoke run.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+    processes: Annotated[str | None, typer.Option(
+        help="Only this: intake throughput of N hub processes sharing a group, e.g. 1,2,3."
+    )] = None,
 ) -> None:
     """Measure throughput and latency against the broker's ceiling, on this machine."""
+    if processes is not None:
+        from hub.bench_processes import run_processes
+
+        try:
+            counts = [int(n) for n in processes.split(",")]
+        except ValueError:
+            _fail(f"--processes wants counts like 1,2,3, not {processes!r}")
+        if not counts or min(counts) < 1:
+            _fail("--processes wants counts of at least 1")
+        run_processes(counts)
+        return
     from hub.bench import run_bench
 
     run_bench(quick=quick, as_json=as_json)

@@ -44,3 +44,23 @@ def test_quick_json_bench_reports_every_phase(tmp_path: Path) -> None:
     assert result["n"]["latency_received"] == result["n"]["latency_sent"]
     assert result["runs"]["agencies_1000"]["agency_topics"] == 1000
     assert not list(tmp_path.iterdir())  # --quick writes no result files
+
+
+def test_processes_bench_runs_two_hubs_in_one_group() -> None:
+    env = {**os.environ, "HUB_BENCH_SCALE": "0.005"}
+    env.pop("HUB_BENCH_DATABASE_URL", None)
+    done = subprocess.run(
+        [LAPOR_HUB, "bench", "--processes", "2"],
+        env=env, capture_output=True, text=True, timeout=240, check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "150 complaints per run" in done.stderr
+    row = next(line for line in done.stdout.splitlines() if line.strip("│ ").startswith("2 "))
+    assert "150" in row, done.stdout
+
+
+def test_processes_bench_refuses_a_bad_count() -> None:
+    done = subprocess.run([LAPOR_HUB, "bench", "--processes", "two"],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2
+    assert done.stderr.strip().startswith("lapor-hub: --processes wants counts")
