@@ -2,7 +2,7 @@
 
 Subscribes to the agency's topic, shows each complaint as it arrives, and posts
 follow-ups typed at the prompt. An agency's own system starts from this: read
-RoutingEvent / EscalationEvent JSON from `lapor.agency.<code>`, write FollowUpEvent
+RoutingEvent / EscalationEvent / DuplicateEvent JSON from `lapor.agency.<code>`, write FollowUpEvent
 JSON to `lapor.followup` keyed by the tracking id.
 """
 
@@ -21,7 +21,7 @@ from rich.console import Console
 
 from hub import topics
 from hub.kafka import client_options
-from hub.model import EscalationEvent, FollowUpEvent, RoutingEvent, Status
+from hub.model import DuplicateEvent, EscalationEvent, FollowUpEvent, RoutingEvent, Status
 from hub.settings import Settings
 
 console = Console()
@@ -64,6 +64,13 @@ def show(raw: bytes) -> None:
             console.print(
                 f"[bold red]escalation[/] {e.tracking_id}: {e.agency_code} missed "
                 f"{e.deadline} (due {e.due_at:%Y-%m-%d %H:%M %Z})"
+            )
+            return
+        if data.get("type") == "duplicate":
+            d = DuplicateEvent.model_validate(data)
+            console.print(
+                f"[bold cyan]another report[/] of {d.tracking_id} via "
+                f"{d.duplicate.channel.value} ({d.duplicate.tracking_id}, same {d.matched_by})"
             )
             return
         r = RoutingEvent.model_validate(data)

@@ -22,7 +22,15 @@ from hub.adapters import SOURCES, Fragment, Outcome, RawMessage, Rejection
 from hub.calendar import DeadlineKind
 from hub.deadlines import Rules
 from hub.duplicates import Candidate, Fingerprint, Pool, fingerprint
-from hub.model import Complaint, DeadLetter, Reporter, RoutingEvent, Stage, Status
+from hub.model import (
+    Complaint,
+    DeadLetter,
+    DuplicateEvent,
+    Reporter,
+    RoutingEvent,
+    Stage,
+    Status,
+)
 from hub.routing import Decision
 from hub.sealing import Sealer
 from hub.store import (
@@ -378,6 +386,8 @@ def store_intake(conn: Connection, plan: IntakePlan, rules: Rules, now: datetime
     history: list[dict[str, Any]] = []
     routed: list[tuple[Complaint, Decision]] = []
     duplicates: list[str] = []
+    linked: list[tuple[Complaint, str, str]] = []
+    """Each duplicate with its original and the key that matched."""
     for complaint, decision in complaints:
         if complaint.tracking_id not in new:
             continue
@@ -393,6 +403,7 @@ def store_intake(conn: Connection, plan: IntakePlan, rules: Rules, now: datetime
         })
         if original:
             duplicates.append(original[1])
+            linked.append((complaint, *original))
             continue
         event = routing_event(complaint, decision, 1, now, rules)
         routing.append(as_pending(routing_outbox(event, decision.agency.topic_name, now)))
@@ -400,7 +411,34 @@ def store_intake(conn: Connection, plan: IntakePlan, rules: Rules, now: datetime
     insert_ignoring_duplicates(conn, HistoryRow, history, "event_id")
     letters = store_dead_letters(conn, plan.dead_letters + joined.dead_letters, rules.sealer)
     outbox = [dead_letter_outbox(dl, now) for dl in letters]
+    outbox += duplicate_outbox(conn, linked, rules, now)
     return Stored(add_outbox(conn, outbox), routing, routed, letters, duplicates)
+
+
+def duplicate_outbox(
+    conn: Connection, linked: Sequence[tuple[Complaint, str, str]], rules: Rules, now: datetime
+) -> list[dict[str, Any]]:
+    """Tell each original's holder about the new reports of it (keyed by the original)."""
+    if not linked:
+        return []
+    table: sa.Table = ComplaintRow.__table__  # type: ignore[attr-defined]
+    holders = dict(conn.execute(
+        sa.select(table.c.tracking_id, table.c.agency_code)
+        .where(table.c.tracking_id.in_({original for _, original, _ in linked}))
+    ).all())
+    rows = []
+    for complaint, original, kind in linked:
+        agency = rules.directory.get(holders.get(original, "")) or rules.directory.national
+        shown = (complaint.model_copy(update={"reporter": Reporter()}) if complaint.anonymous
+                 else complaint)
+        event = DuplicateEvent(
+            event_id=f"duplicate-{complaint.tracking_id}", tracking_id=original,
+            agency_code=agency.code, matched_by=kind,
+            confidential=complaint.confidential, at=now, duplicate=shown,
+        )
+        rows.append(outbox_row(agency.topic_name, original, event, now,
+                               **{"event-id": event.event_id, "event-type": "duplicate"}))
+    return rows
 
 
 def mark_routing_sent(conn: Connection, tracking_ids: Collection[str]) -> None:

@@ -154,6 +154,24 @@ class RoutingEvent(_Frozen):
     )
 
 
+class DuplicateEvent(_Frozen):
+    """Sent to the agency holding a complaint when another report of it arrives.
+
+    The second report is stored, linked to the first and not routed on its own; its
+    reporter (empty when anonymous) is one more citizen waiting for the answer.
+    """
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    type: Literal["duplicate"] = "duplicate"
+    event_id: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    tracking_id: TrackingId = Field(description="The complaint the agency holds.")
+    agency_code: AgencyCode
+    matched_by: Literal["reporter", "place", "text"]
+    confidential: bool
+    at: AwareDatetime
+    duplicate: Complaint = Field(description="The second report, with its own tracking id.")
+
+
 class FollowUpEvent(_Frozen):
     """An agency's status update (tindak lanjut) on a complaint it holds."""
 

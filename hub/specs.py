@@ -13,12 +13,13 @@ from faststream.specification import AsyncAPI
 from pydantic import BaseModel
 
 from hub import topics
-from hub.model import Complaint, DeadLetter, FollowUpEvent, RoutingEvent
+from hub.model import Complaint, DeadLetter, DuplicateEvent, FollowUpEvent, RoutingEvent
 from hub.settings import Settings
 
 MODELS: dict[str, type[BaseModel]] = {
     "complaint": Complaint,
     "routing-event": RoutingEvent,
+    "duplicate-event": DuplicateEvent,
     "follow-up-event": FollowUpEvent,
     "dead-letter": DeadLetter,
 }

@@ -95,7 +95,11 @@ async def test_the_same_complaint_by_sms_and_on_x_is_routed_once(hub: HubProcess
     assert second.status_code == 202, second.text
     (tweet_id,) = second.json()["accepted"]
     records = await find_routed(hub.bootstrap, hub.prefix, {sms_id, tweet_id}, within=15)
-    assert [r.key.decode() for r in records] == [sms_id]
+    kinds = [(r.key.decode(), r.topic, json.loads(r.value)["type"]) for r in records]
+    holder = records[0].topic
+    # Routed once; the holder then hears of the second report, in the same key order.
+    assert kinds == [(sms_id, holder, "routing"), (sms_id, holder, "duplicate")]
+    assert json.loads(records[1].value)["duplicate"]["tracking_id"] == tweet_id
     with sa.create_engine(hub.database_url).connect() as conn:
         linked = conn.execute(sa.text("SELECT duplicate_of FROM complaint WHERE tracking_id = :t"),
                               {"t": tweet_id}).scalar_one()
