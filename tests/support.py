@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -176,3 +176,14 @@ async def find_routed(
         return found
     finally:
         await consumer.stop()
+
+
+class FakePublisher:
+    """Stands in for the broker where a test drives `Hub` directly: keeps what it sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[Any] = []
+
+    async def send(self, pending: Sequence[Any]) -> list[int]:
+        self.sent.extend(pending)
+        return [p.id for p in pending]

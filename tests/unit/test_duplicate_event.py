@@ -3,38 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 
-import pytest
-
-from hub import migrate, store, topics
-from hub.calendar import load_calendar_config
-from hub.deadlines import Rules
+from hub import topics
 from hub.intake import Record
 from hub.model import DuplicateEvent, RoutingEvent
-from hub.routing import Directory
 from hub.service import Hub
+from tests.support import FakePublisher
 
 TEXT = "Lampu penerangan jalan mati sepanjang Jl. Ahmad Yani depan Stasiun Bekasi sejak seminggu"
-
-
-class FakePublisher:
-    def __init__(self) -> None:
-        self.sent: list[store.Pending] = []
-
-    async def send(self, pending: Sequence[store.Pending]) -> list[int]:
-        self.sent.extend(pending)
-        return [p.id for p in pending]
-
-
-@pytest.fixture
-def hub(database_url: str) -> Iterator[tuple[Hub, FakePublisher]]:
-    migrate.upgrade(database_url)
-    engine = store.make_engine(database_url)
-    publisher = FakePublisher()
-    yield Hub(engine, publisher, Rules.of(Directory.load(), load_calendar_config())), publisher  # type: ignore[arg-type]
-    engine.dispose()
 
 
 def web(form_id: str, **extra: object) -> Record:
@@ -50,9 +27,9 @@ def by_type(publisher: FakePublisher, kind: str) -> list[tuple[str, dict[str, ob
 
 
 async def test_the_holder_hears_of_a_second_report_without_the_anonymous_reporter(
-    hub: tuple[Hub, FakePublisher],
+    driven: tuple[Hub, FakePublisher],
 ) -> None:
-    service, publisher = hub
+    service, publisher = driven
     await service.intake([web("w-1", pelapor={"nama": "Siti", "telepon": "+6281234567890"})])
     ((topic, routing),) = by_type(publisher, "routing")
     first = RoutingEvent.model_validate(routing)

@@ -3,44 +3,21 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 
-from hub import migrate, store, topics
+from hub import topics
 from hub.adapters.sms_gateway import missing_part
-from hub.calendar import load_calendar_config
-from hub.deadlines import Rules
 from hub.intake import Record
 from hub.model import SourceRef, tracking_id_for
-from hub.routing import Directory
 from hub.service import Hub
 from hub.store import FragmentRow
+from tests.support import FakePublisher
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "sms-gateway"
 TRACKING_ID = tracking_id_for(SourceRef(system="sms-gateway", message_id="smsc-8b2c01"))
-
-
-class FakePublisher:
-    def __init__(self) -> None:
-        self.sent: list[store.Pending] = []
-
-    async def send(self, pending: Sequence[store.Pending]) -> list[int]:
-        self.sent.extend(pending)
-        return [p.id for p in pending]
-
-
-@pytest.fixture
-def hub(database_url: str) -> Iterator[tuple[Hub, FakePublisher]]:
-    migrate.upgrade(database_url)
-    engine = store.make_engine(database_url)
-    publisher = FakePublisher()
-    rules = Rules.of(Directory.load(), load_calendar_config())
-    yield Hub(engine, publisher, rules), publisher  # type: ignore[arg-type]
-    engine.dispose()
 
 
 def parts(*numbers: int) -> list[Record]:
@@ -62,8 +39,8 @@ def fragments_left(service: Hub) -> int:
         ).scalar_one())
 
 
-async def test_a_complete_group_is_routed_at_once(hub: tuple[Hub, FakePublisher]) -> None:
-    service, publisher = hub
+async def test_a_complete_group_is_routed_at_once(driven: tuple[Hub, FakePublisher]) -> None:
+    service, publisher = driven
     await service.intake(parts(2, 3))
     assert routed(publisher) == {}
     await service.intake(parts(1))
@@ -72,9 +49,9 @@ async def test_a_complete_group_is_routed_at_once(hub: tuple[Hub, FakePublisher]
 
 
 async def test_a_group_missing_a_part_is_routed_with_the_gap_after_the_wait(
-    hub: tuple[Hub, FakePublisher],
+    driven: tuple[Hub, FakePublisher],
 ) -> None:
-    service, publisher = hub
+    service, publisher = driven
     await service.intake(parts(1, 3))
     assert await service.expire_fragments(timedelta(hours=1)) == 0  # not waited long enough
     assert routed(publisher) == {} and fragments_left(service) == 2

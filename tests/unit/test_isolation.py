@@ -18,15 +18,7 @@ from hub.deadlines import Rules
 from hub.intake import Record
 from hub.routing import Directory
 from hub.service import ATTEMPT, NOT_BEFORE, ORIGINAL_TOPIC, RETRY_DELAYS, Hub
-
-
-class FakePublisher:
-    def __init__(self) -> None:
-        self.sent: list[store.Pending] = []
-
-    async def send(self, pending: Sequence[store.Pending]) -> list[int]:
-        self.sent.extend(pending)
-        return [p.id for p in pending]
+from tests.support import FakePublisher
 
 
 def record(n: int, headers: dict[str, str] | None = None) -> Record:
