@@ -140,9 +140,6 @@ def routing_event(
     previous: str | None = None,
 ) -> RoutingEvent:
     """What the agency receives; an anonymous complaint travels without its reporter."""
-    shown = (
-        complaint.model_copy(update={"reporter": Reporter()}) if complaint.anonymous else complaint
-    )
     return RoutingEvent(
         deadlines=rules.announced(
             now, complaint.report_type, complaint.needs_inspection, decision.agency
@@ -154,8 +151,15 @@ def routing_event(
         reason=decision.reason,
         routed_at=now,
         confidential=complaint.confidential,
-        complaint=shown,
+        complaint=as_shown(complaint),
     )
+
+
+def as_shown(complaint: Complaint) -> Complaint:
+    """The complaint as it may leave the hub: an anonymous one without its reporter."""
+    if not complaint.anonymous:
+        return complaint
+    return complaint.model_copy(update={"reporter": Reporter()})
 
 
 def routing_outbox(event: RoutingEvent, topic: str, now: datetime) -> dict[str, Any]:
@@ -280,15 +284,15 @@ def _join_stored(
     if any(isinstance(o, Fragment) for o in outcomes):
         return  # still missing a part after all (e.g. indexes out of range)
     whole = b"\n".join(bodies)
-    if record is None:
-        record = Record(topic=topics.raw(source.name), partition=None, offset=None, key=None,
-                        value=whole, headers={}, timestamp=now)
+    cited = replace(record, value=whole) if record else Record(
+        topic=topics.raw(source.name), partition=None, offset=None, key=None, value=whole,
+        headers={}, timestamp=now,
+    )
     for i, outcome in enumerate(outcomes):
         if isinstance(outcome, Complaint):
             into.complaints.append((outcome, rules.directory.route(outcome)))
         elif isinstance(outcome, Rejection):
-            letter = dead_letter(replace(record, value=whole), outcome.reason, outcome.detail,
-                                 "intake", now)
+            letter = dead_letter(cited, outcome.reason, outcome.detail, "intake", now)
             into.dead_letters.append((letter, f"fragments:{group_key}:{i}"))
     conn.execute(sa.delete(table).where(table.c.group_key == group_key))
 
@@ -429,12 +433,10 @@ def duplicate_outbox(
     rows = []
     for complaint, original, kind in linked:
         agency = rules.directory.get(holders.get(original, "")) or rules.directory.national
-        shown = (complaint.model_copy(update={"reporter": Reporter()}) if complaint.anonymous
-                 else complaint)
         event = DuplicateEvent(
             event_id=f"duplicate-{complaint.tracking_id}", tracking_id=original,
             agency_code=agency.code, matched_by=kind,
-            confidential=complaint.confidential, at=now, duplicate=shown,
+            confidential=complaint.confidential, at=now, duplicate=as_shown(complaint),
         )
         rows.append(outbox_row(agency.topic_name, original, event, now,
                                **{"event-id": event.event_id, "event-type": "duplicate"}))

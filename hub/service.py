@@ -19,12 +19,13 @@ from typing import TypeVar
 import sqlalchemy as sa
 from aiokafka.errors import KafkaError
 from pydantic import ValidationError
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from hub import metrics, store, topics, watcher
 from hub.deadlines import Rules
 from hub.followup import Applied, store_follow_ups
 from hub.intake import (
+    IntakePlan,
     Record,
     Stored,
     dead_letter,
@@ -131,34 +132,33 @@ class Hub:
     async def _intake(self, records: Sequence[Record]) -> None:
         now = utcnow()
         plan = plan_intake(records, self.rules, now)
+        await self._store_intake(lambda _: plan, now)
 
+    async def expire_fragments(self, wait: timedelta) -> int:
+        """Join multi-part SMS still missing a part after `wait`; returns how many."""
+        now = utcnow()
+        stored = await self._store_intake(
+            lambda conn: join_expired_fragments(conn, self.rules, now, now - wait), now
+        )
+        return len(stored.routed) + len(stored.duplicates) + len(stored.dead_letters)
+
+    async def _store_intake(
+        self, plan_in: Callable[[Connection], IntakePlan], now: datetime
+    ) -> Stored:
+        """Store a plan (made inside the transaction), then send and count what it wrote."""
         acked = frozenset(self._routing_acked)
 
         def write() -> Stored:
             with store.transaction(self.engine) as conn:
                 mark_routing_sent(conn, acked)
-                return store_intake(conn, plan, self.rules, now)
+                return store_intake(conn, plan_in(conn), self.rules, now)
 
         stored = await self.retrying("database", lambda: asyncio.to_thread(write))
         self._routing_acked -= acked
         await self.send_routing(stored.routing)
         stored.count()
         await self.publish(stored.pending)
-
-    async def expire_fragments(self, wait: timedelta) -> int:
-        """Join multi-part SMS still missing a part after `wait`; returns how many."""
-        now = utcnow()
-
-        def write() -> Stored:
-            with store.transaction(self.engine) as conn:
-                plan = join_expired_fragments(conn, self.rules, now, now - wait)
-                return store_intake(conn, plan, self.rules, now)
-
-        stored = await self.retrying("database", lambda: asyncio.to_thread(write))
-        await self.send_routing(stored.routing)
-        stored.count()
-        await self.publish(stored.pending)
-        return len(stored.routed) + len(stored.duplicates) + len(stored.dead_letters)
+        return stored
 
     async def send_routing(self, events: Sequence[store.Pending]) -> None:
         """Send first routing events; the next transaction notes them sent.
