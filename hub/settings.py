@@ -79,7 +79,8 @@ class Settings(BaseSettings):
     batch_timeout_ms: int = Field(default=50, ge=1)
     fetch_max_wait_ms: int = Field(
         default=20, ge=0,
-        description="Longest the broker may hold a fetch while it has no new records.",
+        description="Longest the broker may hold an intake fetch while it has no new records "
+        "(follow-ups wait at least 100 ms, retries 500 ms).",
     )
     watcher_interval_s: float = Field(default=30.0, gt=0)
     fragment_wait_minutes: float = Field(

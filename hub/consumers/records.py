@@ -42,7 +42,7 @@ def to_records(raw: Any) -> list[Record]:
 
 def batch_subscriber(
     broker: KafkaBroker, *topics: str, group: str, settings: Settings, title: str,
-    description: str, max_records: int | None = None,
+    description: str, max_records: int | None = None, fetch_max_wait_ms: int | None = None,
 ) -> Callable[[Callable[..., Awaitable[None]]], Any]:
     """A batch subscriber the way every hub entrypoint needs it.
 
@@ -56,7 +56,8 @@ def batch_subscriber(
         batch=True,
         max_records=max_records or settings.batch_size,
         batch_timeout_ms=settings.batch_timeout_ms,
-        fetch_max_wait_ms=settings.fetch_max_wait_ms,
+        fetch_max_wait_ms=settings.fetch_max_wait_ms if fetch_max_wait_ms is None
+        else fetch_max_wait_ms,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.MANUAL,
         decoder=keep_bytes,
