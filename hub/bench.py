@@ -763,14 +763,41 @@ async def count_routed(
         await consumer.stop()
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process so far (None once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def sample_cpu(
+    pids: dict[str, int], into: dict[str, list[float]], every: float = 5.0
+) -> None:
+    """Each process's share of one core (%) per `every` seconds, until cancelled."""
+    last = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    while True:
+        began = time.monotonic()
+        await asyncio.sleep(every)
+        span = time.monotonic() - began
+        for name, pid in pids.items():
+            now, before = cpu_seconds(pid), last[name]
+            if now is not None and before is not None:
+                into.setdefault(name, []).append(round(100 * (now - before) / span))
+            last[name] = now
+
+
 async def latency(
     bootstrap: str, prefix: str, codes: Sequence[str], messages: Sequence[Message],
-    rate: float, before: int,
-) -> dict[str, float]:
+    rate: float, before: int, pids: dict[str, int] | None = None,
+) -> dict[str, Any]:
     """Offer `rate` complaints/s; time raw publish -> routing event read by our consumer.
 
     The consumer reads from the start, so first it skips what the drain phase left there.
+    `pids` names processes whose CPU is sampled every 5 s meanwhile (broker, hub, ...).
     """
+    cpu_pct: dict[str, list[float]] = {}
     tids = check_messages(messages, datetime.now(UTC))
     tracking = {tid.encode(): i for i, tid in enumerate(tids)}
     sent = [0.0] * len(messages)
@@ -794,6 +821,8 @@ async def latency(
                             stamped[i] = r.timestamp / 1000  # the hub's send() (CreateTime)
 
         receiving = asyncio.create_task(receive())
+        sampling = asyncio.create_task(sample_cpu({**(pids or {}), "bench": os.getpid()},
+                                                  cpu_pct))
         tick = 0.01  # rate*tick messages every 10 ms, on an absolute schedule (no drift)
         per_tick = max(int(rate * tick), 1)
         start = time.perf_counter()
@@ -809,6 +838,7 @@ async def latency(
                     raw_topic(prefix, m.source), m.value, key=m.key, headers=m.headers(at)
                 ))
         offered_s = time.perf_counter() - start
+        sampling.cancel()
         await asyncio.gather(*futures)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(receiving, timeout=60)
@@ -829,6 +859,7 @@ async def latency(
         "max_ms": waits[-1],
         "to_hub_send_p50_ms": statistics.median(in_hub),
         "to_hub_send_p99_ms": _pct(in_hub, 0.99),
+        "cpu_pct_by_5s": cpu_pct,
     }
 
 
@@ -861,6 +892,7 @@ class Run:
     work: Path
     run: str
     gen: Generator
+    broker_pid: int | None = None
 
     async def start_hub(
         self, prefix: str, messages: Sequence[Message], agencies: int | None = None
@@ -886,7 +918,8 @@ class Run:
         self.say(f"4/5 latency: {LATENCY_RATE:,.0f} complaints/s offered for "
                  f"{self.plan.latency_s:.0f} s")
         lat = await latency(self.boot, child.config.prefix, child.codes, latency_msgs,
-                            LATENCY_RATE, drained["routed"])
+                            LATENCY_RATE, drained["routed"],
+                            {"broker": self.broker_pid or 0, "hub": child.proc.pid})
         self.say(f"    p50 {lat['p50_ms']:,.1f} ms, p99 {lat['p99_ms']:,.1f} ms, "
                  f"max {lat['max_ms']:,.1f} ms")
         return drained, lat, await child.stop()
@@ -915,7 +948,7 @@ async def measure(plan: Plan, say: Progress, *, overlap: bool) -> dict[str, Any]
     gc.freeze()
     children: list[HubChild] = []
     with tempfile.TemporaryDirectory(prefix="lapor-bench-") as tmp, EmbeddedBroker() as broker:
-        r = Run(plan, say, broker.bootstrap, Path(tmp), run, gen)
+        r = Run(plan, say, broker.bootstrap, Path(tmp), run, gen, broker.pid)
         say(f"broker {r.boot}; {plan.drain:,} raw messages, "
             f"{sum(len(m.value) for m in drain_msgs) / len(drain_msgs):.0f} bytes on average")
         try:
@@ -974,6 +1007,7 @@ async def measure(plan: Plan, say: Progress, *, overlap: bool) -> dict[str, Any]
         "latency_offered_per_s": round(lat["offered_per_s"]),
         "latency_to_hub_send_ms": {"p50": round(lat["to_hub_send_p50_ms"], 1),
                                    "p99": round(lat["to_hub_send_p99_ms"], 1)},
+        "latency_cpu_pct_by_5s": lat["cpu_pct_by_5s"],
         "peak_rss_mb_by_run": {k: round(v, 1) for k, v in peaks.items()},
         "runs": {"hub": h, "agencies_10": s10, "agencies_1000": s1000},
     }

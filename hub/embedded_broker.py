@@ -45,6 +45,10 @@ class EmbeddedBroker:
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
 
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
     def start(self, timeout: float = 20.0) -> None:
         if _accepts(self.port):
             raise RuntimeError(f"port {self.port} is already in use")
