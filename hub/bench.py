@@ -666,6 +666,10 @@ async def child_main(config: ChildConfig) -> None:
     state = {"ready": 0.0, "first": 0.0, "last": 0.0, "cpu": 0.0, "records": 0, "batches": 0}
     go, drained, stop = asyncio.Event(), asyncio.Event(), asyncio.Event()
     intake = hub.intake
+    # HUB_BENCH_TRACE=FILE: one line per batch – start (unix s), records, age of its oldest
+    # record at the start (ms since the producer's send), ms until stored and published.
+    trace_path = os.environ.get("HUB_BENCH_TRACE", "").replace("{prefix}", config.prefix)
+    trace: list[str] = []
 
     async def timed(records: Any) -> None:
         if not go.is_set():
@@ -676,7 +680,12 @@ async def child_main(config: ChildConfig) -> None:
         # acknowledged by the broker and marked sent (the subscriber commits right after).
         if not state["first"]:
             state["first"], state["cpu"] = time.time(), _cpu_s()
+        began = time.time()
         await intake(records)
+        if trace_path:
+            oldest = min(r.timestamp for r in records).timestamp()
+            trace.append(f"{began:.4f} {len(records)} {1000 * (began - oldest):.1f} "
+                         f"{1000 * (time.time() - began):.1f}")
         state["records"] += len(records)
         state["batches"] += 1
         if state["records"] >= config.expected and not drained.is_set():
@@ -708,6 +717,8 @@ async def child_main(config: ChildConfig) -> None:
             "agency_codes": list(hub.rules.directory.agencies),
         })
         await stop.wait()
+    if trace_path:
+        await asyncio.to_thread(Path(trace_path).write_text, "".join(f"{t}\n" for t in trace))
     _say({"event": "stopped", "peak_rss_mb": peak_rss_mb()})
 
 
