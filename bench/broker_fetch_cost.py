@@ -16,7 +16,7 @@ import time
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from hub.bench import cpu_seconds
+from hub.bench import sample_cpu
 from hub.embedded_broker import EmbeddedBroker
 
 
@@ -34,7 +34,7 @@ async def consume(bootstrap: str, stop: asyncio.Event) -> None:
         await consumer.stop()
 
 
-async def run(with_consumer: bool, seconds: float) -> list[int]:
+async def run(with_consumer: bool, seconds: float) -> list[float]:
     with EmbeddedBroker() as broker:
         assert broker.pid is not None
         admin = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap)
@@ -45,24 +45,20 @@ async def run(with_consumer: bool, seconds: float) -> list[int]:
         await producer.start()
         stop = asyncio.Event()
         reader = asyncio.create_task(consume(broker.bootstrap, stop)) if with_consumer else None
-        shares: list[int] = []
-        began = mark = time.monotonic()
-        used = cpu_seconds(broker.pid) or 0.0
-        sent = 0
+        shares: dict[str, list[float]] = {}
+        sampling = asyncio.create_task(sample_cpu({"broker": broker.pid}, shares, every=3.0))
+        began, sent = time.monotonic(), 0
         while time.monotonic() - began < seconds:
             for _ in range(10):  # 10 records every 10 ms
                 await producer.send("t", b"x" * 1500, key=str(sent).encode())
                 sent += 1
             await asyncio.sleep(0.01)
-            if time.monotonic() - mark >= 3:
-                now = cpu_seconds(broker.pid) or used
-                shares.append(round(100 * (now - used) / (time.monotonic() - mark)))
-                used, mark = now, time.monotonic()
+        sampling.cancel()
         stop.set()
         if reader is not None:
             await reader
         await producer.stop()
-        return shares
+        return shares.get("broker", [])
 
 
 def main() -> None:
@@ -70,7 +66,7 @@ def main() -> None:
     for with_consumer in (False, True):
         shares = asyncio.run(run(with_consumer, seconds))
         name = "produce+consume" if with_consumer else "produce"
-        print(f"{name:16} broker CPU % every 3 s: {' '.join(map(str, shares))}")
+        print(f"{name:16} broker CPU % every 3 s: {' '.join(f'{p:.0f}' for p in shares)}")
 
 
 if __name__ == "__main__":

@@ -930,7 +930,8 @@ class Run:
                  f"{self.plan.latency_s:.0f} s")
         lat = await latency(self.boot, child.config.prefix, child.codes, latency_msgs,
                             LATENCY_RATE, drained["routed"],
-                            {"broker": self.broker_pid or 0, "hub": child.proc.pid})
+                            {"hub": child.proc.pid}
+                            | ({"broker": self.broker_pid} if self.broker_pid else {}))
         self.say(f"    p50 {lat['p50_ms']:,.1f} ms, p99 {lat['p99_ms']:,.1f} ms, "
                  f"max {lat['max_ms']:,.1f} ms")
         return drained, lat, await child.stop()
