@@ -64,8 +64,7 @@ def replayable(
     out = []
     for row in rows:
         headers = {**json.loads(row.headers), "hub-replay-of": str(row.id)}
-        out.append(Pending(row.id, row.topic, row.key, sealer.open(row.original),
-                           json.dumps(headers)))
+        out.append(Pending(row.id, row.topic, row.key, sealer.open(row.original), headers))
     return out
 
 

@@ -163,7 +163,7 @@ def ingress(source: Source, hub: Hub, settings: Settings) -> ASGIApp:
             "content-type": content_type,
             "hub-received-at": raw.received_at.isoformat(),
         }
-        pending = Pending(0, topic, raw.fallback_message_id(), body, json.dumps(envelope))
+        pending = Pending(0, topic, raw.fallback_message_id(), body, envelope)
         try:
             await asyncio.wait_for(hub.publisher.send([pending]), timeout=10)
         except Exception as exc:

@@ -9,7 +9,6 @@ meanwhile, and return once the batch is stored and its events acknowledged.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -271,7 +270,7 @@ class Hub:
             }
             rows = [{"topic": topics.RETRY, "key": record.key.decode(errors="replace")
                      if record.key else None, "value": record.value,
-                     "headers": json.dumps(headers), "created_at": now}]
+                     "headers": headers, "created_at": now}]
 
         def write() -> list[store.Pending]:
             with store.transaction(self.engine) as conn:

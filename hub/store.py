@@ -10,7 +10,7 @@ event ids that make duplicates recognisable).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -265,41 +265,47 @@ def insert_ignoring_duplicates(
 
 @dataclass(frozen=True, slots=True)
 class Pending:
-    """An outbox row ready to send."""
+    """An event ready to send: an outbox row, or one sent without a row (id 0)."""
 
     id: int
     topic: str
     key: str | None
     value: bytes
-    headers: str
+    headers: Mapping[str, str]
 
 
 def outbox_row(
     topic: str, key: str | None, event: BaseModel, now: datetime, **headers: str
 ) -> dict[str, Any]:
-    """An outbox row for a JSON event; headers name it for consumers that do not parse it."""
+    """An outbox row for a JSON event; headers name it for consumers that do not parse it.
+
+    Headers stay a dict until `add_outbox` writes them: a routing event is sent without
+    an outbox row, and serializing its headers only to parse them again cost every
+    complaint a JSON round trip.
+    """
     return {
         "topic": topic,
         "key": key,
         "value": event.model_dump_json().encode(),
-        "headers": json.dumps({**headers, "content-type": "application/json"}),
+        "headers": {**headers, "content-type": "application/json"},
         "created_at": now,
     }
 
 
 def add_outbox(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[Pending]:
+    """Write outbox rows (headers as a dict); returns them ready to send, in order."""
     if not rows:
         return []
     tbl: sa.Table = OutboxRow.__table__  # type: ignore[attr-defined]
-    result = conn.execute(
+    ids = conn.execute(
         # Publish order is outbox order: RETURNING must keep the order rows were given in.
-        sa.insert(tbl).returning(
-            tbl.c.id, tbl.c.topic, tbl.c.key, tbl.c.value, tbl.c.headers,
-            sort_by_parameter_order=True,
-        ),
-        list(rows),
-    )
-    return [Pending(*row) for row in result]
+        sa.insert(tbl).returning(tbl.c.id, sort_by_parameter_order=True),
+        [{**row, "headers": json.dumps(row["headers"])} for row in rows],
+    ).scalars().all()
+    return [
+        Pending(id_, row["topic"], row["key"], row["value"], row["headers"])
+        for id_, row in zip(ids, rows, strict=True)
+    ]
 
 
 def unsent(conn: Connection, older_than: datetime, limit: int) -> list[Pending]:
@@ -310,7 +316,8 @@ def unsent(conn: Connection, older_than: datetime, limit: int) -> list[Pending]:
         .order_by(tbl.c.id)
         .limit(limit)
     )
-    return [Pending(*row) for row in result]
+    return [Pending(id_, topic, key, value, json.loads(headers))
+            for id_, topic, key, value, headers in result]
 
 
 def mark_sent(conn: Connection, ids: Sequence[int], at: datetime) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import Iterable, Sequence
 
@@ -123,7 +122,7 @@ class Publisher:
                     p.topic,
                     p.value,
                     key=p.key.encode() if p.key else None,
-                    headers=[(k, v.encode()) for k, v in json.loads(p.headers).items()],
+                    headers=[(k, v.encode()) for k, v in p.headers.items()],
                 )
                 for p in pending
             ]
