@@ -1,10 +1,18 @@
-"""The embedded broker's CPU while one producer writes 1,000 records/s, with and without a
-consumer reading along: does a fetch cost more as the partitions fill up?
+"""The embedded broker's CPU while 1,000 records/s are written and read: what does a fetch
+cost as a partition fills up?
 
     .venv/bin/python bench/broker_fetch_cost.py [seconds]
 
-Prints the broker's CPU (% of one core) every 3 s for `produce` and for `produce+consume`
-(a consumer group reading the same topic with a 20 ms fetch wait, committing each batch).
+Prints the broker's CPU (% of one core) every 3 s for three runs of `seconds` each:
+- `no reader`: one producer, each record its own batch (as the latency phase's load
+  generator writes them: every record to its own partition's next batch);
+- `1,000 batches/s`: the same, with a consumer group reading along (20 ms fetch wait,
+  committing each batch);
+- `100 batches/s`: the same records and reader, ten records per batch.
+
+The embedded broker's memory storage keeps each produced batch as one object; a fetch
+that finds new records in a partition lists every object stored for that partition
+(tansu-storage, `DynoStore::fetch`), so its cost grows with the batches written so far.
 """
 
 from __future__ import annotations
@@ -18,6 +26,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from hub.bench import sample_cpu
 from hub.embedded_broker import EmbeddedBroker
+
+PARTITIONS = 3
 
 
 async def consume(bootstrap: str, stop: asyncio.Event) -> None:
@@ -34,39 +44,52 @@ async def consume(bootstrap: str, stop: asyncio.Event) -> None:
         await consumer.stop()
 
 
-async def run(with_consumer: bool, seconds: float) -> list[float]:
+async def produce(producer: AIOKafkaProducer, seconds: float, per_batch: int) -> int:
+    """1,000 records/s, ten every 10 ms on a fixed schedule; `per_batch` consecutive
+    records go to one partition, so they leave in one batch."""
+    began, sent, pending = time.monotonic(), 0, []
+    while (tick := began + sent / 1000) < began + seconds:
+        await asyncio.sleep(max(tick - time.monotonic(), 0))
+        for i in range(10):
+            if per_batch == 1 and i:
+                await asyncio.sleep(0)  # the sender takes each record as its own batch
+            partition = (sent // per_batch) % PARTITIONS
+            pending.append(await producer.send("t", b"x" * 1500, partition=partition))
+            sent += 1
+    await asyncio.gather(*pending)
+    return sent
+
+
+async def run(with_reader: bool, per_batch: int, seconds: float) -> tuple[list[float], int]:
     with EmbeddedBroker() as broker:
         assert broker.pid is not None
         admin = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap)
         await admin.start()
-        await admin.create_topics([NewTopic("t", 3, 1)])
+        await admin.create_topics([NewTopic("t", PARTITIONS, 1)])
         await admin.close()
-        producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap, acks="all")
+        producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap, acks="all", linger_ms=0)
         await producer.start()
         stop = asyncio.Event()
-        reader = asyncio.create_task(consume(broker.bootstrap, stop)) if with_consumer else None
+        reader = asyncio.create_task(consume(broker.bootstrap, stop)) if with_reader else None
         shares: dict[str, list[float]] = {}
         sampling = asyncio.create_task(sample_cpu({"broker": broker.pid}, shares, every=3.0))
-        began, sent = time.monotonic(), 0
-        while time.monotonic() - began < seconds:
-            for _ in range(10):  # 10 records every 10 ms
-                await producer.send("t", b"x" * 1500, key=str(sent).encode())
-                sent += 1
-            await asyncio.sleep(0.01)
+        sent = await produce(producer, seconds, per_batch)
         sampling.cancel()
         stop.set()
         if reader is not None:
             await reader
         await producer.stop()
-        return shares.get("broker", [])
+        return shares.get("broker", []), sent
 
 
 def main() -> None:
     seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 30.0
-    for with_consumer in (False, True):
-        shares = asyncio.run(run(with_consumer, seconds))
-        name = "produce+consume" if with_consumer else "produce"
-        print(f"{name:16} broker CPU % every 3 s: {' '.join(f'{p:.0f}' for p in shares)}")
+    for name, with_reader, per_batch in (
+        ("no reader", False, 1), ("1,000 batches/s", True, 1), ("100 batches/s", True, 10)
+    ):
+        shares, sent = asyncio.run(run(with_reader, per_batch, seconds))
+        print(f"{name:16} {sent / seconds:5.0f} records/s, broker CPU % every 3 s: "
+              f"{' '.join(f'{p:.0f}' for p in shares)}")
 
 
 if __name__ == "__main__":
