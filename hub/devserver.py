@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 from datetime import UTC, datetime
 
 import httpx
@@ -33,6 +34,13 @@ def _sample_totals(name: str, label: str) -> dict[str, float]:
     return totals
 
 
+def _summary(routed: dict[str, float]) -> str:
+    dead = sum(_sample_totals("lapor_dead_letters_total", "reason").values())
+    answered = sum(_sample_totals("lapor_follow_ups_total", "status").values())
+    return (f"routed {sum(routed.values()):.0f} · follow-ups applied {answered:.0f} · "
+            f"dead letters {dead:.0f}")
+
+
 def _progress() -> Table:
     routed = _sample_totals("lapor_complaints_routed_total", "agency")
     table = Table(title=f"demo: posted {tally.posted}, refused {tally.refused}, "
@@ -42,14 +50,45 @@ def _progress() -> Table:
     table.add_column("routed", justify="right")
     for agency, n in sorted(routed.items(), key=lambda kv: -kv[1])[:12]:
         table.add_row(agency, f"{n:.0f}")
-    dead = sum(_sample_totals("lapor_dead_letters_total", "reason").values())
-    answered = sum(_sample_totals("lapor_follow_ups_total", "status").values())
-    table.caption = (f"routed {sum(routed.values()):.0f} · follow-ups applied {answered:.0f} · "
-                     f"dead letters {dead:.0f}")
+    table.caption = _summary(routed)
     return table
 
 
+def progress_line() -> str:
+    """One line of progress, for output that is not a terminal (a log, a pipe)."""
+    routed = _sample_totals("lapor_complaints_routed_total", "agency")
+    return (f"{datetime.now(UTC):%H:%M:%S} demo posted {tally.posted}, refused "
+            f"{tally.refused}, follow-ups sent {tally.sent} · {_summary(routed)}")
+
+
+async def _show_progress(serving: asyncio.Task[None]) -> None:
+    """A live table on a terminal; elsewhere a line every 5 s, so a log shows it too."""
+    if console.is_terminal:
+        with Live(_progress(), console=console, refresh_per_second=2) as live:
+            while not serving.done():
+                await asyncio.sleep(0.5)
+                live.update(_progress())
+        return
+    while not serving.done():
+        await asyncio.wait([serving], timeout=5)
+        console.print(progress_line(), highlight=False, soft_wrap=True)
+
+
 async def run_dev(rate: float, port: int) -> None:
+    # SIGTERM (a service manager, `timeout`, `kill`) must stop the broker too: it runs in
+    # its own session, so dying at once would leave it running, port and all. Uvicorn
+    # takes the signal while it serves and raises it again once it has stopped; this
+    # handler then only asks for the stop, and the `with` blocks below shut down in order.
+    server: uvicorn.Server | None = None
+    stopping = False
+
+    def on_term(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+        if server is not None:
+            server.should_exit = True
+
+    signal.signal(signal.SIGTERM, on_term)
     with EmbeddedBroker(port if _port_free(port) else free_port()) as broker:
         os.environ["HUB_KAFKA_BOOTSTRAP"] = broker.bootstrap
         # The demo feeder posts without credentials; never set this in production.
@@ -62,6 +101,7 @@ async def run_dev(rate: float, port: int) -> None:
             app, host=settings.http_host, port=settings.http_port, log_level="warning"
         )
         server = uvicorn.Server(config)
+        server.should_exit = stopping
         base = f"http://{settings.http_host}:{settings.http_port}"
         console.print(
             f"[bold]LAPOR Hub[/] broker {broker.bootstrap} · database {settings.database_url}\n"
@@ -71,10 +111,7 @@ async def run_dev(rate: float, port: int) -> None:
         serving = asyncio.create_task(server.serve())
         feeding = asyncio.create_task(_feed(base, rate, settings))
         try:
-            with Live(_progress(), console=console, refresh_per_second=2) as live:
-                while not serving.done():
-                    await asyncio.sleep(0.5)
-                    live.update(_progress())
+            await _show_progress(serving)
         finally:
             server.should_exit = True
             feeding.cancel()

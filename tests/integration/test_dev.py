@@ -1,0 +1,62 @@
+"""`lapor-hub dev` (what `make run` starts): its demo stream gets routed, its progress shows
+in a log, and SIGTERM stops the embedded broker with it."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from hub.embedded_broker import free_port
+
+
+def accepts(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), 0.5).close()
+    except OSError:
+        return False
+    return True
+
+
+def test_dev_shows_progress_and_stops_its_broker_on_sigterm(tmp_path: Path) -> None:
+    broker_port, http_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        "HUB_HTTP_PORT": str(http_port),
+        "HUB_DATABASE_URL": f"sqlite:///{tmp_path}/hub.db",
+    }
+    env.pop("HUB_KAFKA_BOOTSTRAP", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hub", "dev", "--port", str(broker_port), "--rate", "20"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    lines: list[str] = []
+    reader = threading.Thread(
+        target=lambda: lines.extend(iter(proc.stdout.readline, "")),  # type: ignore[union-attr]
+        daemon=True,
+    )
+    reader.start()
+    try:
+        routed = 0
+        deadline = time.monotonic() + 90
+        while routed == 0 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(1)
+            found = [int(m.group(1)) for line in list(lines)
+                     if (m := re.search(r"· routed (\d+) ·", line))]
+            routed = found[-1] if found else 0
+        assert routed > 0, "".join(lines)[-3000:]
+        assert accepts(broker_port)
+
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0, "".join(lines)[-3000:]
+        assert not accepts(broker_port), "the embedded broker outlived `lapor-hub dev`"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
