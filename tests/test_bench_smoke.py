@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -44,6 +48,32 @@ def test_quick_json_bench_reports_every_phase(tmp_path: Path) -> None:
     assert result["n"]["latency_received"] == result["n"]["latency_sent"]
     assert result["runs"]["agencies_1000"]["agency_topics"] == 1000
     assert not list(tmp_path.iterdir())  # --quick writes no result files
+
+
+def test_sigterm_takes_the_broker_and_the_temp_folder_along(tmp_path: Path) -> None:
+    env = {**os.environ, "HUB_BENCH_SCALE": "0.02", "TMPDIR": str(tmp_path)}
+    env.pop("HUB_BENCH_CHILD_WRAP", None)
+    proc = subprocess.Popen([LAPOR_HUB, "bench", "--quick"], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        said = ""
+        assert proc.stderr is not None
+        while "1/5 ceiling" not in said:  # the hub child is up, the broker holds topics
+            line = proc.stderr.readline()
+            assert line, said[-3000:]
+            said += line
+        port = int(re.search(r"broker 127\.0\.0\.1:(\d+)", said).group(1))  # type: ignore[union-attr]
+        assert list(tmp_path.glob("lapor-bench-*"))
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 128 + signal.SIGTERM
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    time.sleep(0.5)
+    with socket.socket() as s:
+        assert s.connect_ex(("127.0.0.1", port)) != 0, "the embedded broker outlived the bench"
+    assert not list(tmp_path.glob("lapor-bench-*")), "the bench left its temp folder"
 
 
 def test_processes_bench_runs_two_hubs_in_one_group() -> None:
