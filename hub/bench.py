@@ -703,7 +703,16 @@ async def child_main(config: ChildConfig) -> None:
     started = time.time()
     threading.Thread(target=listen, daemon=True).start()
     async with app.start_lifespan_context():
-        await asyncio.wait_for(drained.wait(), timeout=1800)
+        # `stop` too: a parent that went away before `go` (killed, or failed) would
+        # otherwise leave this hub waiting for ever.
+        ends = [asyncio.create_task(e.wait()) for e in (drained, stop)]
+        await asyncio.wait(ends, timeout=1800, return_when=asyncio.FIRST_COMPLETED)
+        for end in ends:
+            end.cancel()
+        if not drained.is_set():
+            if stop.is_set():
+                return
+            raise TimeoutError("the hub did not drain within 30 minutes")
         found = await asyncio.to_thread(_counts, hub.engine)
         span = state["last"] - state["first"]
         _say({

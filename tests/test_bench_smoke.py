@@ -94,3 +94,22 @@ def test_processes_bench_refuses_a_bad_count() -> None:
                           capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 2
     assert done.stderr.strip().startswith("lapor-hub: --processes wants counts")
+
+
+async def test_a_hub_child_whose_parent_went_away_before_go_exits(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    from hub.bench import ChildConfig, Generator, HubChild, preload
+
+    prefix = f"orphan{os.getpid()}"
+    messages = Generator(prefix).take(20)
+    await preload(kafka_bootstrap, prefix, messages)
+    child = HubChild(ChildConfig(kafka_bootstrap, prefix, f"sqlite:///{tmp_path}/hub.db",
+                                 len(messages)), tmp_path)
+    try:
+        await child.read("ready", within=120)  # holds its first batch, waiting for `go`
+        assert child.proc.stdin is not None
+        child.proc.stdin.close()  # as when the bench is killed
+        assert child.proc.wait(60) == 0, child.log_path.read_text()[-3000:]
+    finally:
+        child.kill()
