@@ -1,0 +1,64 @@
+"""The publisher keeps its topics on the real broker: one topic stands for all each watch
+interval, the full list is compared only every FULL_CHECK_EVERY intervals."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+
+from hub.producers import publisher as publisher_module
+from hub.producers.publisher import Publisher
+from hub.settings import Settings
+
+pytestmark = pytest.mark.broker
+
+
+async def until(check: Callable[[], Awaitable[bool]], within: float) -> float:
+    began = time.monotonic()
+    while not await check():
+        assert time.monotonic() - began < within, f"not within {within}s"
+        await asyncio.sleep(0.05)
+    return time.monotonic() - began
+
+
+async def test_one_topic_stands_for_all_between_full_checks(
+    kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(publisher_module, "FULL_CHECK_EVERY", 10)
+    run = uuid.uuid4().hex[:8]
+    names = [f"pt{run}.agency.{code}" for code in ("a", "b", "c")]
+    publisher = Publisher(Settings(kafka_bootstrap=kafka_bootstrap), watch_interval=0.1)
+    await publisher.start()
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    try:
+        await publisher.ensure_topics(names)
+        listed = 0
+        list_topics = publisher._admin.list_topics
+
+        async def counted() -> list[str]:
+            nonlocal listed
+            listed += 1
+            return await list_topics()
+
+        monkeypatch.setattr(publisher._admin, "list_topics", counted)
+        await asyncio.sleep(2.05)  # 20 watch intervals
+        assert 1 <= listed <= 3, listed  # every 10th interval, not every one
+
+        async def back(name: str) -> bool:
+            return name in await admin.list_topics()
+
+        # The stand-in (the first name) gone: noticed at the next interval.
+        await admin.delete_topics([names[0]])
+        assert await until(lambda: back(names[0]), 1.5) < 1.5
+        # Another one gone: noticed at the next full comparison (every 10 intervals).
+        await admin.delete_topics([names[2]])
+        assert await until(lambda: back(names[2]), 3.0) < 3.0
+    finally:
+        await admin.close()
+        await publisher.stop()
