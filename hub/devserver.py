@@ -16,7 +16,7 @@ from rich.table import Table
 
 from hub import metrics
 from hub.demo import web_complaints
-from hub.embedded_broker import EmbeddedBroker, free_port
+from hub.embedded_broker import EmbeddedBroker, accepts, free_port
 from hub.routing import Directory
 from hub.settings import Settings
 from hub.simulate import Responders, Tally
@@ -89,7 +89,7 @@ async def run_dev(rate: float, port: int) -> None:
             server.should_exit = True
 
     signal.signal(signal.SIGTERM, on_term)
-    with EmbeddedBroker(port if _port_free(port) else free_port()) as broker:
+    with EmbeddedBroker(free_port() if accepts(port) else port) as broker:
         os.environ["HUB_KAFKA_BOOTSTRAP"] = broker.bootstrap
         # The demo feeder posts without credentials; never set this in production.
         os.environ.setdefault("HUB_INGRESS_OPEN", "true")
@@ -122,13 +122,6 @@ async def run_dev(rate: float, port: int) -> None:
 
 tally = Tally()
 """What the demo posted and the responders sent, shared with the progress display."""
-
-
-def _port_free(port: int) -> bool:
-    import socket
-
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) != 0
 
 
 async def _feed(base: str, rate: float, settings: Settings) -> None:

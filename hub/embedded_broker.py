@@ -28,7 +28,8 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _accepts(port: int) -> bool:
+def accepts(port: int) -> bool:
+    """Whether something listens on 127.0.0.1:`port`."""
     with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
         return True
     return False
@@ -50,7 +51,7 @@ class EmbeddedBroker:
         return self._proc.pid if self._proc is not None else None
 
     def start(self, timeout: float = 20.0) -> None:
-        if _accepts(self.port):
+        if accepts(self.port):
             raise RuntimeError(f"port {self.port} is already in use")
         url = f"tcp://127.0.0.1:{self.port}"
         self._proc = subprocess.Popen(
@@ -70,7 +71,7 @@ class EmbeddedBroker:
         )
         threading.Thread(target=self._forward_log, daemon=True).start()
         deadline = time.monotonic() + timeout
-        while not _accepts(self.port):
+        while not accepts(self.port):
             if self._proc.poll() is not None:
                 raise RuntimeError(f"broker exited with status {self._proc.returncode}")
             if time.monotonic() > deadline:

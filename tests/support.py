@@ -10,12 +10,13 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from hub.embedded_broker import free_port
@@ -187,3 +188,15 @@ class FakePublisher:
     async def send(self, pending: Sequence[Any]) -> list[int]:
         self.sent.extend(pending)
         return [p.id for p in pending]
+
+
+async def wait_for(
+    check: Callable[[], Awaitable[bool]], within: float, what: str, every: float = 0.2
+) -> float:
+    """Poll `check` until true; returns the seconds it took, fails the test after `within`."""
+    started = time.monotonic()
+    while not await check():
+        if time.monotonic() - started > within:
+            pytest.fail(f"timed out after {within:.0f}s waiting for {what}")
+        await asyncio.sleep(every)
+    return time.monotonic() - started

@@ -6,22 +6,13 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 
-from hub.embedded_broker import free_port
-
-
-def accepts(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), 0.5).close()
-    except OSError:
-        return False
-    return True
+from hub.embedded_broker import accepts, free_port
 
 
 def test_dev_shows_progress_and_stops_its_broker_on_sigterm(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -25,7 +25,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
 from hub.embedded_broker import EmbeddedBroker, free_port
-from tests.support import HubProcess, consume_all, find_routed, produce
+from tests.support import HubProcess, consume_all, find_routed, produce, wait_for
 
 pytestmark = pytest.mark.broker
 T = TypeVar("T")
@@ -143,18 +143,6 @@ async def readyz(client: httpx.AsyncClient, base_url: str) -> tuple[int, dict[st
     except httpx.HTTPError as exc:
         return 0, {"error": repr(exc)}
     return answer.status_code, answer.json()
-
-
-async def wait_for(
-    check: Callable[[], Awaitable[bool]], within: float, what: str, every: float = 0.2
-) -> float:
-    """Poll `check` until true; returns the seconds it took, fails the test after `within`."""
-    started = time.monotonic()
-    while not await check():
-        if time.monotonic() - started > within:
-            pytest.fail(f"timed out after {within:.0f}s waiting for {what}")
-        await asyncio.sleep(every)
-    return time.monotonic() - started
 
 
 @pytest.fixture

@@ -3,10 +3,7 @@ interval, the full list is compared only every FULL_CHECK_EVERY intervals."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
-from collections.abc import Awaitable, Callable
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
@@ -14,16 +11,9 @@ from aiokafka.admin import AIOKafkaAdminClient
 from hub.producers import publisher as publisher_module
 from hub.producers.publisher import Publisher
 from hub.settings import Settings
+from tests.support import wait_for
 
 pytestmark = pytest.mark.broker
-
-
-async def until(check: Callable[[], Awaitable[bool]], within: float) -> float:
-    began = time.monotonic()
-    while not await check():
-        assert time.monotonic() - began < within, f"not within {within}s"
-        await asyncio.sleep(0.05)
-    return time.monotonic() - began
 
 
 async def test_one_topic_stands_for_all_between_full_checks(
@@ -57,7 +47,7 @@ async def test_one_topic_stands_for_all_between_full_checks(
         async def intervals() -> bool:
             return listed + asked >= 20  # each interval either asks or lists
 
-        await until(intervals, 20)
+        await wait_for(intervals, 20, "20 watch intervals", every=0.05)
         assert 1 <= listed <= 3, (listed, asked)  # every 10th interval, not every one
 
         async def back(name: str) -> bool:
@@ -65,10 +55,10 @@ async def test_one_topic_stands_for_all_between_full_checks(
 
         # The stand-in (the first name) gone: noticed at the next interval (0.1 s).
         await admin.delete_topics([names[0]])
-        assert await until(lambda: back(names[0]), 5) < 5
+        assert await wait_for(lambda: back(names[0]), 5, "the stand-in back", every=0.05) < 5
         # Another one gone: noticed at the next full comparison (every 10 intervals, 1 s).
         await admin.delete_topics([names[2]])
-        assert await until(lambda: back(names[2]), 10) < 10
+        assert await wait_for(lambda: back(names[2]), 10, "another topic back", every=0.05) < 10
     finally:
         await admin.close()
         await publisher.stop()
