@@ -148,7 +148,7 @@ costs next to nothing."""
 
 
 async def _checkpoint_loop(hub: Hub) -> None:
-    """SQLite's log into its file, off the intake's commits (a no-op on PostgreSQL)."""
+    """SQLite's log into its file, off the intake's commits (started on SQLite only)."""
     while True:
         await asyncio.sleep(CHECKPOINT_EVERY_S)
         try:
