@@ -208,10 +208,15 @@ class Stored:
     duplicates: list[str] = field(default_factory=list)
     """The key kind that matched, per duplicate."""
 
-    def count(self) -> None:
+    def count(self, routing_acked_at: datetime) -> None:
+        """Count what was written; `routing_acked_at`: when the broker took the routing events."""
         for complaint, decision in self.routed:
             metrics.received.labels(complaint.channel.value, complaint.source.system).inc()
             metrics.routed.labels(decision.agency.code, decision.reason).inc()
+            # max: a received-at stamped by another host's ingress may run a little ahead.
+            metrics.routing_delay.labels(complaint.channel.value).observe(
+                max((routing_acked_at - complaint.received_at).total_seconds(), 0.0)
+            )
         for kind in self.duplicates:
             metrics.duplicates.labels(kind).inc()
         for letter in self.dead_letters:

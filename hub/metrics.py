@@ -54,6 +54,16 @@ latency = Histogram(
     buckets=LATENCY_BUCKETS,
     registry=REGISTRY,
 )
+# Wall-clock seconds, unlike the follow-up latency: the hub's own time, door to agency topic.
+ROUTING_DELAY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
+routing_delay = Histogram(
+    "lapor_routing_delay_seconds",
+    "Seconds from the hub receiving a complaint to the broker acknowledging its first "
+    "routing event, by channel.",
+    ["channel"],
+    buckets=ROUTING_DELAY_BUCKETS,
+    registry=REGISTRY,
+)
 breaches = Counter(
     "lapor_deadline_breaches_total",
     "Deadlines passed without the expected action, by agency and deadline.",

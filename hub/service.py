@@ -155,7 +155,7 @@ class Hub:
         stored = await self.retrying("database", lambda: asyncio.to_thread(write))
         self._routing_acked -= acked
         await self.send_routing(stored.routing)
-        stored.count()
+        stored.count(utcnow())
         await self.publish(stored.pending)
         return stored
 

@@ -183,6 +183,11 @@ def test_every_dashboard_query_has_data_from_a_simulated_day(
     def one(expr: str) -> float:
         return sum(prometheus.values(expr).values())
 
+    # Every complaint routed is timed once, door to acknowledged routing event.
+    assert one("sum(lapor_routing_delay_seconds_count)") == one(
+        "sum(lapor_complaints_routed_total)"
+    ) > 0
+
     assigned = "agency_state:lapor_complaints_assigned:max"
     first = 'agency_stage:lapor_follow_up_latency_seconds_bucket:rate1d{stage="first_follow_up"'
     measured = {
@@ -195,6 +200,7 @@ def test_every_dashboard_query_has_data_from_a_simulated_day(
         "p90 wd": f"histogram_quantile(0.9, sum by (le) ({first}}})) / 86400",
         "followed up": f'1 - sum({assigned}{{state="not_followed_up"}}) / sum({assigned})',
         "resolved": f'sum({assigned}{{state="resolved"}}) / sum({assigned})',
+        "routing p99 s": "histogram_quantile(0.99, sum by (le) (lapor_routing_delay_seconds_bucket))",
     }
     alerts = sorted({f'{a["metric"]["alertname"]} ({a["metric"]["alertstate"]})'
                      for a in prometheus.query("ALERTS")})

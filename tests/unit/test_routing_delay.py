@@ -1,0 +1,61 @@
+"""lapor_routing_delay_seconds: once per complaint routed, from its receipt to the broker's ack."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime, timedelta
+
+from hub import metrics, topics
+from hub.intake import Record
+from hub.service import Hub
+from tests.support import FakePublisher
+
+
+def web(form_id: str, text: str, region: str, received_at: datetime) -> Record:
+    form = {"id": form_id, "isi": text, "kategori": "infrastruktur",
+            "lokasi": {"kode_wilayah": region}}
+    headers = {"content-type": "application/json", "hub-received-at": received_at.isoformat()}
+    return Record(topics.raw("web"), 0, 0, None, json.dumps(form).encode(), headers,
+                  datetime.now(UTC))
+
+
+def sample(suffix: str, **labels: str) -> float:
+    value = metrics.REGISTRY.get_sample_value(
+        f"lapor_routing_delay_seconds{suffix}", {"channel": "web", **labels}
+    )
+    return value or 0.0
+
+
+def observed() -> tuple[float, float, float]:
+    """Count, sum, and how many took at most 2.5 s."""
+    return sample("_count"), sample("_sum"), sample("_bucket", le="2.5")
+
+
+async def test_each_routed_complaint_is_timed_once_from_its_receipt(
+    driven: tuple[Hub, FakePublisher],
+) -> None:
+    service, publisher = driven
+    count, total, fast = observed()
+    began = time.monotonic()
+    now = datetime.now(UTC)
+    await service.intake([
+        web("delay-1", "Jembatan gantung di Desa Sukamaju putus sejak banjir bulan lalu",
+            "32.16", now - timedelta(seconds=3)),
+        web("delay-2", "Antrean pembuatan KTP elektronik di kecamatan sampai sore hari",
+            "32.75", now),
+    ])
+    took = time.monotonic() - began
+    assert len(publisher.sent) == 2
+    after = observed()
+    assert after[0] - count == 2
+    # 3 s waiting before the hub saw it, plus the intake itself, once per complaint.
+    assert 3.0 <= after[1] - total <= 3.0 + 2 * took
+    assert after[2] - fast == 1  # only the one received just now
+
+    # Delivered again: stored already, not routed again, so not timed again.
+    await service.intake([
+        web("delay-1", "Jembatan gantung di Desa Sukamaju putus sejak banjir bulan lalu",
+            "32.16", now - timedelta(seconds=3)),
+    ])
+    assert observed()[0] == after[0]
