@@ -28,8 +28,8 @@ def sample(suffix: str, **labels: str) -> float:
 
 
 def observed() -> tuple[float, float, float]:
-    """Count, sum, and how many took at most 2.5 s."""
-    return sample("_count"), sample("_sum"), sample("_bucket", le="2.5")
+    """Count, sum, and how many took at most 10 s."""
+    return sample("_count"), sample("_sum"), sample("_bucket", le="10.0")
 
 
 async def test_each_routed_complaint_is_timed_once_from_its_receipt(
@@ -41,7 +41,7 @@ async def test_each_routed_complaint_is_timed_once_from_its_receipt(
     now = datetime.now(UTC)
     await service.intake([
         web("delay-1", "Jembatan gantung di Desa Sukamaju putus sejak banjir bulan lalu",
-            "32.16", now - timedelta(seconds=3)),
+            "32.16", now - timedelta(seconds=30)),
         web("delay-2", "Antrean pembuatan KTP elektronik di kecamatan sampai sore hari",
             "32.75", now),
     ])
@@ -49,13 +49,13 @@ async def test_each_routed_complaint_is_timed_once_from_its_receipt(
     assert len(publisher.sent) == 2
     after = observed()
     assert after[0] - count == 2
-    # 3 s waiting before the hub saw it, plus the intake itself, once per complaint.
-    assert 3.0 <= after[1] - total <= 3.0 + 2 * took
+    # 30 s waiting before the hub saw it, plus the intake itself, once per complaint.
+    assert 30.0 <= after[1] - total <= 30.0 + 2 * took
     assert after[2] - fast == 1  # only the one received just now
 
     # Delivered again: stored already, not routed again, so not timed again.
     await service.intake([
         web("delay-1", "Jembatan gantung di Desa Sukamaju putus sejak banjir bulan lalu",
-            "32.16", now - timedelta(seconds=3)),
+            "32.16", now - timedelta(seconds=30)),
     ])
     assert observed()[0] == after[0]
