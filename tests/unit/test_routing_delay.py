@@ -39,9 +39,10 @@ async def test_each_routed_complaint_is_timed_once_from_its_receipt(
     count, total, fast = observed()
     began = time.monotonic()
     now = datetime.now(UTC)
+    late = web("delay-1", "Jembatan gantung di Desa Sukamaju putus sejak banjir bulan lalu",
+               "32.16", now - timedelta(seconds=30))
     await service.intake([
-        web("delay-1", "Jembatan gantung di Desa Sukamaju putus sejak banjir bulan lalu",
-            "32.16", now - timedelta(seconds=30)),
+        late,
         web("delay-2", "Antrean pembuatan KTP elektronik di kecamatan sampai sore hari",
             "32.75", now),
     ])
@@ -54,8 +55,5 @@ async def test_each_routed_complaint_is_timed_once_from_its_receipt(
     assert after[2] - fast == 1  # only the one received just now
 
     # Delivered again: stored already, not routed again, so not timed again.
-    await service.intake([
-        web("delay-1", "Jembatan gantung di Desa Sukamaju putus sejak banjir bulan lalu",
-            "32.16", now - timedelta(seconds=30)),
-    ])
+    await service.intake([late])
     assert observed()[0] == after[0]
