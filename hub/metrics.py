@@ -64,6 +64,23 @@ routing_delay = Histogram(
     buckets=ROUTING_DELAY_BUCKETS,
     registry=REGISTRY,
 )
+# Where an intake batch's time goes when the routing delay grows: the hub's CPU, the
+# database or the broker. Per batch, not per complaint: the step counts are batches.
+INTAKE_STEP_BUCKETS = (
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300
+)
+INTAKE_STEPS = ("normalize", "store", "send")
+intake_step = Histogram(
+    "lapor_intake_step_seconds",
+    "Seconds an intake batch spent in each step: normalize (and route), store (one "
+    "transaction, waits for an unreachable database included), send (routing events until "
+    "the broker acknowledged them, waits for an unreachable broker included).",
+    ["step"],
+    buckets=INTAKE_STEP_BUCKETS,
+    registry=REGISTRY,
+)
+for _step in INTAKE_STEPS:
+    intake_step.labels(_step)  # every step's series from the start, at zero
 breaches = Counter(
     "lapor_deadline_breaches_total",
     "Deadlines passed without the expected action, by agency and deadline.",

@@ -130,7 +130,8 @@ class Hub:
 
     async def _intake(self, records: Sequence[Record]) -> None:
         now = utcnow()
-        plan = plan_intake(records, self.rules, now)
+        with metrics.intake_step.labels("normalize").time():
+            plan = plan_intake(records, self.rules, now)
         await self._store_intake(lambda _: plan, now)
 
     async def expire_fragments(self, wait: timedelta) -> int:
@@ -152,9 +153,11 @@ class Hub:
                 mark_routing_sent(conn, acked)
                 return store_intake(conn, plan_in(conn), self.rules, now)
 
-        stored = await self.retrying("database", lambda: asyncio.to_thread(write))
+        with metrics.intake_step.labels("store").time():
+            stored = await self.retrying("database", lambda: asyncio.to_thread(write))
         self._routing_acked -= acked
-        await self.send_routing(stored.routing)
+        with metrics.intake_step.labels("send").time():
+            await self.send_routing(stored.routing)
         stored.count(utcnow())
         await self.publish(stored.pending)
         return stored

@@ -201,6 +201,8 @@ def test_every_dashboard_query_has_data_from_a_simulated_day(
         "followed up": f'1 - sum({assigned}{{state="not_followed_up"}}) / sum({assigned})',
         "resolved": f'sum({assigned}{{state="resolved"}}) / sum({assigned})',
         "routing p99 s": "histogram_quantile(0.99, sum by (le) (lapor_routing_delay_seconds_bucket))",
+        "store p99 s": 'histogram_quantile(0.99, sum by (le) '
+        '(lapor_intake_step_seconds_bucket{step="store"}))',
     }
     alerts = sorted({f'{a["metric"]["alertname"]} ({a["metric"]["alertstate"]})'
                      for a in prometheus.query("ALERTS")})
