@@ -53,7 +53,7 @@ from faststream.kafka.annotations import KafkaMessage
 from rich.console import Console
 from rich.table import Table
 
-from hub import topics
+from hub import metrics, topics
 from hub.adapters import SOURCES, RawMessage
 from hub.app import build
 from hub.embedded_broker import EmbeddedBroker
@@ -637,6 +637,16 @@ def _cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def step_seconds() -> dict[str, float]:
+    """Seconds spent so far in each intake step (lapor_intake_step_seconds), this process."""
+    return {
+        sample.labels["step"]: sample.value
+        for metric in metrics.intake_step.collect()
+        for sample in metric.samples
+        if sample.name.endswith("_sum")
+    }
+
+
 def peak_rss_mb(field: str = "VmHWM") -> float:
     """This process's peak RSS: VmHWM, which (unlike ru_maxrss) starts afresh at exec.
 
@@ -667,7 +677,8 @@ async def child_main(config: ChildConfig) -> None:
     go, drained, stop = asyncio.Event(), asyncio.Event(), asyncio.Event()
     intake = hub.intake
     # HUB_BENCH_TRACE=FILE: one line per batch – start (unix s), records, age of its oldest
-    # record at the start (ms since the producer's send), ms until stored and published.
+    # record at the start (ms since the producer's send), ms until stored and published,
+    # then the ms of each of those steps (lapor_intake_step_seconds: normalize, store, send).
     trace_path = os.environ.get("HUB_BENCH_TRACE", "").replace("{prefix}", config.prefix)
     trace: list[str] = []
 
@@ -680,12 +691,14 @@ async def child_main(config: ChildConfig) -> None:
         # acknowledged by the broker and marked sent (the subscriber commits right after).
         if not state["first"]:
             state["first"], state["cpu"] = time.time(), _cpu_s()
-        began = time.time()
+        began, steps = time.time(), step_seconds() if trace_path else {}
         await intake(records)
         if trace_path:
             oldest = min(r.timestamp for r in records).timestamp()
+            took = {step: 1000 * (s - steps[step]) for step, s in step_seconds().items()}
             trace.append(f"{began:.4f} {len(records)} {1000 * (began - oldest):.1f} "
-                         f"{1000 * (time.time() - began):.1f}")
+                         f"{1000 * (time.time() - began):.1f} "
+                         + " ".join(f"{took[step]:.1f}" for step in metrics.INTAKE_STEPS))
         state["records"] += len(records)
         state["batches"] += 1
         if state["records"] >= config.expected and not drained.is_set():
