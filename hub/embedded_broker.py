@@ -12,6 +12,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -35,12 +36,34 @@ def accepts(port: int) -> bool:
     return False
 
 
+# The guard: a small process beside the broker, reading a pipe from the process that
+# started it. The broker runs in its own session (so a terminal's Ctrl-C reaches the hub
+# first), so nothing stops it when its starter is killed outright (SIGKILL, the OOM
+# killer): the pipe then closes without a word and the guard stops the broker. A word
+# means "stopped in order", and the guard leaves the broker's (maybe reused) pid alone.
+_GUARD = """
+import os, signal, sys, time
+pid = int(sys.argv[1])
+if sys.stdin.buffer.read():
+    sys.exit(0)
+try:
+    os.kill(pid, signal.SIGTERM)
+    for _ in range(50):
+        time.sleep(0.1)
+        os.kill(pid, 0)
+    os.kill(pid, signal.SIGKILL)
+except ProcessLookupError:
+    pass
+"""
+
+
 class EmbeddedBroker:
     """A Tansu process on loopback; use as a context manager or start()/stop()."""
 
     def __init__(self, port: int | None = None) -> None:
         self.port = port or free_port()
         self._proc: subprocess.Popen[bytes] | None = None
+        self._guard: subprocess.Popen[bytes] | None = None
 
     @property
     def bootstrap(self) -> str:
@@ -69,16 +92,27 @@ class EmbeddedBroker:
             # broker after the hub has drained, not before.
             start_new_session=True,
         )
+        self._guard = subprocess.Popen(
+            [sys.executable, "-I", "-c", _GUARD, str(self._proc.pid)],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         threading.Thread(target=self._forward_log, daemon=True).start()
+        try:
+            self._await_listening(self._proc, timeout)
+        except BaseException:
+            self.stop()
+            raise
+        log.info("embedded broker listening on %s", self.bootstrap)
+
+    def _await_listening(self, proc: subprocess.Popen[bytes], timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while not accepts(self.port):
-            if self._proc.poll() is not None:
-                raise RuntimeError(f"broker exited with status {self._proc.returncode}")
+            if proc.poll() is not None:
+                raise RuntimeError(f"broker exited with status {proc.returncode}")
             if time.monotonic() > deadline:
-                self.stop()
                 raise RuntimeError(f"broker did not accept connections within {timeout:.0f}s")
             time.sleep(0.05)
-        log.info("embedded broker listening on %s", self.bootstrap)
 
     def _forward_log(self) -> None:
         assert self._proc is not None
@@ -91,6 +125,12 @@ class EmbeddedBroker:
         return self._proc.wait()
 
     def stop(self, timeout: float = 5.0) -> None:
+        guard, self._guard = self._guard, None
+        if guard is not None and guard.stdin is not None:
+            with contextlib.suppress(OSError):  # a guard that is gone already
+                guard.stdin.write(b"stopped in order")
+                guard.stdin.close()
+            guard.wait(timeout)
         proc, self._proc = self._proc, None
         if proc is None or proc.poll() is not None:
             return

@@ -1,0 +1,39 @@
+"""The embedded broker does not outlive the process that started it, however that ends."""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import sys
+import time
+
+from hub.embedded_broker import accepts, free_port
+
+
+def wait_until(check: bool, port: int, within: float) -> bool:
+    deadline = time.monotonic() + within
+    while accepts(port) != check:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def test_a_broker_whose_starter_was_killed_outright_stops_too() -> None:
+    port = free_port()
+    starter = subprocess.Popen(
+        [sys.executable, "-m", "hub", "broker", "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert wait_until(True, port, 30), "the broker did not start"
+        starter.kill()  # SIGKILL: no handler, no `finally` runs in the starter
+        starter.wait(10)
+        assert wait_until(False, port, 15), "the broker outlived `lapor-hub broker` (SIGKILL)"
+    finally:
+        if starter.poll() is None:
+            starter.kill()
+            starter.wait()
+        # A broker left behind by a failure here must not hold its port for later tests.
+        with contextlib.suppress(FileNotFoundError):
+            subprocess.run(["pkill", "-f", f"listener-url tcp://127.0.0.1:{port} "], check=False)
