@@ -95,6 +95,11 @@ class Hub:
         self._routing_acked: set[str] = set()
         """Complaints whose first routing event the broker acknowledged, not yet noted so:
         the next write transaction notes them (a crash before that only re-sends them)."""
+        self._routing_sending: set[str] = set()
+        self._outbox_sending: set[int] = set()
+        """Routing events (by tracking id) and outbox rows (by id) being sent now, until
+        noted sent: the relay leaves them alone, or an event whose send waits out a broker
+        outage would go out twice once the broker is back."""
 
     async def retrying(self, what: str, step: Callable[[], Awaitable[T]]) -> T:
         """Run `step` until it succeeds, backing off to 30 s, while the failure is an outage.
@@ -170,8 +175,13 @@ class Hub:
         """
         if not events:
             return
-        await self.retrying("broker", lambda: self.publisher.send(events))
-        self._routing_acked.update(p.key for p in events if p.key)
+        keys = {p.key for p in events if p.key}
+        self._routing_sending |= keys
+        try:
+            await self.retrying("broker", lambda: self.publisher.send(events))
+        finally:
+            self._routing_sending -= keys
+        self._routing_acked |= keys
 
     async def note_routing_sent(self) -> None:
         """Note acknowledged routing events now (the relay's pass and shutdown)."""
@@ -300,13 +310,18 @@ class Hub:
         """Send outbox rows, then mark them sent; a crash between the two re-sends them."""
         if not pending:
             return
-        sent = await self.retrying("broker", lambda: self.publisher.send(pending))
+        ids = {p.id for p in pending if p.id}
+        self._outbox_sending |= ids
+        try:
+            sent = await self.retrying("broker", lambda: self.publisher.send(pending))
 
-        def mark() -> None:
-            with store.transaction(self.engine) as conn:
-                store.mark_sent(conn, sent, utcnow())
+            def mark() -> None:
+                with store.transaction(self.engine) as conn:
+                    store.mark_sent(conn, sent, utcnow())
 
-        await self.retrying("database", lambda: asyncio.to_thread(mark))
+            await self.retrying("database", lambda: asyncio.to_thread(mark))
+        finally:
+            self._outbox_sending -= ids
 
     async def relay_outbox(self, grace: timedelta = timedelta(seconds=10)) -> int:
         """Publish rows a crashed or failed run left unsent; returns how many."""
@@ -321,6 +336,10 @@ class Hub:
                 return store.unsent(conn, utcnow() - grace, limit=5000), routing
 
         pending, routing = await self.retrying("database", lambda: asyncio.to_thread(load))
+        # Acknowledged since the pass noted them, or still being sent: not lost, only slow.
+        routing = [p for p in routing
+                   if p.key not in self._routing_sending and p.key not in self._routing_acked]
+        pending = [p for p in pending if p.id not in self._outbox_sending]
         await self.send_routing(routing)
         await self.publish(pending)
         return len(pending) + len(routing)
