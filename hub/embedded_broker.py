@@ -40,20 +40,37 @@ def accepts(port: int) -> bool:
 # started it. The broker runs in its own session (so a terminal's Ctrl-C reaches the hub
 # first), so nothing stops it when its starter is killed outright (SIGKILL, the OOM
 # killer): the pipe then closes without a word and the guard stops the broker. A word
-# means "stopped in order", and the guard leaves the broker's (maybe reused) pid alone.
+# means "stopped in order": the guard leaves the broker alone. It holds the broker as a
+# pidfd where the kernel has them, so a signal can never reach a process that reused its pid.
 _GUARD = """
-import os, signal, sys, time
+import os, select, signal, sys, time
 pid = int(sys.argv[1])
+try:
+    target = os.pidfd_open(pid)  # this very process, even should its pid be reused
+except (AttributeError, OSError):  # not Linux, or a kernel before 5.3
+    target = None
 if sys.stdin.buffer.read():
     sys.exit(0)
-try:
-    os.kill(pid, signal.SIGTERM)
+
+def send(sig):
+    try:
+        if target is None:
+            os.kill(pid, sig)
+        else:
+            signal.pidfd_send_signal(target, sig)
+    except ProcessLookupError:
+        sys.exit(0)
+
+send(signal.SIGTERM)
+if target is not None:
+    gone = select.select([target], [], [], 5)[0]
+else:
     for _ in range(50):
         time.sleep(0.1)
-        os.kill(pid, 0)
-    os.kill(pid, signal.SIGKILL)
-except ProcessLookupError:
-    pass
+        send(0)
+    gone = False
+if not gone:
+    send(signal.SIGKILL)
 """
 
 
