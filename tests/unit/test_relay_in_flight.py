@@ -21,10 +21,12 @@ class HeldBroker(FakePublisher):
     def __init__(self) -> None:
         super().__init__()
         self.calls = 0
+        self.called = asyncio.Event()
         self.release = asyncio.Event()
 
     async def send(self, pending: Sequence[Any]) -> list[int]:
         self.calls += 1
+        self.called.set()
         await self.release.wait()
         return await super().send(pending)
 
@@ -37,8 +39,7 @@ def web(body: bytes) -> Record:
 async def relay_while_held(service: Hub, held: HeldBroker, records: list[Record]) -> None:
     service.publisher = held  # type: ignore[assignment]
     intake = asyncio.create_task(service.intake(records))
-    while held.calls == 0:
-        await asyncio.sleep(0.01)
+    await asyncio.wait_for(held.called.wait(), 10)
     # With no grace, everything stored and unsent is due; a relay that sent the held event
     # again would wait for the broker here too.
     assert await asyncio.wait_for(service.relay_outbox(grace=timedelta(0)), 10) == 0
