@@ -639,12 +639,7 @@ def _cpu_s() -> float:
 
 def step_seconds() -> dict[str, float]:
     """Seconds spent so far in each intake step (lapor_intake_step_seconds), this process."""
-    return {
-        sample.labels["step"]: sample.value
-        for metric in metrics.intake_step.collect()
-        for sample in metric.samples
-        if sample.name.endswith("_sum")
-    }
+    return metrics.totals("lapor_intake_step_seconds_sum", "step", metrics.intake_step)
 
 
 def peak_rss_mb(field: str = "VmHWM") -> float:

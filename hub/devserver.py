@@ -24,25 +24,15 @@ from hub.simulate import Responders, Tally
 console = Console(stderr=True)
 
 
-def _sample_totals(name: str, label: str) -> dict[str, float]:
-    totals: dict[str, float] = {}
-    for family in metrics.REGISTRY.collect():
-        for sample in family.samples:
-            if sample.name == name:
-                key = sample.labels.get(label, "")
-                totals[key] = totals.get(key, 0.0) + sample.value
-    return totals
-
-
 def _summary(routed: dict[str, float]) -> str:
-    dead = sum(_sample_totals("lapor_dead_letters_total", "reason").values())
-    answered = sum(_sample_totals("lapor_follow_ups_total", "status").values())
+    dead = sum(metrics.totals("lapor_dead_letters_total", "reason").values())
+    answered = sum(metrics.totals("lapor_follow_ups_total", "status").values())
     return (f"routed {sum(routed.values()):.0f} · follow-ups applied {answered:.0f} · "
             f"dead letters {dead:.0f}")
 
 
 def _progress() -> Table:
-    routed = _sample_totals("lapor_complaints_routed_total", "agency")
+    routed = metrics.totals("lapor_complaints_routed_total", "agency")
     table = Table(title=f"demo: posted {tally.posted}, refused {tally.refused}, "
                         f"follow-ups {tally.sent}",
                   expand=False)
@@ -56,7 +46,7 @@ def _progress() -> Table:
 
 def progress_line() -> str:
     """One line of progress, for output that is not a terminal (a log, a pipe)."""
-    routed = _sample_totals("lapor_complaints_routed_total", "agency")
+    routed = metrics.totals("lapor_complaints_routed_total", "agency")
     return (f"{datetime.now(UTC):%H:%M:%S} demo posted {tally.posted}, refused "
             f"{tally.refused}, follow-ups sent {tally.sent} · {_summary(routed)}")
 

@@ -9,6 +9,7 @@ themselves: "within 5 working days" is the `le="432000"` bucket, exactly.
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.registry import Collector
 
 DAY = 86_400.0
 # Edges on the deadlines (3 verification, 5 first follow-up and settle, 10 auto-close,
@@ -127,3 +128,19 @@ ready = Gauge(
     "1 when the broker and database are reachable, 0 otherwise.",
     registry=REGISTRY,
 )
+
+
+def totals(sample: str, label: str, source: Collector = REGISTRY) -> dict[str, float]:
+    """This process's samples named `sample`, summed per value of `label`.
+
+    `source`: one metric, so a caller on a hot path collects only that one (default:
+    every metric in REGISTRY).
+    """
+    found: dict[str, float] = {}
+    for family in source.collect():
+        for s in family.samples:
+            if s.name == sample:
+                key = s.labels.get(label, "")
+                found[key] = found.get(key, 0.0) + s.value
+    return found
+
