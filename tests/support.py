@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,9 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from hub import topics
 from hub.embedded_broker import free_port
+from hub.intake import Record
 
 HUB = [sys.executable, "-m", "hub"]
 
@@ -177,6 +180,20 @@ async def find_routed(
         return found
     finally:
         await consumer.stop()
+
+
+def web_record(
+    form_id: str, text: str, *, region: str = "32.75", received_at: datetime | None = None,
+    **extra: object,
+) -> Record:
+    """A web form as the ingress writes it to its raw topic, ready for `Hub.intake`."""
+    form = {"id": form_id, "isi": text, "kategori": "infrastruktur",
+            "lokasi": {"kode_wilayah": region}, **extra}
+    headers = {"content-type": "application/json"}
+    if received_at is not None:
+        headers["hub-received-at"] = received_at.isoformat()
+    return Record(topics.raw("web"), 0, 0, None, json.dumps(form).encode(), headers,
+                  datetime.now(UTC))
 
 
 class FakePublisher:

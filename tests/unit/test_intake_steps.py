@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any
 
-from hub import metrics, topics
-from hub.intake import Record
+from hub import metrics
 from hub.service import Hub
-from tests.support import FakePublisher
+from tests.support import FakePublisher, web_record
 
 ACK_WAIT = 0.3
 
@@ -22,13 +19,6 @@ class SlowBroker(FakePublisher):
     async def send(self, pending: Sequence[Any]) -> list[int]:
         await asyncio.sleep(ACK_WAIT)
         return await super().send(pending)
-
-
-def web(form_id: str, text: str) -> Record:
-    form = {"id": form_id, "isi": text, "kategori": "infrastruktur",
-            "lokasi": {"kode_wilayah": "32.75"}}
-    return Record(topics.raw("web"), 0, 0, None, json.dumps(form).encode(),
-                  {"content-type": "application/json"}, datetime.now(UTC))
 
 
 def steps(suffix: str) -> dict[str, float]:
@@ -46,8 +36,8 @@ async def test_each_batch_is_timed_once_per_step_and_the_wait_for_the_broker_is_
     service, _ = driven
     service.publisher = SlowBroker()  # type: ignore[assignment]
     counts, sums = steps("_count"), steps("_sum")
-    batch = [web("steps-1", "Lampu penerangan jalan di Jalan Merdeka mati sejak seminggu"),
-             web("steps-2", "Saluran air di depan pasar tersumbat sampah dan meluap")]
+    batch = [web_record("steps-1", "Lampu penerangan jalan di Jalan Merdeka mati sejak seminggu"),
+             web_record("steps-2", "Saluran air di depan pasar tersumbat sampah dan meluap")]
     await service.intake(batch)
     assert len(service.publisher.sent) == 2  # type: ignore[attr-defined]
     after = steps("_sum")

@@ -4,7 +4,6 @@ broker outage): once the broker is back, each event goes out once, not twice."""
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,7 +11,7 @@ from typing import Any
 from hub import topics
 from hub.intake import Record
 from hub.service import Hub
-from tests.support import FakePublisher
+from tests.support import FakePublisher, web_record
 
 
 class HeldBroker(FakePublisher):
@@ -29,11 +28,6 @@ class HeldBroker(FakePublisher):
         self.called.set()
         await self.release.wait()
         return await super().send(pending)
-
-
-def web(body: bytes) -> Record:
-    return Record(topics.raw("web"), 0, 0, None, body, {"content-type": "application/json"},
-                  datetime.now(UTC))
 
 
 async def relay_while_held(service: Hub, held: HeldBroker, records: list[Record]) -> None:
@@ -53,10 +47,9 @@ async def relay_while_held(service: Hub, held: HeldBroker, records: list[Record]
 async def test_a_routing_event_being_sent_is_not_relayed(
     driven: tuple[Hub, FakePublisher],
 ) -> None:
-    form = {"id": "held-1", "isi": "Jalan desa berlubang besar di depan sekolah dasar",
-            "kategori": "infrastruktur", "lokasi": {"kode_wilayah": "32.75"}}
     held = HeldBroker()
-    await relay_while_held(driven[0], held, [web(json.dumps(form).encode())])
+    record = web_record("held-1", "Jalan desa berlubang besar di depan sekolah dasar")
+    await relay_while_held(driven[0], held, [record])
     assert held.sent[0].key is not None  # the routing event, keyed by its tracking id
 
 
@@ -64,5 +57,7 @@ async def test_an_outbox_event_being_sent_is_not_relayed(
     driven: tuple[Hub, FakePublisher],
 ) -> None:
     held = HeldBroker()
-    await relay_while_held(driven[0], held, [web(b"{not json")])
+    malformed = Record(topics.raw("web"), 0, 0, None, b"{not json",
+                       {"content-type": "application/json"}, datetime.now(UTC))
+    await relay_while_held(driven[0], held, [malformed])
     assert held.sent[0].topic == topics.DEAD_LETTER

@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import time
 from datetime import UTC, datetime, timedelta
 
-from hub import metrics, topics
-from hub.intake import Record
+from hub import metrics
 from hub.service import Hub
-from tests.support import FakePublisher
-
-
-def web(form_id: str, text: str, region: str, received_at: datetime) -> Record:
-    form = {"id": form_id, "isi": text, "kategori": "infrastruktur",
-            "lokasi": {"kode_wilayah": region}}
-    headers = {"content-type": "application/json", "hub-received-at": received_at.isoformat()}
-    return Record(topics.raw("web"), 0, 0, None, json.dumps(form).encode(), headers,
-                  datetime.now(UTC))
+from tests.support import FakePublisher, web_record
 
 
 def sample(suffix: str, **labels: str) -> float:
@@ -39,12 +29,14 @@ async def test_each_routed_complaint_is_timed_once_from_its_receipt(
     count, total, fast = observed()
     began = time.monotonic()
     now = datetime.now(UTC)
-    late = web("delay-1", "Jembatan gantung di Desa Sukamaju putus sejak banjir bulan lalu",
-               "32.16", now - timedelta(seconds=30))
+    late = web_record(
+        "delay-1", "Jembatan gantung di Desa Sukamaju putus sejak banjir bulan lalu",
+        region="32.16", received_at=now - timedelta(seconds=30),
+    )
     await service.intake([
         late,
-        web("delay-2", "Antrean pembuatan KTP elektronik di kecamatan sampai sore hari",
-            "32.75", now),
+        web_record("delay-2", "Antrean pembuatan KTP elektronik di kecamatan sampai sore hari",
+                   received_at=now),
     ])
     took = time.monotonic() - began
     assert len(publisher.sent) == 2
