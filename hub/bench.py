@@ -2,7 +2,8 @@
 
 One command, with its own embedded broker and SQLite files in a temp dir, measures:
 
-1. ceiling   plain aiokafka: consume -> parse -> produce -> commit, batches of 1,000
+1. ceiling   plain aiokafka: consume -> parse -> produce -> commit, batches of 1,000;
+             and the latency phase's load through such a relay (the latency ceiling)
 2. naive     one FastStream handler per message awaiting each `broker.publish`
 3. hub       the real app (`hub.app.build`, its batch subscriber) draining pre-loaded raw
              topics: normalize -> deduplicate -> route -> SQLite -> agency topics -> commit
@@ -37,6 +38,7 @@ import tempfile
 import threading
 import time
 import uuid
+import zlib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -58,6 +60,7 @@ from hub.adapters import SOURCES, RawMessage
 from hub.app import build
 from hub.embedded_broker import EmbeddedBroker
 from hub.model import Complaint
+from hub.routing import Directory
 from hub.settings import Settings
 
 PARTITIONS = 3  # as the hub creates its topics (Settings.topic_partitions)
@@ -517,6 +520,69 @@ async def naive(bootstrap: str, prefix: str, expected: int) -> dict[str, float]:
     return {"n": n, "per_s": n / span if span > 0 else 0.0}
 
 
+# --- 1b. latency ceiling: a relay that does nothing but pass records on ---------------
+
+
+@dataclass
+class RelayConfig:
+    bootstrap: str
+    prefix: str
+    codes: list[str]
+    """Agency codes: each record goes to one of their topics, chosen by its key."""
+
+
+def relay_topic(prefix: str, codes: Sequence[str], key: bytes | None) -> str:
+    return topics_agency(prefix, codes[zlib.crc32(key or b"") % len(codes)])
+
+
+async def relay_main(config: RelayConfig) -> None:
+    """Consume the raw topics with the hub's fetch and batch settings, parse each record,
+    send it on to an agency topic (acks=all, no linger, as the hub's producer), await the
+    acknowledgements, commit. The hub's own work (validation, routing, storage) is left
+    out, so its latency is what the broker and the Kafka clients alone cost at the
+    offered load: the latency ceiling. Says `ready` once it holds partitions, `stopped`
+    after `stop` (or when stdin closes)."""
+    settings = Settings()
+    consumer = AIOKafkaConsumer(
+        *(raw_topic(config.prefix, s) for s in SOURCES),
+        bootstrap_servers=config.bootstrap, group_id=f"{config.prefix}-relay",
+        auto_offset_reset="earliest", enable_auto_commit=False,
+        fetch_max_wait_ms=settings.fetch_max_wait_ms, **FAST_JOIN,
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=config.bootstrap, acks="all", linger_ms=0)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def listen() -> None:  # any word, or the parent going away, stops the relay
+        sys.stdin.readline()
+        loop.call_soon_threadsafe(stop.set)
+
+    threading.Thread(target=listen, daemon=True).start()
+    await consumer.start()
+    await producer.start()
+    try:
+        while not consumer.assignment() and not stop.is_set():
+            await consumer.getmany(timeout_ms=100)
+        _say({"event": "ready"})
+        while not stop.is_set():
+            batches = await consumer.getmany(
+                timeout_ms=settings.batch_timeout_ms, max_records=settings.batch_size
+            )
+            futures = []
+            for records in batches.values():
+                for r in records:
+                    parse(r.value, _content_type(r.headers))
+                    topic = relay_topic(config.prefix, config.codes, r.key)
+                    futures.append(await producer.send(topic, r.value, key=r.key))
+            if futures:
+                await asyncio.gather(*futures)
+                await consumer.commit()
+    finally:
+        await consumer.stop()
+        await producer.stop()
+    _say({"event": "stopped"})
+
+
 # --- 3.-5. the hub, in a child process -------------------------------------------------
 
 
@@ -529,32 +595,20 @@ class ChildConfig:
     agencies_file: str | None = None
 
 
-class HubChild:
-    """The real hub (`build(Settings)` and its lifespan) in its own process.
+class ChildProcess:
+    """A bench child (`python -m hub.bench MODE CONFIG`) that says `BENCH {json}` lines on
+    stdout and takes words on stdin. `env` is added to the child's environment."""
 
-    It says `BENCH {json}` lines on stdout: `ready` when its subscriber hands over the
-    first batch (it then waits for `go` on stdin, so that start-ups can overlap while
-    drains never do), `drained` after `expected` records, `stopped` with its peak RSS
-    after `stop`.
-    """
-
-    def __init__(self, config: ChildConfig, workdir: Path) -> None:
-        self.config = config
-        self.codes: list[str] = []
-        """The hub's agency codes, as it loaded them (known once drained)."""
-        path = workdir / f"{config.prefix}.json"
-        path.write_text(json.dumps(asdict(config)))
-        self.log_path = workdir / f"{config.prefix}.log"
-        env = {
-            **os.environ,
-            "HUB_TOPIC_PREFIX": config.prefix,
-            "HUB_KAFKA_BOOTSTRAP": config.bootstrap,
-            "HUB_DATABASE_URL": config.database_url,
-        }
+    def __init__(self, mode: str, config: dict[str, Any], prefix: str, workdir: Path,
+                 env: dict[str, str] | None = None) -> None:
+        self.prefix = prefix
+        path = workdir / f"{prefix}.json"
+        path.write_text(json.dumps(config))
+        self.log_path = workdir / f"{prefix}.log"
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
-            child_command(str(path), config.prefix),
-            env=env,
+            child_command(mode, str(path), prefix),
+            env={**os.environ, **(env or {})},
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._log,
@@ -575,12 +629,37 @@ class HubChild:
                         break
         self.kill()
         tail = self.log_path.read_text(errors="replace")[-3000:]
-        raise RuntimeError(f"hub child {self.config.prefix}: no {event!r}\n{tail}")
+        raise RuntimeError(f"bench child {self.prefix}: no {event!r}\n{tail}")
 
     def tell(self, word: str) -> None:
         assert self.proc.stdin is not None
         self.proc.stdin.write(word + "\n")
         self.proc.stdin.flush()
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self._log.close()
+
+
+class HubChild(ChildProcess):
+    """The real hub (`build(Settings)` and its lifespan) in its own process.
+
+    It says `ready` when its subscriber hands over the first batch (it then waits for
+    `go` on stdin, so that start-ups can overlap while drains never do), `drained` after
+    `expected` records, `stopped` with its peak RSS after `stop`.
+    """
+
+    def __init__(self, config: ChildConfig, workdir: Path) -> None:
+        super().__init__("_child", asdict(config), config.prefix, workdir, {
+            "HUB_TOPIC_PREFIX": config.prefix,
+            "HUB_KAFKA_BOOTSTRAP": config.bootstrap,
+            "HUB_DATABASE_URL": config.database_url,
+        })
+        self.config = config
+        self.codes: list[str] = []
+        """The hub's agency codes, as it loaded them (known once drained)."""
 
     async def drain(self) -> dict[str, Any]:
         """Let the hub go; returns what it did, with routing events counted on the topics."""
@@ -602,20 +681,14 @@ class HubChild:
         await asyncio.to_thread(self.proc.wait, 30)
         return float(final["peak_rss_mb"])
 
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        self._log.close()
 
+def child_command(mode: str, config_path: str, prefix: str) -> list[str]:
+    """A bench child's command; HUB_BENCH_CHILD_WRAP puts a profiler in front of it.
 
-def child_command(config_path: str, prefix: str) -> list[str]:
-    """The hub child's command; HUB_BENCH_CHILD_WRAP puts a profiler in front of it.
-
-    E.g. `py-spy record -o /tmp/{prefix}.svg --` ({prefix} tells the hub runs apart).
+    E.g. `py-spy record -o /tmp/{prefix}.svg --` ({prefix} tells the runs apart).
     """
     wrap = os.environ.get("HUB_BENCH_CHILD_WRAP", "").replace("{prefix}", prefix).split()
-    return [*wrap, sys.executable, "-m", "hub.bench", "_child", config_path]
+    return [*wrap, sys.executable, "-m", "hub.bench", mode, config_path]
 
 
 def _say(event: dict[str, Any]) -> None:
@@ -825,16 +898,17 @@ async def sample_cpu(
 
 async def latency(
     bootstrap: str, prefix: str, codes: Sequence[str], messages: Sequence[Message],
-    rate: float, before: int, pids: dict[str, int] | None = None,
+    keys: Sequence[bytes], rate: float, before: int, pids: dict[str, int] | None = None,
 ) -> dict[str, Any]:
-    """Offer `rate` complaints/s; time raw publish -> routing event read by our consumer.
+    """Offer `rate` messages/s; time raw publish -> event on an agency topic, read by our
+    consumer. `keys[i]` is the key of the event that `messages[i]` causes (for the hub,
+    its tracking id).
 
     The consumer reads from the start, so first it skips what the drain phase left there.
     `pids` names processes whose CPU is sampled every 5 s meanwhile (broker, hub, ...).
     """
     cpu_pct: dict[str, list[float]] = {}
-    tids = check_messages(messages, datetime.now(UTC))
-    tracking = {tid.encode(): i for i, tid in enumerate(tids)}
+    tracking = {key: i for i, key in enumerate(keys)}
     sent = [0.0] * len(messages)
     seen: dict[int, float] = {}
     stamped: dict[int, float] = {}
@@ -952,13 +1026,37 @@ class Run:
                  f"{drained['routed']:,} routed, {drained['batches']} batches)")
         self.say(f"4/5 latency: {LATENCY_RATE:,.0f} complaints/s offered for "
                  f"{self.plan.latency_s:.0f} s")
-        lat = await latency(self.boot, child.config.prefix, child.codes, latency_msgs,
+        tids = [t.encode() for t in check_messages(latency_msgs, datetime.now(UTC))]
+        lat = await latency(self.boot, child.config.prefix, child.codes, latency_msgs, tids,
                             LATENCY_RATE, drained["routed"],
                             {"hub": child.proc.pid}
                             | ({"broker": self.broker_pid} if self.broker_pid else {}))
         self.say(f"    p50 {lat['p50_ms']:,.1f} ms, p99 {lat['p99_ms']:,.1f} ms, "
                  f"max {lat['max_ms']:,.1f} ms")
         return drained, lat, await child.stop()
+
+    async def relay(self, prefix: str, codes: Sequence[str],
+                    messages: Sequence[Message]) -> dict[str, Any]:
+        """Phase 1b: the latency phase's load through a relay that only passes records on."""
+        self.say(f"1/5 ceiling, latency: a plain aiokafka relay, {LATENCY_RATE:,.0f} msg/s "
+                 f"offered for {self.plan.latency_s:.0f} s")
+        await create_topics(self.boot, [raw_topic(prefix, s) for s in SOURCES]
+                            + [topics_agency(prefix, c) for c in codes])
+        child = ChildProcess("_relay", asdict(RelayConfig(self.boot, prefix, list(codes))),
+                             prefix, self.work)
+        try:
+            await child.read("ready", 120)
+            lat = await latency(self.boot, prefix, codes, messages, [m.key for m in messages],
+                                LATENCY_RATE, 0, {"relay": child.proc.pid}
+                                | ({"broker": self.broker_pid} if self.broker_pid else {}))
+            child.tell("stop")
+            await child.read("stopped", 60)
+            await asyncio.to_thread(child.proc.wait, 30)
+        finally:
+            child.kill()
+        self.say(f"    p50 {lat['p50_ms']:,.1f} ms, p99 {lat['p99_ms']:,.1f} ms, "
+                 f"max {lat['max_ms']:,.1f} ms")
+        return lat
 
     async def scale(self, agencies: int, child: HubChild) -> tuple[dict[str, Any], float]:
         self.say(f"5/5 scale: {agencies:,} agency topics, {child.config.expected:,} messages")
@@ -996,6 +1094,7 @@ async def measure(plan: Plan, say: Progress, *, overlap: bool) -> dict[str, Any]
             say("1/5 ceiling: aiokafka consume -> parse -> produce -> commit")
             c = await ceiling(r.boot, f"c{run}", plan.drain)
             say(f"    {c['per_s']:,.0f} msg/s")
+            floor = await r.relay(f"r{run}", list(Directory.load(None).agencies), latency_msgs)
             say(f"2/5 naive: one FastStream handler per message ({plan.naive:,} messages)")
             nv = await naive(r.boot, f"c{run}", plan.naive)
             say(f"    {nv['per_s']:,.0f} msg/s")
@@ -1030,12 +1129,17 @@ async def measure(plan: Plan, say: Progress, *, overlap: bool) -> dict[str, Any]
         "p50_ms": round(lat["p50_ms"], 1),
         "p99_ms": round(lat["p99_ms"], 1),
         "max_ms": round(lat["max_ms"], 1),
+        "ceiling_p50_ms": round(floor["p50_ms"], 1),
+        "ceiling_p99_ms": round(floor["p99_ms"], 1),
+        "ceiling_max_ms": round(floor["max_ms"], 1),
         "agencies_10_per_s": round(s10["per_s"]),
         "agencies_1000_per_s": round(s1000["per_s"]),
         "peak_rss_mb": round(max(peaks.values()), 1),
         "n": {
             "ceiling": int(c["n"]), "naive": int(nv["n"]), "hub": h["routed"],
             "latency_sent": int(lat["n"]), "latency_received": int(lat["received"]),
+            "ceiling_latency_sent": int(floor["n"]),
+            "ceiling_latency_received": int(floor["received"]),
             "agencies_10": s10["routed"], "agencies_1000": s1000["routed"],
         },
         "hub_cpu_ms_per_complaint": {k: r["cpu_ms_per_complaint"] for k, r in
@@ -1044,6 +1148,7 @@ async def measure(plan: Plan, say: Progress, *, overlap: bool) -> dict[str, Any]
         "latency_to_hub_send_ms": {"p50": round(lat["to_hub_send_p50_ms"], 1),
                                    "p99": round(lat["to_hub_send_p99_ms"], 1)},
         "latency_cpu_pct_by_5s": lat["cpu_pct_by_5s"],
+        "ceiling_latency_cpu_pct_by_5s": floor["cpu_pct_by_5s"],
         "peak_rss_mb_by_run": {k: round(v, 1) for k, v in peaks.items()},
         "runs": {"hub": h, "agencies_10": s10, "agencies_1000": s1000},
     }
@@ -1069,6 +1174,9 @@ NOTES = {
     "the hub's cold-start costs after its consumer joined",
     "latency": "offered 1,000/s after the drain; producer send() -> routing event received by "
     "an independent consumer (fetch_max_wait 50 ms)",
+    "ceiling_latency": "the same load and reader through a plain aiokafka relay in its own "
+    "process on fresh topics: the hub's fetch and batch settings, parse, produce to the "
+    "packaged registry's agency topics (acks=all, no linger), commit; no validation or storage",
     "peak_rss_mb": "max over the hub child processes of their VmHWM (peak RSS since exec); "
     "broker, load generator and consumers are other processes",
 }
@@ -1155,6 +1263,9 @@ def table(result: dict[str, Any]) -> Table:
         ("latency p99 at 1,000/s", f"{result['p99_ms']:,.1f} ms", None,
          f"<= 100 ms {ok[met['p99_ms']]}"),
         ("latency max at 1,000/s", f"{result['max_ms']:,.1f} ms", None, ""),
+        ("latency ceiling p50 / p99 (aiokafka relay)",
+         f"{result['ceiling_p50_ms']:,.1f} / {result['ceiling_p99_ms']:,.1f} ms",
+         n["ceiling_latency_received"], ""),
         ("10 agency topics", f"{result['agencies_10_per_s']:,} complaints/s",
          n["agencies_10"], ""),
         ("1,000 agency topics", f"{result['agencies_1000_per_s']:,} complaints/s",
@@ -1169,11 +1280,16 @@ def table(result: dict[str, Any]) -> Table:
 
 
 def _main(argv: Sequence[str]) -> None:
-    if len(argv) != 2 or argv[0] != "_child":
-        sys.exit("usage: python -m hub.bench _child CONFIG  (run `lapor-hub bench` instead)")
+    if len(argv) != 2 or argv[0] not in ("_child", "_relay"):
+        sys.exit("usage: python -m hub.bench _child|_relay CONFIG  "
+                 "(run `lapor-hub bench` instead)")
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     logging.getLogger("aiokafka").setLevel(logging.ERROR)
-    asyncio.run(child_main(ChildConfig(**json.loads(Path(argv[1]).read_text()))))
+    config = json.loads(Path(argv[1]).read_text())
+    if argv[0] == "_relay":
+        asyncio.run(relay_main(RelayConfig(**config)))
+    else:
+        asyncio.run(child_main(ChildConfig(**config)))
 
 
 if __name__ == "__main__":
