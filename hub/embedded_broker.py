@@ -147,7 +147,11 @@ class EmbeddedBroker:
             with contextlib.suppress(OSError):  # a guard that is gone already
                 guard.stdin.write(b"stopped in order")
                 guard.stdin.close()
-            guard.wait(timeout)
+            try:
+                guard.wait(timeout)
+            except subprocess.TimeoutExpired:  # a hung guard must not keep the broker up
+                guard.kill()
+                guard.wait()
         proc, self._proc = self._proc, None
         if proc is None or proc.poll() is not None:
             return

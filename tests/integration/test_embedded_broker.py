@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from hub.embedded_broker import accepts, free_port
+from hub.embedded_broker import EmbeddedBroker, accepts, free_port
 
 
 def wait_until(check: bool, port: int, within: float) -> bool:
@@ -37,3 +37,23 @@ def test_a_broker_whose_starter_was_killed_outright_stops_too() -> None:
         # A broker left behind by a failure here must not hold its port for later tests.
         with contextlib.suppress(FileNotFoundError):
             subprocess.run(["pkill", "-f", f"listener-url tcp://127.0.0.1:{port} "], check=False)
+
+
+def test_stop_stops_the_broker_even_when_its_guard_hangs() -> None:
+    broker = EmbeddedBroker()
+    broker.start()
+    real = hung = None
+    try:
+        hung = subprocess.Popen(  # takes the guard's place, and never reads its word
+            [sys.executable, "-c", "import time; time.sleep(60)"], stdin=subprocess.PIPE
+        )
+        real, broker._guard = broker._guard, hung
+        broker.stop(timeout=0.5)
+        assert hung.poll() is not None, "the hung guard was left running"
+        assert wait_until(False, broker.port, 15), "stop() left the broker running"
+    finally:
+        broker.stop()
+        for guard in (real, hung):
+            if guard is not None:
+                guard.kill()
+                guard.wait()
