@@ -520,7 +520,7 @@ async def naive(bootstrap: str, prefix: str, expected: int) -> dict[str, float]:
     return {"n": n, "per_s": n / span if span > 0 else 0.0}
 
 
-# --- 1b. latency ceiling: a relay that does nothing but pass records on ---------------
+# --- 1b. latency ceiling: a relay that only parses records and passes them on ---------
 
 
 @dataclass
@@ -1037,7 +1037,7 @@ class Run:
 
     async def relay(self, prefix: str, codes: Sequence[str],
                     messages: Sequence[Message]) -> dict[str, Any]:
-        """Phase 1b: the latency phase's load through a relay that only passes records on."""
+        """Phase 1b: the latency phase's load through a relay that only parses and passes on."""
         self.say(f"1/5 ceiling, latency: a plain aiokafka relay, {LATENCY_RATE:,.0f} msg/s "
                  f"offered for {self.plan.latency_s:.0f} s")
         await create_topics(self.boot, [raw_topic(prefix, s) for s in SOURCES]
