@@ -143,4 +143,3 @@ def totals(sample: str, label: str, source: Collector = REGISTRY) -> dict[str, f
                 key = s.labels.get(label, "")
                 found[key] = found.get(key, 0.0) + s.value
     return found
-
