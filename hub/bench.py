@@ -39,7 +39,7 @@ import threading
 import time
 import uuid
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from importlib import resources
@@ -48,7 +48,7 @@ from typing import Any, cast
 from urllib.parse import parse_qsl, urlencode
 
 import sqlalchemy as sa
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
@@ -438,6 +438,24 @@ def _content_type(headers: Sequence[tuple[str, bytes]]) -> str:
 # --- 1. ceiling ------------------------------------------------------------------------
 
 
+async def pass_on(
+    consumer: AIOKafkaConsumer, producer: AIOKafkaProducer,
+    batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
+    topic_of: Callable[[bytes | None], str],
+) -> int:
+    """The ceiling's work on a fetched batch: parse each record, send it on to
+    `topic_of(its key)`, await the acknowledgements, commit. Returns how many."""
+    futures = []
+    for records in batches.values():
+        for r in records:
+            parse(r.value, _content_type(r.headers))
+            futures.append(await producer.send(topic_of(r.key), r.value, key=r.key))
+    if futures:
+        await asyncio.gather(*futures)
+        await consumer.commit()
+    return len(futures)
+
+
 async def ceiling(bootstrap: str, prefix: str, expected: int) -> dict[str, float]:
     """Plain aiokafka in batches of up to 1,000: the most a Python consumer does here."""
     out = f"{prefix}.ceiling.out"
@@ -464,14 +482,7 @@ async def ceiling(bootstrap: str, prefix: str, expected: int) -> dict[str, float
             if not batches:
                 continue
             first = first or time.perf_counter()
-            futures = []
-            for records in batches.values():
-                for r in records:
-                    parse(r.value, _content_type(r.headers))
-                    futures.append(await producer.send(out, r.value, key=r.key))
-            await asyncio.gather(*futures)
-            await consumer.commit()
-            done += len(futures)
+            done += await pass_on(consumer, producer, batches, lambda _key: out)
             last = time.perf_counter()
     finally:
         await consumer.stop()
@@ -568,15 +579,8 @@ async def relay_main(config: RelayConfig) -> None:
             batches = await consumer.getmany(
                 timeout_ms=settings.batch_timeout_ms, max_records=settings.batch_size
             )
-            futures = []
-            for records in batches.values():
-                for r in records:
-                    parse(r.value, _content_type(r.headers))
-                    topic = relay_topic(config.prefix, config.codes, r.key)
-                    futures.append(await producer.send(topic, r.value, key=r.key))
-            if futures:
-                await asyncio.gather(*futures)
-                await consumer.commit()
+            await pass_on(consumer, producer, batches,
+                          lambda key: relay_topic(config.prefix, config.codes, key))
     finally:
         await consumer.stop()
         await producer.stop()
@@ -636,6 +640,13 @@ class ChildProcess:
         self.proc.stdin.write(word + "\n")
         self.proc.stdin.flush()
 
+    async def stop(self) -> dict[str, Any]:
+        """Tell the child to stop; returns what it said on `stopped`."""
+        self.tell("stop")
+        final = await self.read("stopped", 60)
+        await asyncio.to_thread(self.proc.wait, 30)
+        return final
+
     def kill(self) -> None:
         if self.proc.poll() is None:
             self.proc.kill()
@@ -674,12 +685,9 @@ class HubChild(ChildProcess):
                 "events_sent_twice": events - routed,
                 "per_s": routed / span if span > 0 else 0.0}
 
-    async def stop(self) -> float:
+    async def peak_rss_after_stop(self) -> float:
         """Stop the hub; returns its peak RSS in MB."""
-        self.tell("stop")
-        final = await self.read("stopped", 60)
-        await asyncio.to_thread(self.proc.wait, 30)
-        return float(final["peak_rss_mb"])
+        return float((await self.stop())["peak_rss_mb"])
 
 
 def child_command(mode: str, config_path: str, prefix: str) -> list[str]:
@@ -1033,7 +1041,7 @@ class Run:
                             | ({"broker": self.broker_pid} if self.broker_pid else {}))
         self.say(f"    p50 {lat['p50_ms']:,.1f} ms, p99 {lat['p99_ms']:,.1f} ms, "
                  f"max {lat['max_ms']:,.1f} ms")
-        return drained, lat, await child.stop()
+        return drained, lat, await child.peak_rss_after_stop()
 
     async def relay(self, prefix: str, codes: Sequence[str],
                     messages: Sequence[Message]) -> dict[str, Any]:
@@ -1049,9 +1057,7 @@ class Run:
             lat = await latency(self.boot, prefix, codes, messages, [m.key for m in messages],
                                 LATENCY_RATE, 0, {"relay": child.proc.pid}
                                 | ({"broker": self.broker_pid} if self.broker_pid else {}))
-            child.tell("stop")
-            await child.read("stopped", 60)
-            await asyncio.to_thread(child.proc.wait, 30)
+            await child.stop()
         finally:
             child.kill()
         self.say(f"    p50 {lat['p50_ms']:,.1f} ms, p99 {lat['p99_ms']:,.1f} ms, "
@@ -1062,7 +1068,7 @@ class Run:
         self.say(f"5/5 scale: {agencies:,} agency topics, {child.config.expected:,} messages")
         drained = await child.drain()
         self.say(f"    {drained['per_s']:,.0f} complaints/s")
-        return drained, await child.stop()
+        return drained, await child.peak_rss_after_stop()
 
 
 async def measure(plan: Plan, say: Progress, *, overlap: bool) -> dict[str, Any]:
