@@ -23,7 +23,8 @@ pytestmark = pytest.mark.broker
 LAPOR_HUB = str(Path(sys.executable).parent / "lapor-hub")
 KEYS = {
     "ceiling_per_s", "naive_per_s", "hub_per_s", "ratio", "p50_ms", "p99_ms", "max_ms",
-    "ceiling_p50_ms", "ceiling_p99_ms", "ceiling_max_ms", "agencies_10_per_s", "agencies_1000_per_s", "peak_rss_mb", "n", "python", "platform",
+    "ceiling_p50_ms", "ceiling_p99_ms", "ceiling_max_ms", "agencies_10_per_s",
+    "agencies_1000_per_s", "peak_rss_mb", "n", "python", "platform",
 }
 
 
