@@ -23,6 +23,7 @@ from hub.calendar import DeadlineKind
 from hub.deadlines import Rules
 from hub.duplicates import Candidate, Fingerprint, Pool, fingerprint
 from hub.model import (
+    MAX_EVENT_BYTES,
     Complaint,
     DeadLetter,
     DuplicateEvent,
@@ -191,7 +192,20 @@ def store_dead_letters(
 
 
 def dead_letter_outbox(letter: DeadLetter, now: datetime) -> dict[str, Any]:
-    return outbox_row(topics.DEAD_LETTER, letter.key, letter, now, reason=letter.reason)
+    """The dead-letter event; what of the original record would not fit stays in the row.
+
+    Base64 makes an original near the broker's limit too large to send again: the broker
+    would refuse the event for ever and hold up the consumer.
+    """
+    omissions: list[dict[str, Any]] = [
+        {}, {"original": ""}, {"original": "", "key": None, "headers": {}},
+    ]
+    for omit in omissions:
+        slim = letter.model_copy(update={**omit, "original_omitted": bool(omit)})
+        row = outbox_row(topics.DEAD_LETTER, slim.key, slim, now, reason=slim.reason)
+        if len(row["value"]) + len(slim.key or "") <= MAX_EVENT_BYTES:
+            break
+    return row
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,10 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 SCHEMA_VERSION: Literal[1] = 1
+MAX_EVENT_BYTES = 1_000_000
+"""Largest event value the hub sends: Kafka's default record limit (message.max.bytes,
+and the producer's max_request_size, 1 MiB) less room for key, headers and framing."""
+MAX_ATTACHMENTS = 40
 
 RegionCode = Annotated[
     str,
@@ -125,7 +129,11 @@ class Complaint(_Frozen):
     reporter: Reporter = Reporter()
     anonymous: bool = Field(default=False, description="anonim: identity hidden from the agency")
     confidential: bool = Field(default=False, description="rahasia: content must not be published")
-    attachments: tuple[Attachment, ...] = ()
+    attachments: tuple[Attachment, ...] = Field(
+        default=(), max_length=MAX_ATTACHMENTS,
+        description=f"At most {MAX_ATTACHMENTS}: with every other field at its limit, an "
+        "event carrying the complaint still fits in one Kafka record.",
+    )
     occurred_at: AwareDatetime | None = None
     submitted_at: AwareDatetime
     received_at: AwareDatetime
@@ -233,7 +241,15 @@ class DeadLetter(_Frozen):
     offset: int | None = None
     key: str | None = None
     headers: dict[str, str] = {}
-    original: str = Field(description="The original message bytes, base64.")
+    original: str = Field(
+        description="The original message bytes, base64; empty when original_omitted."
+    )
+    original_omitted: bool = Field(
+        default=False,
+        description="The original record was too large to travel with this event: "
+        "`original` is empty (and `key` and `headers` too, if they were that large); the "
+        "hub's dead_letter table keeps all of it, and `lapor-hub dlq replay` sends it again.",
+    )
     at: AwareDatetime
 
 

@@ -36,7 +36,7 @@ from hub.intake import (
     store_dead_letters,
     store_intake,
 )
-from hub.model import Stage
+from hub.model import MAX_EVENT_BYTES, Stage
 from hub.producers.publisher import Publisher
 
 log = logging.getLogger("hub.service")
@@ -266,21 +266,27 @@ class Hub:
         """Send a failed record to the retry topic with its next attempt, or dead-letter it."""
         attempt = int(record.headers.get(ATTEMPT, "0")) + 1
         now = utcnow()
-        if attempt > len(RETRY_DELAYS):
-            letter = dead_letter(
-                record, "processing_error", f"{detail} (after {attempt - 1} retries)", stage, now
-            )
+        delay = RETRY_DELAYS[min(attempt, len(RETRY_DELAYS)) - 1]
+        headers = {
+            **record.headers,
+            ATTEMPT: str(attempt),
+            NOT_BEFORE: (now + timedelta(seconds=delay)).isoformat(),
+            ORIGINAL_TOPIC: record.headers.get(ORIGINAL_TOPIC, record.topic),
+            "hub-retry-reason": detail[:200],
+        }
+        # A record at the broker's limit does not fit again with our headers added: the
+        # retry topic would refuse it for ever, so it is a dead letter at once.
+        size = len(record.value) + len(record.key or b"") + sum(
+            len(k.encode()) + len(v.encode()) for k, v in headers.items()
+        )
+        fits = size <= MAX_EVENT_BYTES
+        if attempt > len(RETRY_DELAYS) or not fits:
+            why = f"after {attempt - 1} retries" if fits else "too large to retry"
+            letter = dead_letter(record, "processing_error", f"{detail} ({why})", stage, now)
             rows: list[dict[str, object]] = []
             metrics.dead_letters.labels(stage, "processing_error").inc()
         else:
             letter = None
-            headers = {
-                **record.headers,
-                ATTEMPT: str(attempt),
-                NOT_BEFORE: (now + timedelta(seconds=RETRY_DELAYS[attempt - 1])).isoformat(),
-                ORIGINAL_TOPIC: record.headers.get(ORIGINAL_TOPIC, record.topic),
-                "hub-retry-reason": detail[:200],
-            }
             rows = [{"topic": topics.RETRY, "key": record.key.decode(errors="replace")
                      if record.key else None, "value": record.value,
                      "headers": headers, "created_at": now}]

@@ -16,6 +16,7 @@ from hub import store, topics
 from hub.calendar import load_calendar_config
 from hub.deadlines import Rules
 from hub.intake import Record
+from hub.model import MAX_EVENT_BYTES
 from hub.routing import Directory
 from hub.service import ATTEMPT, NOT_BEFORE, ORIGINAL_TOPIC, RETRY_DELAYS, Hub
 from tests.support import FakePublisher
@@ -70,3 +71,25 @@ async def test_poison_record_is_retried_then_dead_lettered(hub: tuple[Hub, FakeP
             assert f"after {len(RETRY_DELAYS)} retries" in letter["detail"]
     with service.engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM dead_letter")).scalar_one() == 1
+
+
+async def test_a_failing_record_too_large_to_retry_is_dead_lettered_at_once(
+    hub: tuple[Hub, FakePublisher],
+) -> None:
+    """Sent back with the retry headers it would exceed the broker's limit for ever."""
+    service, publisher = hub
+    big = Record(topics.raw("web"), 0, 7, None, b"{" + b"x" * 999_900, {}, datetime.now(UTC))
+
+    async def handle(records: Sequence[Record]) -> None:
+        raise RuntimeError("cannot handle it")
+
+    await service._in_isolation([big], "intake", handle)
+    (out,) = publisher.sent
+    letter = json.loads(out.value)
+    assert out.topic == topics.DEAD_LETTER and "too large to retry" in letter["detail"]
+    # Its bytes are too large to travel with the event as well: the row keeps them.
+    assert (letter["original"], letter["original_omitted"]) == ("", True)
+    assert len(out.value) < MAX_EVENT_BYTES
+    with service.engine.connect() as conn:
+        sealed = conn.execute(sa.text("SELECT original FROM dead_letter")).scalar_one()
+    assert service.rules.sealer.open(sealed) == big.value
