@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import sqlalchemy as sa
 
@@ -54,3 +55,15 @@ async def test_an_unreadable_record_near_the_size_limit_is_dead_lettered_without
     (pending,) = replayable(engine, Sealer(SECRET.encode()), [], None)
     assert pending.value == garbage
     assert base64.b64encode(garbage) not in b"".join(json.dumps(dl).encode() for dl in letters)
+
+
+async def test_an_unreadable_follow_up_near_the_size_limit_is_dead_lettered(
+    hub: HubProcess,
+) -> None:
+    garbage = b"[" + b"y" * 900_000
+    await produce(hub.bootstrap, hub.topic("followup"), [(b"f", garbage, {})])
+    letters = await consume_all(hub.bootstrap, hub.topic("deadletter"), expect=2)
+    (letter,) = [json.loads(r.value) for r in letters
+                 if json.loads(r.value)["topic"] == hub.topic("followup")]
+    assert letter["stage"] == "follow_up" and letter["original_omitted"] is True
+    assert httpx.get(f"{hub.base_url}/readyz", timeout=10).status_code == 200
