@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
+from pydantic import ValidationError
 
 from hub.adapters import RawMessage, Rejection, find_source
 from hub.model import Complaint
@@ -298,6 +299,21 @@ def _fail(reason: str) -> NoReturn:
     raise typer.Exit(2)
 
 
+def setting_errors(exc: ValidationError) -> str:
+    """What is wrong with the HUB_ settings, by variable; never the values (secrets)."""
+    return "; ".join(
+        f"HUB_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}"
+        for e in exc.errors(include_url=False)
+    )
+
+
 def main() -> None:
     with contextlib.suppress(KeyboardInterrupt):
-        cli()
+        try:
+            cli()
+        except ValidationError as exc:
+            if exc.title != "Settings":
+                raise
+            # Outside the command: click no longer turns typer.Exit into a status.
+            typer.echo(f"lapor-hub: bad setting {setting_errors(exc)}", err=True)
+            raise SystemExit(2) from None

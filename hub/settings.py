@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from hub.model import MAX_EVENT_BYTES
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HUB_", extra="ignore")
@@ -38,7 +40,11 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///var/hub.db"
     http_host: str = "127.0.0.1"
     http_port: int = 8080
-    max_body_bytes: int = Field(default=256 * 1024, description="Largest ingress body accepted.")
+    max_body_bytes: int = Field(
+        default=256 * 1024, ge=1, le=MAX_EVENT_BYTES,
+        # A larger body would go to the raw topic as a record the broker refuses.
+        description="Largest ingress body accepted; at most one Kafka record's worth.",
+    )
 
     ingress_tokens: dict[str, SecretStr] = Field(
         default_factory=dict,

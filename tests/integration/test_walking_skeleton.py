@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import subprocess
 import sys
 import uuid
@@ -153,3 +154,16 @@ def test_normalize_command(tmp_path: Path) -> None:
     assert len(bad.stderr.strip().splitlines()) == 1
     assert "invalid_json" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_a_bad_setting_stops_the_hub_with_one_line_naming_it(tmp_path: Path) -> None:
+    env = {**os.environ, "HUB_MAX_BODY_BYTES": "2000000", "HUB_HTTP_PORT": "http",
+           "HUB_DATABASE_URL": f"sqlite:///{tmp_path}/hub.db"}
+    out = subprocess.run([LAPOR_HUB, "run"], env=env, capture_output=True, text=True,
+                         check=False, timeout=60)
+    assert out.returncode == 2
+    (line,) = out.stderr.strip().splitlines()
+    assert line.startswith("lapor-hub: bad setting HUB_")
+    assert "HUB_MAX_BODY_BYTES" in line and "HUB_HTTP_PORT" in line
+    assert "2000000" not in line  # the values are not echoed: some settings are secrets
+    assert not (tmp_path / "hub.db").exists()
