@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
@@ -47,6 +47,27 @@ NOT_BEFORE = "hub-not-before"
 ORIGINAL_TOPIC = "hub-original-topic"
 RETRY_DELAYS = (5.0, 30.0, 120.0, 240.0)
 """Seconds before each retry; kept under the consumer's 5-minute poll interval."""
+
+
+def attempts_so_far(headers: Mapping[str, str]) -> int:
+    """`hub-attempt` as the hub writes it; anything else counts as no attempt yet.
+
+    The header travels with the record's own headers, so a producer may have set it:
+    a value that is not a number must not make the failing record fail again here.
+    """
+    value = headers.get(ATTEMPT, "")
+    return int(value) if value.isascii() and value.isdigit() else 0
+
+
+def retry_wait(headers: Mapping[str, str], now: datetime) -> float:
+    """Seconds until a retry record is due: none for a missing or unreadable
+    `hub-not-before`, never longer than the longest delay (which the hub never exceeds)."""
+    try:
+        due = datetime.fromisoformat(headers.get(NOT_BEFORE, ""))
+        wait = (due - now).total_seconds()
+    except (ValueError, TypeError):  # not a time, or one without its zone
+        return 0.0
+    return min(max(wait, 0.0), max(RETRY_DELAYS))
 
 
 def describe(exc: BaseException) -> str:
@@ -264,7 +285,7 @@ class Hub:
 
     async def retry_later(self, record: Record, stage: Stage, detail: str) -> None:
         """Send a failed record to the retry topic with its next attempt, or dead-letter it."""
-        attempt = int(record.headers.get(ATTEMPT, "0")) + 1
+        attempt = attempts_so_far(record.headers) + 1
         now = utcnow()
         delay = RETRY_DELAYS[min(attempt, len(RETRY_DELAYS)) - 1]
         headers = {

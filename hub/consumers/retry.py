@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
 
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
 from hub import topics
 from hub.consumers.records import batch_subscriber, to_records
-from hub.service import NOT_BEFORE, Hub, utcnow
+from hub.service import Hub, retry_wait, utcnow
 from hub.settings import Settings
 
 
@@ -31,10 +30,8 @@ def register(broker: KafkaBroker, hub: Hub, settings: Settings) -> None:
     )
     async def retry(body: list[bytes], msg: KafkaMessage) -> None:
         for record in to_records(msg.raw_message):
-            due = record.headers.get(NOT_BEFORE)
-            if due:
-                wait = (datetime.fromisoformat(due) - utcnow()).total_seconds()
-                if wait > 0:
-                    await asyncio.sleep(wait)
+            wait = retry_wait(record.headers, utcnow())
+            if wait > 0:
+                await asyncio.sleep(wait)
             await hub.retry(record)
         await msg.ack()

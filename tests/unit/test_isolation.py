@@ -18,7 +18,7 @@ from hub.deadlines import Rules
 from hub.intake import Record
 from hub.model import MAX_EVENT_BYTES
 from hub.routing import Directory
-from hub.service import ATTEMPT, NOT_BEFORE, ORIGINAL_TOPIC, RETRY_DELAYS, Hub
+from hub.service import ATTEMPT, NOT_BEFORE, ORIGINAL_TOPIC, RETRY_DELAYS, Hub, retry_wait
 from tests.support import FakePublisher
 
 
@@ -93,3 +93,27 @@ async def test_a_failing_record_too_large_to_retry_is_dead_lettered_at_once(
     with service.engine.connect() as conn:
         sealed = conn.execute(sa.text("SELECT original FROM dead_letter")).scalar_one()
     assert service.rules.sealer.open(sealed) == big.value
+
+
+async def test_a_hub_attempt_header_that_is_not_a_number_counts_as_none(
+    hub: tuple[Hub, FakePublisher],
+) -> None:
+    """The record's own headers travel on with it; a producer may have set this one."""
+    service, publisher = hub
+
+    async def handle(records: Sequence[Record]) -> None:
+        raise RuntimeError("cannot handle it")
+
+    await service._in_isolation([record(5, {ATTEMPT: "banana"})], "intake", handle)
+    (retry,) = publisher.sent
+    assert retry.topic == topics.RETRY and dict(retry.headers)[ATTEMPT] == "1"
+
+
+@pytest.mark.parametrize(("not_before", "wait"), [
+    (None, 0.0), ("soon", 0.0), ("2026-11-24T10:00:00", 0.0),  # absent, unreadable, no zone
+    ("2026-11-24T09:59:00+00:00", 0.0), ("2026-11-24T10:00:30+00:00", 30.0),
+    ("9999-12-31T00:00:00+00:00", max(RETRY_DELAYS)),  # never longer than the hub waits
+])
+def test_retry_wait(not_before: str | None, wait: float) -> None:
+    headers = {NOT_BEFORE: not_before} if not_before is not None else {}
+    assert retry_wait(headers, datetime(2026, 11, 24, 10, tzinfo=UTC)) == wait
