@@ -80,10 +80,12 @@ def to_raw(record: Record) -> RawMessage | Rejection:
     received = record.headers.get("hub-received-at")
     try:
         received_at = datetime.fromisoformat(received) if received else record.timestamp
-    except ValueError:
+        if received_at.tzinfo is None:
+            received_at = received_at.replace(tzinfo=UTC)
+        # Near year 1 or 9999 a time may have no UTC equivalent: storing it would fail.
+        received_at.astimezone(UTC)
+    except (ValueError, OverflowError):
         received_at = record.timestamp
-    if received_at.tzinfo is None:
-        received_at = received_at.replace(tzinfo=UTC)
     return RawMessage(
         source=source,
         body=record.value,
