@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -45,6 +45,11 @@ NOTIFY = frozenset({
     Status.DEFERRED,
 })
 
+AHEAD_LIMIT = timedelta(days=366)
+"""How far ahead of the hub's clock an event may be stamped. The demo's agencies stamp
+simulated days ahead; a stamp years ahead is a broken clock, and counting working days up
+to it would hold the consumer (to year 9999: 5 s of CPU, then an overflow)."""
+
 
 @dataclass(slots=True)
 class Effects:
@@ -77,6 +82,9 @@ def apply_follow_up(
     row: ComplaintRow | None, event: FollowUpEvent, rules: Rules, now: datetime
 ) -> Effects | Refusal:
     """Apply one agency event; the row is changed in place only when it is accepted."""
+    if event.at - now > AHEAD_LIMIT:
+        return Refusal("invalid_follow_up", f"at: {event.at.isoformat()} lies more than "
+                       f"{AHEAD_LIMIT.days} days ahead of the hub's clock")
     if row is None:
         return Refusal("unknown_complaint", f"no complaint {event.tracking_id}")
     if event.agency_code != row.agency_code:
