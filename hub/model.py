@@ -8,10 +8,11 @@ world: `schemas/` holds their JSON Schema, and a test fails when the two drift.
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 SCHEMA_VERSION: Literal[1] = 1
 MAX_EVENT_BYTES = 1_000_000
@@ -30,6 +31,18 @@ TrackingId = Annotated[
     Field(description="Public numeric tracking id, derived from the source message id."),
 ]
 AgencyCode = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
+
+
+def _has_utc_time(moment: datetime) -> datetime:
+    try:
+        moment.astimezone(UTC)  # near year 1 or 9999 there may be none: the database needs one
+    except OverflowError:
+        raise ValueError("has no UTC equivalent") from None
+    return moment
+
+
+StoredMoment = Annotated[AwareDatetime, AfterValidator(_has_utc_time)]
+"""A time the hub stores: it must have a UTC equivalent."""
 
 
 class Channel(StrEnum):
@@ -188,7 +201,7 @@ class FollowUpEvent(_Frozen):
     tracking_id: TrackingId
     agency_code: AgencyCode
     status: Status
-    at: AwareDatetime
+    at: StoredMoment
     message: str | None = Field(default=None, max_length=20_000)
     target_agency: AgencyCode | None = Field(
         default=None, description="For dispositioned: the sub-unit or sibling agency."
