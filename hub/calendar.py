@@ -23,16 +23,15 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any, assert_never
 from zoneinfo import ZoneInfo
 
 import holidays
-import yaml
 from pydantic import BaseModel, ConfigDict, PositiveInt, field_validator
 
 from hub.model import ReportType
+from hub.operator_files import load_yaml
 
 WORKING_DAY_SECONDS = 86_400
 _ONE_DAY = timedelta(days=1)
@@ -260,8 +259,4 @@ class CalendarConfig(_Frozen):
 
 def load_calendar_config(path: Path | None = None) -> CalendarConfig:
     """Read deadlines and collective leave; by default the packaged `hub/data/deadlines.yaml`."""
-    if path is None:
-        text = resources.files("hub.data").joinpath("deadlines.yaml").read_text("utf-8")
-    else:
-        text = path.read_text("utf-8")
-    return CalendarConfig.model_validate(yaml.safe_load(text))
+    return load_yaml(CalendarConfig, path, "deadlines.yaml", "deadlines file")

@@ -307,13 +307,25 @@ def setting_errors(exc: ValidationError) -> str:
     )
 
 
+def operator_error(exc: Exception) -> str | None:
+    """One line for what the operator must fix (a setting, a file), None for anything else."""
+    from hub.operator_files import OperatorFileError
+
+    if isinstance(exc, ValidationError) and exc.title == "Settings":
+        return f"bad setting {setting_errors(exc)}"
+    if isinstance(exc, OperatorFileError):
+        return str(exc).splitlines()[0]
+    return None
+
+
 def main() -> None:
     with contextlib.suppress(KeyboardInterrupt):
         try:
             cli()
-        except ValidationError as exc:
-            if exc.title != "Settings":
+        except Exception as exc:
+            reason = operator_error(exc)
+            if reason is None:
                 raise
             # Outside the command: click no longer turns typer.Exit into a status.
-            typer.echo(f"lapor-hub: bad setting {setting_errors(exc)}", err=True)
+            typer.echo(f"lapor-hub: {reason}", err=True)
             raise SystemExit(2) from None

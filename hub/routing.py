@@ -11,16 +11,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    ValidationError,
     field_validator,
     model_validator,
 )
@@ -29,6 +26,7 @@ from hub import topics
 from hub.calendar import Zone
 from hub.categories import ancestors, categories
 from hub.model import AgencyCode, Complaint, RegionCode
+from hub.operator_files import OperatorFileError, load_yaml
 
 RouteReason = Literal[
     "rule", "explicit_target", "coordinator", "national", "reroute", "disposition"
@@ -102,7 +100,7 @@ class _File(BaseModel):
         return self
 
 
-class RegistryError(ValueError):
+class RegistryError(OperatorFileError):
     """The agency file is not valid; the message says where."""
 
 
@@ -137,18 +135,7 @@ class Directory:
     @classmethod
     def load(cls, path: Path | None = None) -> Directory:
         """Read and validate the registry; the packaged demo registry when no path is given."""
-        try:
-            if path is None:
-                text = resources.files("hub.data").joinpath("agencies.yaml").read_text("utf-8")
-            else:
-                text = path.read_text("utf-8")
-            parsed = _File.model_validate(yaml.safe_load(text))
-        except (OSError, yaml.YAMLError) as exc:
-            raise RegistryError(f"cannot read agency registry: {exc}") from exc
-        except ValidationError as exc:
-            err = exc.errors(include_url=False)[0]
-            where = ".".join(str(p) for p in err["loc"])
-            raise RegistryError(f"agency registry: {where}: {err['msg']}") from exc
+        parsed = load_yaml(_File, path, "agencies.yaml", "agency registry", RegistryError)
         return cls(parsed.national, parsed.agencies, parsed.rules)
 
     def get(self, code: str) -> Agency | None:

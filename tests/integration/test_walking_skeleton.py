@@ -156,14 +156,24 @@ def test_normalize_command(tmp_path: Path) -> None:
     assert "Traceback" not in bad.stderr
 
 
-def test_a_bad_setting_stops_the_hub_with_one_line_naming_it(tmp_path: Path) -> None:
-    env = {**os.environ, "HUB_MAX_BODY_BYTES": "2000000", "HUB_HTTP_PORT": "http",
-           "HUB_DATABASE_URL": f"sqlite:///{tmp_path}/hub.db"}
-    out = subprocess.run([LAPOR_HUB, "run"], env=env, capture_output=True, text=True,
-                         check=False, timeout=60)
+@pytest.mark.parametrize(("env", "says"), [
+    ({"HUB_MAX_BODY_BYTES": "2000000", "HUB_HTTP_PORT": "http"},
+     ["bad setting HUB_", "HUB_MAX_BODY_BYTES", "HUB_HTTP_PORT"]),
+    ({"HUB_AGENCIES_FILE": "{tmp}/missing.yaml"}, ["cannot read agency registry", "missing.yaml"]),
+    ({"HUB_AGENCIES_FILE": "{tmp}/bad.yaml"}, ["agency registry: national: Field required"]),
+    ({"HUB_DEADLINES_FILE": "{tmp}/bad.yaml"}, ["deadlines file: deadlines: Field required"]),
+])
+def test_what_the_operator_must_fix_stops_the_hub_with_one_line_saying_it(
+    tmp_path: Path, env: dict[str, str], says: list[str],
+) -> None:
+    (tmp_path / "bad.yaml").write_text("nothing: here\n")
+    out = subprocess.run(
+        [LAPOR_HUB, "run"], capture_output=True, text=True, check=False, timeout=60,
+        env={**os.environ, "HUB_DATABASE_URL": f"sqlite:///{tmp_path}/hub.db",
+             **{k: v.format(tmp=tmp_path) for k, v in env.items()}},
+    )
     assert out.returncode == 2
     (line,) = out.stderr.strip().splitlines()
-    assert line.startswith("lapor-hub: bad setting HUB_")
-    assert "HUB_MAX_BODY_BYTES" in line and "HUB_HTTP_PORT" in line
-    assert "2000000" not in line  # the values are not echoed: some settings are secrets
+    assert line.startswith("lapor-hub: ") and all(s in line for s in says), line
+    assert "2000000" not in line  # setting values are not echoed: some are secrets
     assert not (tmp_path / "hub.db").exists()

@@ -10,7 +10,6 @@ import holidays
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pydantic import ValidationError
 
 from hub.calendar import (
     WORKING_DAY_SECONDS,
@@ -21,6 +20,7 @@ from hub.calendar import (
 )
 from hub.deadlines import Rules
 from hub.model import Deadline, ReportType
+from hub.operator_files import OperatorFileError
 from hub.routing import Directory
 
 CONFIG = load_calendar_config()
@@ -275,7 +275,7 @@ def test_a_leave_day_outside_its_year_is_rejected(tmp_path: Path, collective_lea
         " complaint_needing_inspection: 30}}\n"
         f"collective_leave: {collective_leave}\n"
     )
-    with pytest.raises(ValidationError):
+    with pytest.raises(OperatorFileError, match=r"collective_leave: .* is not a date in 2027"):
         load_calendar_config(path)
 
 
