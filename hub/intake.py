@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections import Counter
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -127,15 +128,44 @@ def dead_letter(
 def plan_intake(records: Sequence[Record], rules: Rules, now: datetime) -> IntakePlan:
     plan = IntakePlan()
     for record in records:
+        refused: list[tuple[int, Rejection]] = []
         for i, outcome in enumerate(normalize_record(record)):
             if isinstance(outcome, Complaint):
                 plan.complaints.append((outcome, rules.directory.route(outcome)))
             elif isinstance(outcome, Rejection):
-                letter = dead_letter(record, outcome.reason, outcome.detail, "intake", now)
-                plan.dead_letters.append((letter, f"{record.where}:{i}"))
+                refused.append((i, outcome))
             else:
                 plan.fragments.append((outcome, record))
+        if refused:
+            plan.dead_letters.append(refused_letter(record, refused, now))
     return plan
+
+
+SHOWN_REFUSALS = 5
+
+
+def refused_letter(
+    record: Record, refused: Sequence[tuple[int, Rejection]], now: datetime
+) -> tuple[DeadLetter, str]:
+    """One dead letter per record, however many of its entries were refused, with its key.
+
+    Each carries the whole original: one per entry made a 10,000-row export with every
+    row refused hold 10,000 copies of itself (out of memory, and again on redelivery).
+    Replaying the one letter sends the record again, and only its refused entries are new.
+    """
+    (first_i, first), *more = refused
+    detail = first.detail
+    if more:
+        counts = Counter(rejection.reason for _, rejection in refused)
+        shown = "; ".join(
+            f"{r.source_message_id}: {r.detail}" if r.source_message_id else r.detail
+            for _, r in refused[:SHOWN_REFUSALS]
+        )
+        detail = (f"{len(refused)} entries refused ("
+                  + ", ".join(f"{reason} ×{n}" for reason, n in counts.most_common())
+                  + f"): {shown}" + ("; …" if len(refused) > SHOWN_REFUSALS else ""))
+    letter = dead_letter(record, first.reason, detail, "intake", now)
+    return letter, f"{record.where}:{first_i}"
 
 
 def routing_event(

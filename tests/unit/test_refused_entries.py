@@ -1,0 +1,52 @@
+"""A record with many refused entries is one dead letter holding its original once: one per
+entry made a 10,000-row export with every row broken hold 10,000 copies of itself."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+
+from hub import topics
+from hub.intake import Record
+from hub.service import Hub
+from tests.support import FakePublisher
+
+HEADER = ("no_tiket,tgl_lapor,judul,uraian,kategori,jenis,status,kab_kota,alamat,nama_pelapor,"
+          "hp_pelapor,email_pelapor,lampiran,rahasia\n")
+
+
+def export(good: int, broken: int) -> Record:
+    rows = [f"JTG-G{i:05d},04/11/2026 09:00,Jalan rusak,Jalan desa nomor {i} berlubang dan "
+            f"membahayakan pengendara,jalan,Pengaduan,Belum Diverifikasi,3374,Desa {i},,,,,Tidak\n"
+            for i in range(good)]
+    rows += [f"JTG-B{i:05d},too few,cells\n" for i in range(broken)]
+    return Record(topics.raw("prov-jateng"), 0, 7, None, (HEADER + "".join(rows)).encode(),
+                  {"content-type": "text/csv"}, datetime.now(UTC))
+
+
+async def test_an_export_with_thousands_of_broken_rows_is_one_dead_letter(
+    driven: tuple[Hub, FakePublisher],
+) -> None:
+    service, publisher = driven
+    record = export(good=2, broken=3000)
+    await service.intake([record])
+    sent = [(p.topic, json.loads(p.value)) for p in publisher.sent]
+    assert sorted(e["type"] for t, e in sent if t != topics.DEAD_LETTER) == ["routing", "routing"]
+    (letter,) = [e for t, e in sent if t == topics.DEAD_LETTER]
+    assert letter["reason"] == "invalid_row"
+    assert letter["detail"].startswith("3000 entries refused (invalid_row ×3000): JTG-B00000: ")
+    with service.engine.connect() as conn:
+        (sealed,) = conn.execute(sa.text("SELECT original FROM dead_letter")).scalars().all()
+    assert service.rules.sealer.open(sealed) == record.value
+
+
+async def test_a_single_refused_entry_keeps_its_own_detail(
+    driven: tuple[Hub, FakePublisher],
+) -> None:
+    service, publisher = driven
+    await service.intake([export(good=1, broken=1)])
+    (letter,) = [json.loads(p.value) for p in publisher.sent if p.topic == topics.DEAD_LETTER]
+    assert letter["reason"] == "invalid_row"
+    assert letter["detail"] == "line 3 has 3 cells for 14 columns"
