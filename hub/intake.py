@@ -383,12 +383,32 @@ def _candidates(
     return [Candidate(r[0], Fingerprint(r[1], r[2], r[3], r[4])) for r in rows]
 
 
+PASS_SIZE = 5_000
+"""Most complaints one pass of `store_intake` writes: its lookups bind up to three keys per
+complaint, and PostgreSQL takes at most 65,535 parameters in a statement (a provincial
+export of short rows can hold 30,000 complaints in one record)."""
+
+
 def store_intake(conn: Connection, plan: IntakePlan, rules: Rules, now: datetime) -> Stored:
     """Write new complaints, their history and events; skip what was seen before.
 
     A complaint that repeats an earlier one (hub.duplicates) is stored, linked to the
-    first and not routed again.
+    first and not routed again – also within the plan, across its passes, as each pass
+    sees what the one before wrote in the same transaction.
     """
+    first, rest = plan.complaints[:PASS_SIZE], plan.complaints[PASS_SIZE:]
+    stored = _store_pass(conn, replace(plan, complaints=first), rules, now)
+    for at in range(0, len(rest), PASS_SIZE):
+        more = _store_pass(conn, IntakePlan(complaints=rest[at:at + PASS_SIZE]), rules, now)
+        stored = Stored(
+            stored.pending + more.pending, stored.routing + more.routing,
+            stored.routed + more.routed, stored.dead_letters + more.dead_letters,
+            stored.duplicates + more.duplicates,
+        )
+    return stored
+
+
+def _store_pass(conn: Connection, plan: IntakePlan, rules: Rules, now: datetime) -> Stored:
     joined = join_fragments(conn, plan.fragments, rules, now)
     complaints = plan.complaints + joined.complaints
     prints = {c.tracking_id: fingerprint(c, rules.secret) for c, _ in complaints}
@@ -495,10 +515,11 @@ def duplicate_outbox(
 
 
 def mark_routing_sent(conn: Connection, tracking_ids: Collection[str]) -> None:
-    """Note first routing events the broker acknowledged (one update by primary key)."""
+    """Note first routing events the broker acknowledged (updates by primary key)."""
     table: sa.Table = ComplaintRow.__table__  # type: ignore[attr-defined]
-    if tracking_ids:
-        conn.execute(sa.update(table).where(table.c.tracking_id.in_(list(tracking_ids)))
+    ids = list(tracking_ids)
+    for at in range(0, len(ids), PASS_SIZE):  # PostgreSQL: at most 65,535 parameters
+        conn.execute(sa.update(table).where(table.c.tracking_id.in_(ids[at:at + PASS_SIZE]))
                      .values(routing_sent=True))
 
 
