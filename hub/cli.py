@@ -308,13 +308,21 @@ def setting_errors(exc: ValidationError) -> str:
 
 
 def operator_error(exc: Exception) -> str | None:
-    """One line for what the operator must fix (a setting, a file), None for anything else."""
+    """One line for what the operator must fix (a setting, a file, a database or broker out
+    of reach), None for anything else (a bug keeps its traceback)."""
+    from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
     from hub.operator_files import OperatorFileError
 
     if isinstance(exc, ValidationError) and exc.title == "Settings":
         return f"bad setting {setting_errors(exc)}"
     if isinstance(exc, OperatorFileError):
         return str(exc).splitlines()[0]
+    if isinstance(exc, OperationalError | InterfaceError):  # parameters are never shown
+        return f"database: {str(exc.orig).splitlines()[0] if exc.orig else type(exc).__name__}"
+    if isinstance(exc, KafkaConnectionError | KafkaTimeoutError):
+        return f"broker: {str(exc).splitlines()[0]}"
     return None
 
 

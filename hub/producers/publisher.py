@@ -51,8 +51,13 @@ class Publisher:
             max_batch_size=256 * 1024,
         )
         self._admin = AIOKafkaAdminClient(**options)
-        await self._producer.start()
-        await self._admin.start()
+        try:
+            await self._producer.start()
+            await self._admin.start()
+        except BaseException:  # the broker out of reach: leave nothing half open
+            await self._producer.stop()
+            await self._admin.close()
+            raise
         self._watcher = asyncio.create_task(self._keep_topics(), name="publisher-topics")
 
     async def stop(self) -> None:

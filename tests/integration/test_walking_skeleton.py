@@ -177,3 +177,19 @@ def test_what_the_operator_must_fix_stops_the_hub_with_one_line_saying_it(
     assert line.startswith("lapor-hub: ") and all(s in line for s in says), line
     assert "2000000" not in line  # setting values are not echoed: some are secrets
     assert not (tmp_path / "hub.db").exists()
+
+
+@pytest.mark.parametrize(("url", "says"), [
+    ("postgresql+psycopg://nobody@127.0.0.1:1/hub", "lapor-hub: database: connection failed"),
+    ("sqlite:///{tmp}/empty.db", "lapor-hub: database: no such table: dead_letter"),
+])
+def test_an_operator_command_without_its_database_says_so_in_one_line(
+    tmp_path: Path, url: str, says: str,
+) -> None:
+    out = subprocess.run(
+        [LAPOR_HUB, "dlq", "list"], capture_output=True, text=True, check=False, timeout=60,
+        env={**os.environ, "HUB_DATABASE_URL": url.format(tmp=tmp_path)},
+    )
+    assert out.returncode == 2
+    (line,) = out.stderr.strip().splitlines()
+    assert line.startswith(says), line
