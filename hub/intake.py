@@ -22,7 +22,7 @@ from hub import metrics, topics
 from hub.adapters import SOURCES, Fragment, Outcome, RawMessage, Rejection
 from hub.calendar import DeadlineKind
 from hub.deadlines import Rules
-from hub.duplicates import Candidate, Fingerprint, Pool, fingerprint
+from hub.duplicates import BLOCK_LIMIT, Candidate, Fingerprint, Pool, fingerprint
 from hub.model import (
     MAX_EVENT_BYTES,
     Complaint,
@@ -352,19 +352,27 @@ KEY_COLUMNS = ("reporter_key", "place_key", "text_key")
 
 
 def _candidate_query() -> sa.Select[Any]:
-    """One lookup per key column, each on its own index, built once.
+    """One lookup per key column, each on its own index, built once; per key only the
+    latest BLOCK_LIMIT originals, all the duplicate check compares with.
 
     With OR in one query the planner is free to pick a worse index (it once scanned
     every original); built once, SQLAlchemy compiles it once, not per batch.
     """
     table: sa.Table = ComplaintRow.__table__  # type: ignore[attr-defined]
-    lookups = [
-        sa.select(table.c.tracking_id, table.c.reporter_key, table.c.place_key,
-                  table.c.text_key, table.c.fingerprint, table.c.received_at)
-        .where(table.c[col].in_(sa.bindparam(col, expanding=True)),
-               table.c.received_at >= sa.bindparam("since"), table.c.duplicate_of.is_(None))
-        for col in KEY_COLUMNS
-    ]
+    columns = (table.c.tracking_id, table.c.reporter_key, table.c.place_key,
+               table.c.text_key, table.c.fingerprint, table.c.received_at)
+    lookups = []
+    for col in KEY_COLUMNS:
+        latest = sa.func.row_number().over(
+            partition_by=table.c[col],
+            order_by=(table.c.received_at.desc(), table.c.tracking_id.desc()),
+        ).label("latest")
+        block = sa.select(*columns, latest).where(
+            table.c[col].in_(sa.bindparam(col, expanding=True)),
+            table.c.received_at >= sa.bindparam("since"), table.c.duplicate_of.is_(None),
+        ).subquery()
+        lookups.append(sa.select(*(block.c[c.name] for c in columns))
+                       .where(block.c.latest <= BLOCK_LIMIT))
     union = sa.union(*lookups).subquery()
     return sa.select(union).order_by(union.c.received_at, union.c.tracking_id)
 

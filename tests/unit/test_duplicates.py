@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from hub.duplicates import Candidate, Pool, fingerprint
+from hub.duplicates import BLOCK_LIMIT, Candidate, Pool, fingerprint
 from hub.model import Channel, Complaint, Location, Reporter, SourceRef, tracking_id_for
 
 NOW = datetime(2026, 11, 23, tzinfo=UTC)
@@ -53,3 +53,22 @@ def test_keys_hide_the_number() -> None:
     fp = fingerprint(complaint("a", "x y", phone="+6281311112222"), KEY)
     assert fp.reporter_key is not None
     assert "6281311112222" not in fp.reporter_key
+
+
+def test_a_block_compares_only_its_latest_candidates() -> None:
+    """A phone on every row of a province's export names no one: comparing each complaint
+    with all the others sharing it was quadratic. Only the latest BLOCK_LIMIT count."""
+    texts = [" ".join(f"kata{(i * 7919 + j * 104729) % 100_003}" for j in range(12))
+             for i in range(BLOCK_LIMIT + 10)]
+    olds = [complaint(f"old-{i}", t, phone="+6281234567890") for i, t in enumerate(texts)]
+    pool = Pool(Candidate(c.tracking_id, fingerprint(c, KEY)) for c in olds)
+
+    def again(i: int) -> tuple[str, str] | None:
+        # The same words in another order: another opening (text key), same reporter.
+        words = texts[i].split()
+        repeat = complaint(f"new-{i}", " ".join(words[6:] + words[:6]), phone="+6281234567890")
+        return pool.first_duplicate(repeat.tracking_id, fingerprint(repeat, KEY))
+
+    assert again(len(texts) - 1) == (olds[-1].tracking_id, "reporter")
+    assert again(len(texts) - BLOCK_LIMIT) == (olds[-BLOCK_LIMIT].tracking_id, "reporter")
+    assert again(len(texts) - BLOCK_LIMIT - 1) is None  # fell out of the block
