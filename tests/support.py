@@ -92,6 +92,22 @@ class HubProcess:
         self.stop()
 
 
+def broker_running_on(port: int) -> bool:
+    """Whether an embedded broker process serves `port`, by its command line.
+
+    Not by connecting: once a broker is gone, another test's server (tests run in
+    parallel) may be given the freed port within the same second.
+    """
+    listener = f"--listener-url\x00tcp://127.0.0.1:{port}\x00".encode()
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if listener in cmdline.read_bytes():
+                return True
+        except OSError:  # the process ended while we looked
+            continue
+    return False
+
+
 async def produce(
     bootstrap: str, topic: str, messages: Iterable[tuple[bytes | None, bytes, dict[str, str]]]
 ) -> None:

@@ -12,12 +12,11 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from hub.embedded_broker import accepts
+from tests.support import broker_running_on
 
 pytestmark = pytest.mark.broker
 LAPOR_HUB = str(Path(sys.executable).parent / "lapor-hub")
@@ -70,14 +69,14 @@ def test_sigterm_takes_the_broker_and_the_temp_folder_along(tmp_path: Path) -> N
             said += line
         port = int(re.search(r"broker 127\.0\.0\.1:(\d+)", said).group(1))  # type: ignore[union-attr]
         assert list(tmp_path.glob("lapor-bench-*"))
+        assert broker_running_on(port)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(60) == 128 + signal.SIGTERM
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    time.sleep(0.5)
-    assert not accepts(port), "the embedded broker outlived the bench"
+    assert not broker_running_on(port), "the embedded broker outlived the bench"
     assert not list(tmp_path.glob("lapor-bench-*")), "the bench left its temp folder"
 
 

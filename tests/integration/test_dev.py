@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from hub.embedded_broker import accepts, free_port
+from tests.support import broker_running_on
 
 
 def test_dev_shows_progress_and_stops_its_broker_on_sigterm(tmp_path: Path) -> None:
@@ -42,11 +43,11 @@ def test_dev_shows_progress_and_stops_its_broker_on_sigterm(tmp_path: Path) -> N
                      if (m := re.search(r"· routed (\d+) ·", line))]
             routed = found[-1] if found else 0
         assert routed > 0, "".join(lines)[-3000:]
-        assert accepts(broker_port)
+        assert accepts(broker_port) and broker_running_on(broker_port)
 
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(60) == 0, "".join(lines)[-3000:]
-        assert not accepts(broker_port), "the embedded broker outlived `lapor-hub dev`"
+        assert not broker_running_on(broker_port), "the embedded broker outlived `lapor-hub dev`"
     finally:
         if proc.poll() is None:
             proc.kill()
