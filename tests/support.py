@@ -108,6 +108,20 @@ def broker_running_on(port: int) -> bool:
     return False
 
 
+def broker_outlives(port: int, within: float = 10.0) -> bool:
+    """Whether the broker on `port` is still there `within` seconds from now.
+
+    Its guard stops it within about 5 s once its starter is gone, even if the starter
+    never got to stop it (seen once in many runs under a full parallel suite).
+    """
+    deadline = time.monotonic() + within
+    while broker_running_on(port):
+        if time.monotonic() > deadline:
+            return True
+        time.sleep(0.1)
+    return False
+
+
 async def produce(
     bootstrap: str, topic: str, messages: Iterable[tuple[bytes | None, bytes, dict[str, str]]]
 ) -> None:

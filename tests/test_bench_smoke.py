@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import broker_running_on
+from tests.support import broker_outlives, broker_running_on
 
 pytestmark = pytest.mark.broker
 LAPOR_HUB = str(Path(sys.executable).parent / "lapor-hub")
@@ -76,7 +76,7 @@ def test_sigterm_takes_the_broker_and_the_temp_folder_along(tmp_path: Path) -> N
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert not broker_running_on(port), "the embedded broker outlived the bench"
+    assert not broker_outlives(port), "the embedded broker outlived the bench"
     assert not list(tmp_path.glob("lapor-bench-*")), "the bench left its temp folder"
 
 

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from hub.embedded_broker import accepts, free_port
-from tests.support import broker_running_on
+from tests.support import broker_outlives, broker_running_on
 
 
 def test_dev_shows_progress_and_stops_its_broker_on_sigterm(tmp_path: Path) -> None:
@@ -47,7 +47,7 @@ def test_dev_shows_progress_and_stops_its_broker_on_sigterm(tmp_path: Path) -> N
 
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(60) == 0, "".join(lines)[-3000:]
-        assert not broker_running_on(broker_port), "the embedded broker outlived `lapor-hub dev`"
+        assert not broker_outlives(broker_port), "the embedded broker outlived `lapor-hub dev`"
     finally:
         if proc.poll() is None:
             proc.kill()
