@@ -149,9 +149,10 @@ def refused_letter(
 ) -> tuple[DeadLetter, str]:
     """One dead letter per record, however many of its entries were refused, with its key.
 
-    Each carries the whole original: one per entry made a 10,000-row export with every
-    row refused hold 10,000 copies of itself (out of memory, and again on redelivery).
-    Replaying the one letter sends the record again, and only its refused entries are new.
+    A dead letter carries the whole original record: one per entry made a 10,000-row
+    export with every row refused hold 10,000 copies of itself (out of memory, and again
+    on redelivery). Replaying the one letter sends the record again; its stored entries
+    are skipped as seen.
     """
     (first_i, first), *more = refused
     detail = first.detail
