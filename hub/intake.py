@@ -24,7 +24,6 @@ from hub.calendar import DeadlineKind
 from hub.deadlines import Rules
 from hub.duplicates import BLOCK_LIMIT, Candidate, Fingerprint, Pool, fingerprint
 from hub.model import (
-    MAX_EVENT_BYTES,
     Complaint,
     DeadLetter,
     DuplicateEvent,
@@ -32,6 +31,7 @@ from hub.model import (
     RoutingEvent,
     Stage,
     Status,
+    fits_one_record,
 )
 from hub.routing import Decision
 from hub.sealing import Sealer
@@ -236,7 +236,7 @@ def dead_letter_outbox(letter: DeadLetter, now: datetime) -> dict[str, Any]:
     for omit in omissions:
         slim = letter.model_copy(update={**omit, "original_omitted": bool(omit)})
         row = outbox_row(topics.DEAD_LETTER, slim.key, slim, now, reason=slim.reason)
-        if len(row["value"]) + len(slim.key or "") <= MAX_EVENT_BYTES:
+        if fits_one_record(row["value"], row["key"], row["headers"]):
             break
     return row
 

@@ -8,6 +8,7 @@ world: `schemas/` holds their JSON Schema, and a test fails when the two drift.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
@@ -16,8 +17,9 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 SCHEMA_VERSION: Literal[1] = 1
 MAX_EVENT_BYTES = 1_000_000
-"""Largest event value the hub sends: Kafka's default record limit (message.max.bytes,
-and the producer's max_request_size, 1 MiB) less room for key, headers and framing."""
+"""Largest record the hub sends, value, key and headers together: Kafka's default record
+limit (message.max.bytes, and the producer's max_request_size, 1 MiB) less room for
+framing."""
 MAX_ATTACHMENTS = 40
 
 RegionCode = Annotated[
@@ -31,6 +33,16 @@ TrackingId = Annotated[
     Field(description="Public numeric tracking id, derived from the source message id."),
 ]
 AgencyCode = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
+
+
+def fits_one_record(value: bytes, key: str | bytes | None, headers: Mapping[str, str]) -> bool:
+    """Whether a record of these parts stays within MAX_EVENT_BYTES: the broker refuses a
+    larger one for ever, and a consumer waiting on its send would stand still."""
+    key_bytes = key.encode() if isinstance(key, str) else key or b""
+    size = len(value) + len(key_bytes) + sum(
+        len(k.encode()) + len(v.encode()) for k, v in headers.items()
+    )
+    return size <= MAX_EVENT_BYTES
 
 
 def _has_utc_time(moment: datetime) -> datetime:

@@ -36,7 +36,7 @@ from hub.intake import (
     store_dead_letters,
     store_intake,
 )
-from hub.model import MAX_EVENT_BYTES, Stage
+from hub.model import Stage, fits_one_record
 from hub.producers.publisher import Publisher
 
 log = logging.getLogger("hub.service")
@@ -297,10 +297,7 @@ class Hub:
         }
         # A record at the broker's limit does not fit again with our headers added: the
         # retry topic would refuse it for ever, so it is a dead letter at once.
-        size = len(record.value) + len(record.key or b"") + sum(
-            len(k.encode()) + len(v.encode()) for k, v in headers.items()
-        )
-        fits = size <= MAX_EVENT_BYTES
+        fits = fits_one_record(record.value, record.key, headers)
         if attempt > len(RETRY_DELAYS) or not fits:
             why = f"after {attempt - 1} retries" if fits else "too large to retry"
             letter = dead_letter(record, "processing_error", f"{detail} ({why})", stage, now)
