@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -398,6 +398,15 @@ complaint, and PostgreSQL takes at most 65,535 parameters in a statement (a prov
 export of short rows can hold 30,000 complaints in one record)."""
 
 
+T = TypeVar("T")
+
+
+def passes(items: list[T]) -> list[list[T]]:
+    """`items` in parts of at most PASS_SIZE, in order: few enough for one statement's
+    parameters on PostgreSQL."""
+    return [items[at:at + PASS_SIZE] for at in range(0, len(items), PASS_SIZE)]
+
+
 def store_intake(conn: Connection, plan: IntakePlan, rules: Rules, now: datetime) -> Stored:
     """Write new complaints, their history and events; skip what was seen before.
 
@@ -405,10 +414,10 @@ def store_intake(conn: Connection, plan: IntakePlan, rules: Rules, now: datetime
     first and not routed again – also within the plan, across its passes, as each pass
     sees what the one before wrote in the same transaction.
     """
-    first, rest = plan.complaints[:PASS_SIZE], plan.complaints[PASS_SIZE:]
+    first, *rest = passes(plan.complaints) or [[]]
     stored = _store_pass(conn, replace(plan, complaints=first), rules, now)
-    for at in range(0, len(rest), PASS_SIZE):
-        more = _store_pass(conn, IntakePlan(complaints=rest[at:at + PASS_SIZE]), rules, now)
+    for part in rest:
+        more = _store_pass(conn, IntakePlan(complaints=part), rules, now)
         stored = Stored(
             stored.pending + more.pending, stored.routing + more.routing,
             stored.routed + more.routed, stored.dead_letters + more.dead_letters,
@@ -526,9 +535,8 @@ def duplicate_outbox(
 def mark_routing_sent(conn: Connection, tracking_ids: Collection[str]) -> None:
     """Note first routing events the broker acknowledged (updates by primary key)."""
     table: sa.Table = ComplaintRow.__table__  # type: ignore[attr-defined]
-    ids = list(tracking_ids)
-    for at in range(0, len(ids), PASS_SIZE):  # PostgreSQL: at most 65,535 parameters
-        conn.execute(sa.update(table).where(table.c.tracking_id.in_(ids[at:at + PASS_SIZE]))
+    for part in passes(list(tracking_ids)):
+        conn.execute(sa.update(table).where(table.c.tracking_id.in_(part))
                      .values(routing_sent=True))
 
 
