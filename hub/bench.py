@@ -1035,12 +1035,8 @@ class Run:
         self.say(f"4/5 latency: {LATENCY_RATE:,.0f} complaints/s offered for "
                  f"{self.plan.latency_s:.0f} s")
         tids = [t.encode() for t in check_messages(latency_msgs, datetime.now(UTC))]
-        lat = await latency(self.boot, child.config.prefix, child.codes, latency_msgs, tids,
-                            LATENCY_RATE, drained["routed"],
-                            {"hub": child.proc.pid}
-                            | ({"broker": self.broker_pid} if self.broker_pid else {}))
-        self.say(f"    p50 {lat['p50_ms']:,.1f} ms, p99 {lat['p99_ms']:,.1f} ms, "
-                 f"max {lat['max_ms']:,.1f} ms")
+        lat = await self.latency(child, child.codes, latency_msgs, tids, drained["routed"],
+                                 "hub")
         return drained, lat, await child.peak_rss_after_stop()
 
     async def relay(self, prefix: str, codes: Sequence[str],
@@ -1054,12 +1050,21 @@ class Run:
                              prefix, self.work)
         try:
             await child.read("ready", 120)
-            lat = await latency(self.boot, prefix, codes, messages, [m.key for m in messages],
-                                LATENCY_RATE, 0, {"relay": child.proc.pid}
-                                | ({"broker": self.broker_pid} if self.broker_pid else {}))
+            lat = await self.latency(child, codes, messages, [m.key for m in messages], 0,
+                                     "relay")
             await child.stop()
         finally:
             child.kill()
+        return lat
+
+    async def latency(self, child: ChildProcess, codes: Sequence[str],
+                      messages: Sequence[Message], keys: Sequence[bytes], before: int,
+                      name: str) -> dict[str, Any]:
+        """The fixed load through `child` (its CPU sampled as `name`, beside the broker's),
+        said when done."""
+        lat = await latency(self.boot, child.prefix, codes, messages, keys, LATENCY_RATE,
+                            before, {name: child.proc.pid}
+                            | ({"broker": self.broker_pid} if self.broker_pid else {}))
         self.say(f"    p50 {lat['p50_ms']:,.1f} ms, p99 {lat['p99_ms']:,.1f} ms, "
                  f"max {lat['max_ms']:,.1f} ms")
         return lat
