@@ -11,19 +11,9 @@ from hub.duplicates import BLOCK_LIMIT, fingerprint
 from hub.intake import _candidates, normalize_record
 from hub.model import Complaint
 from hub.service import Hub
-from tests.support import FakePublisher, web_record
+from tests.support import FakePublisher, reworded, unlike_text, web_record
 
-PHONE = "+6281234567890"
-
-
-def text(i: int) -> str:
-    return " ".join(f"kata{(i * 7919 + j * 104729) % 100_003}" for j in range(12))
-
-
-def reworded(i: int) -> str:
-    """The same words in another order: another opening (text key), the same reporter."""
-    words = text(i).split()
-    return " ".join(words[6:] + words[:6])
+REPORTER = {"telepon": "+6281234567890"}
 
 
 async def test_a_later_batch_compares_with_the_latest_of_a_block_only(
@@ -32,9 +22,11 @@ async def test_a_later_batch_compares_with_the_latest_of_a_block_only(
     service, publisher = driven
     count = BLOCK_LIMIT + 10
     for i in range(count):  # one batch each: the candidates come from the database
-        await service.intake([web_record(f"old-{i}", text(i), pelapor={"telepon": PHONE})])
+        await service.intake([web_record(f"old-{i}", unlike_text(i), pelapor=REPORTER)])
     # Read from the database: the latest BLOCK_LIMIT of the block, oldest of them first.
-    (complaint,) = normalize_record(web_record("probe", reworded(0), pelapor={"telepon": PHONE}))
+    (complaint,) = normalize_record(
+        web_record("probe", reworded(unlike_text(0)), pelapor=REPORTER)
+    )
     assert isinstance(complaint, Complaint)
     with service.engine.connect() as conn:
         found = _candidates(conn, [fingerprint(complaint, service.rules.secret)],
@@ -42,8 +34,8 @@ async def test_a_later_batch_compares_with_the_latest_of_a_block_only(
     assert len(found) == BLOCK_LIMIT
     publisher.sent.clear()
     await service.intake([
-        web_record("again-latest", reworded(count - 1), pelapor={"telepon": PHONE}),
-        web_record("again-oldest", reworded(0), pelapor={"telepon": PHONE}),
+        web_record("again-latest", reworded(unlike_text(count - 1)), pelapor=REPORTER),
+        web_record("again-oldest", reworded(unlike_text(0)), pelapor=REPORTER),
     ])
     events = {json.loads(p.value)["type"]: json.loads(p.value) for p in publisher.sent}
     assert set(events) == {"duplicate", "routing"}

@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 
 from hub.duplicates import BLOCK_LIMIT, Candidate, Pool, fingerprint
 from hub.model import Channel, Complaint, Location, Reporter, SourceRef, tracking_id_for
+from tests.support import reworded, unlike_text
 
 NOW = datetime(2026, 11, 23, tzinfo=UTC)
 KEY = b"k"
@@ -58,15 +59,12 @@ def test_keys_hide_the_number() -> None:
 def test_a_block_compares_only_its_latest_candidates() -> None:
     """A phone on every row of a province's export names no one: comparing each complaint
     with all the others sharing it was quadratic. Only the latest BLOCK_LIMIT count."""
-    texts = [" ".join(f"kata{(i * 7919 + j * 104729) % 100_003}" for j in range(12))
-             for i in range(BLOCK_LIMIT + 10)]
+    texts = [unlike_text(i) for i in range(BLOCK_LIMIT + 10)]
     olds = [complaint(f"old-{i}", t, phone="+6281234567890") for i, t in enumerate(texts)]
     pool = Pool(Candidate(c.tracking_id, fingerprint(c, KEY)) for c in olds)
 
     def again(i: int) -> tuple[str, str] | None:
-        # The same words in another order: another opening (text key), same reporter.
-        words = texts[i].split()
-        repeat = complaint(f"new-{i}", " ".join(words[6:] + words[:6]), phone="+6281234567890")
+        repeat = complaint(f"new-{i}", reworded(texts[i]), phone="+6281234567890")
         return pool.first_duplicate(repeat.tracking_id, fingerprint(repeat, KEY))
 
     assert again(len(texts) - 1) == (olds[-1].tracking_id, "reporter")
