@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
+from aiokafka.admin import AIOKafkaAdminClient
 from faststream.asgi import AsgiFastStream
 from faststream.kafka import KafkaBroker
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
@@ -55,6 +56,26 @@ def prepare_database(settings: Settings) -> None:
         Path(settings.database_url.removeprefix("sqlite:///")).parent.mkdir(
             parents=True, exist_ok=True
         )
+
+
+async def reach_dependencies(settings: Settings) -> None:
+    """Before `run` serves: its database reachable and migrated, its broker reachable.
+
+    Failing here, an operator's mistake is one line from the CLI; failing in the lifespan,
+    uvicorn prints a traceback and exits 3. The lifespan checks both again (a no-op
+    migration, the publisher's start), so a dependency lost in between still stops it.
+    """
+    prepare_database(settings)
+    engine = store.make_engine(settings.database_url)
+    try:
+        await asyncio.to_thread(migrate.upgrade_engine, engine)
+    finally:
+        engine.dispose()
+    admin = AIOKafkaAdminClient(**client_options(settings))
+    try:
+        await admin.start()
+    finally:
+        await admin.close()
 
 
 def build(settings: Settings) -> tuple[AsgiFastStream, Hub]:

@@ -61,12 +61,13 @@ def run() -> None:
     """Run the hub against HUB_KAFKA_BOOTSTRAP and HUB_DATABASE_URL, HTTP on HUB_HTTP_PORT."""
     import uvicorn
 
-    from hub.app import build
+    from hub.app import build, reach_dependencies
     from hub.settings import get_settings
 
     settings = get_settings()
     _logging(settings.log_level)
     app, _ = build(settings)
+    asyncio.run(reach_dependencies(settings))
     uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_level="warning")
 
 

@@ -193,3 +193,21 @@ def test_an_operator_command_without_its_database_says_so_in_one_line(
     assert out.returncode == 2
     (line,) = out.stderr.strip().splitlines()
     assert line.startswith(says), line
+
+
+@pytest.mark.parametrize(("env", "says"), [
+    ({"HUB_DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/hub"},
+     "lapor-hub: database: connection failed"),
+    ({"HUB_DATABASE_URL": "sqlite:///{tmp}/hub.db", "HUB_KAFKA_BOOTSTRAP": "127.0.0.1:1"},
+     "lapor-hub: broker: KafkaConnectionError: Unable to bootstrap"),
+])
+def test_the_hub_without_its_database_or_broker_at_start_says_so_in_one_line(
+    tmp_path: Path, env: dict[str, str], says: str,
+) -> None:
+    out = subprocess.run(
+        [LAPOR_HUB, "run"], capture_output=True, text=True, check=False, timeout=60,
+        env={**os.environ, **{k: v.format(tmp=tmp_path) for k, v in env.items()}},
+    )
+    assert out.returncode == 2
+    assert "Traceback" not in out.stderr
+    assert out.stderr.strip().splitlines()[-1].startswith(says), out.stderr
