@@ -31,7 +31,7 @@ from hub.intake import (
     dead_letter_outbox,
     join_expired_fragments,
     mark_routing_sent,
-    plan_intake,
+    plan_parts,
     resend_routing,
     store_dead_letters,
     store_intake,
@@ -103,6 +103,11 @@ class Health:
         return self.database and self.broker
 
 
+def given(plan: IntakePlan) -> Callable[[Connection], IntakePlan]:
+    """A plan made before the transaction, as `_store_intake` takes one."""
+    return lambda _: plan
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -156,9 +161,15 @@ class Hub:
 
     async def _intake(self, records: Sequence[Record]) -> None:
         now = utcnow()
-        with metrics.intake_step.labels("normalize").time():
-            plan = plan_intake(records, self.rules, now)
-        await self._store_intake(lambda _: plan, now)
+        parts = plan_parts(records, self.rules, now)
+        while True:
+            with metrics.intake_step.labels("normalize").time():
+                plan = next(parts, None)
+            if plan is None:
+                return
+            # Each part its own transaction: a failure after the first leaves it stored,
+            # and the redelivery finds those complaints seen (idempotent receiver).
+            await self._store_intake(given(plan), now)
 
     async def expire_fragments(self, wait: timedelta) -> int:
         """Join multi-part SMS still missing a part after `wait`; returns how many."""
