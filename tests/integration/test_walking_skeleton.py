@@ -201,7 +201,7 @@ def test_an_operator_command_without_its_database_says_so_in_one_line(
     ({"HUB_DATABASE_URL": "sqlite:///{tmp}/hub.db", "HUB_KAFKA_BOOTSTRAP": "127.0.0.1:1"},
      "lapor-hub: broker: KafkaConnectionError: Unable to bootstrap"),
 ])
-def test_the_hub_without_its_database_or_broker_at_start_says_so_in_one_line(
+def test_the_hub_without_its_database_or_broker_at_start_stops_saying_so_without_traceback(
     tmp_path: Path, env: dict[str, str], says: str,
 ) -> None:
     out = subprocess.run(
