@@ -24,6 +24,7 @@ from hub.calendar import load_calendar_config
 from hub.consumers import followup, intake, retry
 from hub.deadlines import Rules
 from hub.kafka import client_options
+from hub.operator_files import OperatorFileError
 from hub.producers.publisher import Publisher
 from hub.routing import Directory
 from hub.sealing import Sealer
@@ -53,9 +54,13 @@ def security(settings: Settings) -> BaseSecurity | None:
 def prepare_database(settings: Settings) -> None:
     """SQLite files live under ./var by default; make the folder on first run."""
     if settings.database_url.startswith("sqlite:///"):
-        Path(settings.database_url.removeprefix("sqlite:///")).parent.mkdir(
-            parents=True, exist_ok=True
-        )
+        folder = Path(settings.database_url.removeprefix("sqlite:///")).parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OperatorFileError(
+                f"cannot make the folder of the SQLite database {folder}: {exc.strerror}"
+            ) from exc
 
 
 async def reach_dependencies(settings: Settings) -> None:

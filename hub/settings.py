@@ -6,7 +6,7 @@ from functools import cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from hub.model import MAX_EVENT_BYTES
@@ -39,7 +39,7 @@ class Settings(BaseSettings):
 
     database_url: str = "sqlite:///var/hub.db"
     http_host: str = "127.0.0.1"
-    http_port: int = 8080
+    http_port: int = Field(default=8080, ge=0, le=65535)
     max_body_bytes: int = Field(
         default=256 * 1024, ge=1, le=MAX_EVENT_BYTES,
         # A larger body would go to the raw topic as a record the broker refuses.
@@ -93,7 +93,46 @@ class Settings(BaseSettings):
         default=60.0, gt=0,
         description="How long the parts of a multi-part SMS may wait for a missing part.",
     )
-    log_level: str = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+
+    # Checked here, a server list or database URL the hub cannot use is one line naming
+    # the variable (as `lapor-hub` says every bad setting), not a traceback from deep in
+    # the client. The messages never repeat the value: a database URL may hold a password.
+    @field_validator("kafka_bootstrap")
+    @classmethod
+    def _servers(cls, value: str) -> str:
+        from aiokafka.conn import collect_hosts  # the client's own reading of the list
+
+        try:
+            servers = collect_hosts(value, randomize=False)
+        except ValueError:
+            servers = []
+        if not servers or any(not host or not 0 < port < 65536 for host, port, _ in servers):
+            raise ValueError("expected host:port, comma-separated")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database(cls, value: str) -> str:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+        try:
+            url = make_url(value)
+        except (ArgumentError, ValueError):  # ValueError: a port that is not a number
+            raise ValueError(
+                "expected sqlite:///<file> or postgresql+psycopg://<user>@<host>/<database>"
+            ) from None
+        try:
+            url.get_dialect()
+        except NoSuchModuleError:
+            raise ValueError(f"no database driver {url.drivername!r}") from None
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
 
 @cache

@@ -159,6 +159,13 @@ def test_normalize_command(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("env", "says"), [
     ({"HUB_MAX_BODY_BYTES": "2000000", "HUB_HTTP_PORT": "http"},
      ["bad setting HUB_", "HUB_MAX_BODY_BYTES", "HUB_HTTP_PORT"]),
+    ({"HUB_KAFKA_BOOTSTRAP": "::::", "HUB_LOG_LEVEL": "chatty"},
+     ["HUB_KAFKA_BOOTSTRAP: Value error, expected host:port", "HUB_LOG_LEVEL"]),
+    ({"HUB_DATABASE_URL": "postgresql+psycopg://hub:sekrit@db:port/hub"},
+     ["HUB_DATABASE_URL: Value error, expected sqlite:///"]),
+    ({"HUB_DATABASE_URL": "mongodb://hub:sekrit@db/hub"}, ["no database driver 'mongodb'"]),
+    ({"HUB_DATABASE_URL": "sqlite:///{tmp}/bad.yaml/hub.db"},
+     ["cannot make the folder of the SQLite database", "bad.yaml"]),
     ({"HUB_AGENCIES_FILE": "{tmp}/missing.yaml"}, ["cannot read agency registry", "missing.yaml"]),
     ({"HUB_AGENCIES_FILE": "{tmp}/bad.yaml"}, ["agency registry: national: Field required"]),
     ({"HUB_DEADLINES_FILE": "{tmp}/bad.yaml"}, ["deadlines file: deadlines: Field required"]),
@@ -175,7 +182,7 @@ def test_what_the_operator_must_fix_stops_the_hub_with_one_line_saying_it(
     assert out.returncode == 2
     (line,) = out.stderr.strip().splitlines()
     assert line.startswith("lapor-hub: ") and all(s in line for s in says), line
-    assert "2000000" not in line  # setting values are not echoed: some are secrets
+    assert "2000000" not in line and "sekrit" not in line  # values: some are secrets
     assert not (tmp_path / "hub.db").exists()
 
 
