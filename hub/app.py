@@ -63,19 +63,15 @@ def prepare_database(settings: Settings) -> None:
             ) from exc
 
 
-async def reach_dependencies(settings: Settings) -> None:
-    """Before `run` serves: its database reachable and migrated, its broker reachable.
+async def reach_dependencies(hub: Hub, settings: Settings) -> None:
+    """Before `run` serves the hub `build` made: its database reachable and migrated, its
+    broker reachable.
 
     Failing here, an operator's mistake is one line from the CLI; failing in the lifespan,
     uvicorn prints a traceback and exits 3. The lifespan checks both again (a no-op
     migration, the publisher's start), so a dependency lost in between still stops it.
     """
-    prepare_database(settings)
-    engine = store.make_engine(settings.database_url)
-    try:
-        await asyncio.to_thread(migrate.upgrade_engine, engine)
-    finally:
-        engine.dispose()
+    await asyncio.to_thread(migrate.upgrade_engine, hub.engine)
     admin = AIOKafkaAdminClient(**client_options(settings))
     try:
         await admin.start()

@@ -66,8 +66,8 @@ def run() -> None:
 
     settings = get_settings()
     _logging(settings.log_level)
-    app, _ = build(settings)
-    asyncio.run(reach_dependencies(settings))
+    app, hub = build(settings)
+    asyncio.run(reach_dependencies(hub, settings))
     uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_level="warning")
 
 
