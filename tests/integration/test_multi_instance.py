@@ -164,8 +164,13 @@ async def test_three_instances_store_route_apply_and_escalate_once(
     await asyncio.sleep(2)  # ten more sweeps by each instance: nothing more may happen
 
     def complete(records: list[Any]) -> bool:
-        kinds = Counter(json.loads(r.value).get("type") for r in records)
-        return kinds["routing"] >= COMPLAINTS and kinds["escalation"] >= UNANSWERED
+        # Distinct complaints, not records: the killed instance's events re-sent by another
+        # would otherwise reach the counts while some complaint's event is still unread.
+        seen: dict[str, set[str]] = defaultdict(set)
+        for r in records:
+            event = json.loads(r.value)
+            seen[event.get("type", "")].add(event.get("tracking_id", ""))
+        return len(seen["routing"]) >= COMPLAINTS and len(seen["escalation"]) >= UNANSWERED
 
     records = await read_agency_topics(hub.bootstrap, hub.prefix, complete)
     by_id: dict[str, set[bytes]] = defaultdict(set)
