@@ -31,6 +31,7 @@ import os
 import platform
 import random
 import resource
+import signal
 import statistics
 import subprocess
 import sys
@@ -39,12 +40,12 @@ import threading
 import time
 import uuid
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 from urllib.parse import parse_qsl, urlencode
 
 import sqlalchemy as sa
@@ -1193,6 +1194,42 @@ NOTES = {
 }
 
 
+T = TypeVar("T")
+
+
+def run_until_terminated(main: Coroutine[Any, Any, T]) -> T:
+    """`asyncio.run(main)`, where SIGTERM cancels `main` and then exits with status 143.
+
+    The signal handler raising SystemExit wherever Python happened to be could land in a
+    finalizer, which swallows it (the bench then ran on and exited 0), or skip the `with`
+    that stops the embedded broker (its guard stopped it seconds later). A cancellation
+    unwinds `main` at an await, through every `with` and `finally`.
+    """
+    async def guarded() -> T:
+        task = asyncio.ensure_future(main)
+        terminated = False
+
+        def terminate() -> None:
+            nonlocal terminated
+            terminated = True
+            task.cancel()
+
+        loop = asyncio.get_running_loop()
+        before = signal.getsignal(signal.SIGTERM)
+        loop.add_signal_handler(signal.SIGTERM, terminate)
+        try:
+            return await task
+        except asyncio.CancelledError:
+            if terminated:
+                raise SystemExit(128 + signal.SIGTERM) from None
+            raise
+        finally:
+            loop.remove_signal_handler(signal.SIGTERM)
+            signal.signal(signal.SIGTERM, before)
+
+    return asyncio.run(guarded())
+
+
 def run_bench(*, quick: bool, as_json: bool) -> None:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     logging.getLogger("aiokafka").setLevel(logging.ERROR)
@@ -1205,7 +1242,7 @@ def run_bench(*, quick: bool, as_json: bool) -> None:
     say = Progress(None if as_json and quick else err)
     # Quick runs overlap the hubs' start-ups to stay short; full runs start each hub just
     # before its phase, so no idle hub sits beside a measurement for minutes.
-    result = asyncio.run(measure(plan, say, overlap=quick))
+    result = run_until_terminated(measure(plan, say, overlap=quick))
     result.update({
         "quick": quick,
         "scale": scale_factor(),

@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from rich.console import Console
 from rich.table import Table
 
-from hub.bench import Generator, preload, scale_factor
+from hub.bench import Generator, preload, run_until_terminated, scale_factor
 from hub.embedded_broker import EmbeddedBroker, free_port
 
 MESSAGES = 30_000
@@ -140,7 +140,9 @@ def run_processes(counts: Sequence[int]) -> None:
     with tempfile.TemporaryDirectory(prefix="lapor-bench-") as tmp, EmbeddedBroker() as broker:
         err.print(f"{messages:,} complaints per run, database "
                   f"{(database_url or 'sqlite').split(':')[0]}, broker {broker.bootstrap}")
-        rows = asyncio.run(measure(counts, messages, database_url, Path(tmp), broker.bootstrap))
+        rows = run_until_terminated(
+            measure(counts, messages, database_url, Path(tmp), broker.bootstrap)
+        )
     table = Table(title=f"hub processes ({os.cpu_count()} CPUs)")
     for name in ("processes", "complaints", "seconds", "complaints/s", "× one"):
         table.add_column(name, justify="right")
