@@ -189,7 +189,7 @@ def healthz() -> ASGIApp:
     return app
 
 
-def readyz(hub: Hub, ping_broker: Callable[[], Awaitable[bool]]) -> ASGIApp:
+def readyz(hub: Hub, broker_problem: Callable[[], Awaitable[str | None]]) -> ASGIApp:
     """Ready when the database answers and the broker answers, checked now."""
 
     def ping_db() -> None:
@@ -203,8 +203,9 @@ def readyz(hub: Hub, ping_broker: Callable[[], Awaitable[bool]]) -> ASGIApp:
         except Exception as exc:
             problems["database"] = f"{type(exc).__name__}: {exc}"[:300]
         try:
-            if not await asyncio.wait_for(ping_broker(), timeout=3):
-                problems["broker"] = "no answer"
+            problem = await asyncio.wait_for(broker_problem(), timeout=3)
+            if problem:
+                problems["broker"] = problem
             else:
                 # A broker that answers may still have lost our topics (the embedded one
                 # keeps them in memory); until the publisher re-creates them we are not ready.
@@ -226,7 +227,7 @@ def readyz(hub: Hub, ping_broker: Callable[[], Awaitable[bool]]) -> ASGIApp:
 
 
 def routes(
-    hub: Hub, settings: Settings, ping_broker: Callable[[], Awaitable[bool]]
+    hub: Hub, settings: Settings, broker_problem: Callable[[], Awaitable[str | None]]
 ) -> list[tuple[str, ASGIApp]]:
     found: list[tuple[str, ASGIApp]] = [
         (f"/intake/{name}", ingress(source, hub, settings)) for name, source in SOURCES.items()
@@ -234,6 +235,6 @@ def routes(
     found += [
         ("/metrics", metrics_app()),
         ("/healthz", healthz()),
-        ("/readyz", readyz(hub, ping_broker)),
+        ("/readyz", readyz(hub, broker_problem)),
     ]
     return found

@@ -363,8 +363,9 @@ async def test_broker_outage_and_restart_with_no_topics(tmp_path: Path) -> None:
             broker.bootstrap, f"sqlite:///{tmp_path}/hub.db", log_path=tmp_path / "hub.log"
         )
         await asyncio.to_thread(hub.start, 60)
-        # /readyz says 200 while FastStream still starts its subscribers one by one; a broker
-        # that goes away then makes FastStream shut the app down for good (see the report).
+        # The start-up must be over (its log line comes last): a broker that goes away while
+        # FastStream starts its subscribers makes it shut the app down for good (the watchdog
+        # then exits for a restart).
         await wait_for(lambda: started(hub), 60, "every subscriber of the hub started")
         agency_topic = hub.topic("agency.kota-bekasi-dbmsda")
         async with httpx.AsyncClient() as client:

@@ -1,0 +1,105 @@
+"""The hub's Kafka side on the real broker: its consumer groups join side by side, and
+/readyz says what it waits for while they do."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from hub.app import _broker_problem, build
+from hub.embedded_broker import EmbeddedBroker, free_port
+from hub.settings import Settings
+
+pytestmark = pytest.mark.broker
+
+
+def settings(bootstrap: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    for name, value in {
+        "HUB_KAFKA_BOOTSTRAP": bootstrap,
+        "HUB_DATABASE_URL": f"sqlite:///{tmp_path}/hub.db",
+        "HUB_TOPIC_PREFIX": prefix,
+        "HUB_KAFKA_GROUP": f"{prefix}-hub",
+    }.items():
+        monkeypatch.setenv(name, value)
+    return Settings()
+
+
+async def test_the_consumer_groups_join_side_by_side(
+    kafka_bootstrap: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chosen = settings(kafka_bootstrap, tmp_path, monkeypatch)
+    app, hub = build(chosen)
+    broker = app.broker
+    steps: list[tuple[str, str]] = []
+
+    def noting(start: Callable[[], Awaitable[None]], group: str) -> Callable[[], Awaitable[None]]:
+        async def noted() -> None:
+            steps.append(("began", group))
+            await start()
+            steps.append(("joined", group))
+        return noted
+
+    for subscriber in broker.subscribers:
+        group = str(subscriber.group_id)  # type: ignore[attr-defined]
+        monkeypatch.setattr(subscriber, "start", noting(subscriber.start, group))
+    assert await _broker_problem(broker) == "consumers joining their groups"
+    try:
+        await broker.start()
+        assert [what for what, _ in steps] == ["began"] * 3 + ["joined"] * 3, steps
+        assert {group for _, group in steps} == {
+            f"{chosen.kafka_group}-{part}" for part in ("intake", "followup", "retry")
+        }
+        assert broker.running
+        assert await _broker_problem(broker) is None
+    finally:
+        await broker.stop()
+        hub.engine.dispose()
+
+
+async def test_readiness_tells_a_broker_gone_from_consumers_still_joining(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    embedded = EmbeddedBroker(free_port())
+    embedded.start()
+    try:
+        app, hub = build(settings(embedded.bootstrap, tmp_path, monkeypatch))
+        broker = app.broker
+        try:
+            await broker.start()
+            assert await _broker_problem(broker) is None
+            embedded.stop()
+            assert await _broker_problem(broker) == "no answer"
+        finally:
+            await broker.stop()
+            hub.engine.dispose()
+    finally:
+        embedded.stop()
+
+
+async def test_a_consumer_that_cannot_start_fails_the_start_as_itself(
+    kafka_bootstrap: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The others' starts are cancelled, and stopping closes what they opened."""
+    app, hub = build(settings(kafka_bootstrap, tmp_path, monkeypatch))
+    broker = app.broker
+    first, *others = broker.subscribers
+
+    async def refuse() -> None:
+        await asyncio.sleep(0.5)  # the others are joining by now
+        raise RuntimeError("refused")
+
+    monkeypatch.setattr(first, "start", refuse)
+    try:
+        with pytest.raises(RuntimeError, match="refused"):
+            await broker.start()
+        assert not broker.running
+        assert await _broker_problem(broker) == "consumers joining their groups"
+    finally:
+        await broker.stop()
+        hub.engine.dispose()
+    assert all(s.consumer is None or s.consumer._closed for s in others)  # type: ignore[attr-defined]
