@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import os
 import signal
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import httpx
@@ -33,9 +34,9 @@ def _summary(routed: dict[str, float]) -> str:
 
 def _progress() -> Table:
     routed = metrics.totals("lapor_complaints_routed_total", "agency")
-    table = Table(title=f"demo: posted {tally.posted}, refused {tally.refused}, "
-                        f"follow-ups {tally.sent}",
-                  expand=False)
+    title = (f"starting: {waiting.why}" if waiting.why else
+             f"demo: posted {tally.posted}, refused {tally.refused}, follow-ups {tally.sent}")
+    table = Table(title=title, expand=False)
     table.add_column("agency")
     table.add_column("routed", justify="right")
     for agency, n in sorted(routed.items(), key=lambda kv: -kv[1])[:12]:
@@ -46,6 +47,8 @@ def _progress() -> Table:
 
 def progress_line() -> str:
     """One line of progress, for output that is not a terminal (a log, a pipe)."""
+    if waiting.why:
+        return f"{datetime.now(UTC):%H:%M:%S} starting: {waiting.why}"
     routed = metrics.totals("lapor_complaints_routed_total", "agency")
     return (f"{datetime.now(UTC):%H:%M:%S} demo posted {tally.posted}, refused "
             f"{tally.refused}, follow-ups sent {tally.sent} · {_summary(routed)}")
@@ -96,7 +99,8 @@ async def run_dev(rate: float, port: int) -> None:
         console.print(
             f"[bold]LAPOR Hub[/] broker {broker.bootstrap} · database {settings.database_url}\n"
             f"  post complaints: {base}/intake/<source> · metrics: {base}/metrics · "
-            f"ready: {base}/readyz\n  Ctrl-C stops everything."
+            f"ready: {base}/readyz\n  Ctrl-C stops everything.",
+            soft_wrap=True,
         )
         serving = asyncio.create_task(server.serve())
         feeding = asyncio.create_task(_feed(base, rate, settings))
@@ -114,6 +118,16 @@ tally = Tally()
 """What the demo posted and the responders sent, shared with the progress display."""
 
 
+@dataclass(slots=True)
+class Waiting:
+    why: str | None = "the HTTP side"
+    """What the demo waits for: what /readyz says keeps the hub unready, then the demo's
+    responders; None once the demo feeds the hub."""
+
+
+waiting = Waiting()
+
+
 async def _feed(base: str, rate: float, settings: Settings) -> None:
     """Post demo complaints once the hub is ready, and answer them as the agencies would
     (the simulator's responders: time compressed, one simulated day per second)."""
@@ -123,12 +137,16 @@ async def _feed(base: str, rate: float, settings: Settings) -> None:
                 ready = await client.get("/readyz")
                 if ready.status_code == 200:
                     break
-            except httpx.HTTPError:
+                problems = ready.json().get("problems", {})
+                waiting.why = "; ".join(f"{k}: {v}" for k, v in problems.items()) or "not yet"
+            except (httpx.HTTPError, ValueError):
                 pass
             await asyncio.sleep(0.5)
+        waiting.why = "the demo's agency responders joining their consumer group"
         responders = Responders(settings, Directory.load(settings.agencies_file), 1708, tally,
                                 since=datetime.now(UTC))
         await responders.start()
+        waiting.why = None
         answering = asyncio.create_task(responders.run(float("inf")))
         try:
             await _post_forms(client, rate)
