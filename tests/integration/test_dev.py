@@ -43,6 +43,10 @@ def test_dev_shows_progress_and_stops_its_broker_on_sigterm(tmp_path: Path) -> N
                      if (m := re.search(r"· routed (\d+) ·", line))]
             routed = found[-1] if found else 0
         assert routed > 0, "".join(lines)[-3000:]
+        # Until the demo posts, the progress says what it waits for (the groups' joins take
+        # seconds), not a row of zeros.
+        progress = [line for line in lines if re.match(r"\d\d:\d\d:\d\d ", line)]
+        assert progress[0].split(" ", 1)[1].startswith("starting: "), "".join(lines)[-3000:]
         assert accepts(broker_port) and broker_running_on(broker_port)
 
         proc.send_signal(signal.SIGTERM)
