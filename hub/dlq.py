@@ -19,9 +19,9 @@ from sqlalchemy.engine import Engine
 from hub.producers.publisher import Publisher
 from hub.sealing import Sealer
 from hub.settings import Settings
-from hub.store import DeadLetterRow, Pending, transaction
+from hub.store import DeadLetterRow, Pending, table_of, transaction
 
-TABLE: sa.Table = DeadLetterRow.__table__  # type: ignore[attr-defined]
+TABLE: sa.Table = table_of(DeadLetterRow)
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,6 +44,7 @@ from hub.store import (
     add_outbox,
     insert_ignoring_duplicates,
     outbox_row,
+    table_of,
 )
 
 RAW_PREFIX = topics.raw("")
@@ -323,7 +324,7 @@ def join_expired_fragments(
     A part lost by the operator must not hold the citizen's message back for ever; the
     joiner marks each missing part in the text, so the agency sees the gap.
     """
-    table: sa.Table = FragmentRow.__table__  # type: ignore[attr-defined]
+    table: sa.Table = table_of(FragmentRow)
     expired = conn.execute(
         sa.select(table.c.group_key).group_by(table.c.group_key)
         .having(sa.func.min(table.c.received_at) < waited_since).limit(limit)
@@ -340,7 +341,7 @@ def _join_stored(
 ) -> None:
     """Join one stored group into `into` and forget its parts; complete groups only
     unless `partial`. `record` is the raw record a dead letter cites (None: the parts)."""
-    table: sa.Table = FragmentRow.__table__  # type: ignore[attr-defined]
+    table: sa.Table = table_of(FragmentRow)
     rows = conn.execute(sa.select(table).where(table.c.group_key == group_key)).all()
     if not rows or (len(rows) < rows[0].total and not partial):
         return
@@ -383,7 +384,7 @@ def _candidate_query() -> sa.Select[Any]:
     With OR in one query the planner is free to pick a worse index (it once scanned
     every original); built once, SQLAlchemy compiles it once, not per batch.
     """
-    table: sa.Table = ComplaintRow.__table__  # type: ignore[attr-defined]
+    table: sa.Table = table_of(ComplaintRow)
     columns = (table.c.tracking_id, table.c.reporter_key, table.c.place_key,
                table.c.text_key, table.c.fingerprint, table.c.received_at)
     lookups = []
@@ -538,7 +539,7 @@ def duplicate_outbox(
     """Tell each original's holder about the new reports of it (keyed by the original)."""
     if not linked:
         return []
-    table: sa.Table = ComplaintRow.__table__  # type: ignore[attr-defined]
+    table: sa.Table = table_of(ComplaintRow)
     holders = dict(conn.execute(
         sa.select(table.c.tracking_id, table.c.agency_code)
         .where(table.c.tracking_id.in_({original for _, original, _ in linked}))
@@ -558,7 +559,7 @@ def duplicate_outbox(
 
 def mark_routing_sent(conn: Connection, tracking_ids: Collection[str]) -> None:
     """Note first routing events the broker acknowledged (updates by primary key)."""
-    table: sa.Table = ComplaintRow.__table__  # type: ignore[attr-defined]
+    table: sa.Table = table_of(ComplaintRow)
     for part in passes(list(tracking_ids)):
         conn.execute(sa.update(table).where(table.c.tracking_id.in_(part))
                      .values(routing_sent=True))
@@ -587,7 +588,7 @@ def resend_routing(
     complaint stored and its event unsent: it is sent now (same event id, same bytes).
     `seen` limits the search to those tracking ids; the relay passes None and a time.
     """
-    table: sa.Table = ComplaintRow.__table__  # type: ignore[attr-defined]
+    table: sa.Table = table_of(ComplaintRow)
     query = sa.select(table).where(
         # `= false`, as the partial index ix_complaint_routing_unsent says, so it is used.
         table.c.routing_sent == sa.false(), table.c.route_seq == 1,

@@ -47,7 +47,7 @@ from hub.settings import Settings
 
 TARGET = 0.9
 """Follow-up rate target; lapor:follow_up_rate:target in deploy/prometheus says the same."""
-TABLE: sa.Table = store.ComplaintRow.__table__  # type: ignore[attr-defined]
+TABLE: sa.Table = store.table_of(store.ComplaintRow)
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 

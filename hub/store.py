@@ -246,6 +246,12 @@ def transaction(engine: Engine) -> Iterator[Connection]:
         yield conn
 
 
+def table_of(model: type[SQLModel]) -> sa.Table:
+    """A table model's Core table, for statements over many rows (SQLModel leaves
+    `__table__` untyped)."""
+    return model.__table__  # type: ignore[attr-defined,no-any-return]
+
+
 def insert_ignoring_duplicates(
     conn: Connection, table: type[SQLModel], rows: Sequence[dict[str, Any]], returning: str
 ) -> set[Any]:
@@ -256,7 +262,7 @@ def insert_ignoring_duplicates(
     """
     if not rows:
         return set()
-    tbl: sa.Table = table.__table__  # type: ignore[attr-defined]
+    tbl: sa.Table = table_of(table)
     insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     stmt = insert(tbl).on_conflict_do_nothing().returning(tbl.c[returning])
     result = conn.execute(stmt, list(rows))
@@ -296,7 +302,7 @@ def add_outbox(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[Pending
     """Write outbox rows (headers as a dict); returns them ready to send, in order."""
     if not rows:
         return []
-    tbl: sa.Table = OutboxRow.__table__  # type: ignore[attr-defined]
+    tbl: sa.Table = table_of(OutboxRow)
     ids = conn.execute(
         # Publish order is outbox order: RETURNING must keep the order rows were given in.
         sa.insert(tbl).returning(tbl.c.id, sort_by_parameter_order=True),
@@ -309,7 +315,7 @@ def add_outbox(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[Pending
 
 
 def unsent(conn: Connection, older_than: datetime, limit: int) -> list[Pending]:
-    tbl: sa.Table = OutboxRow.__table__  # type: ignore[attr-defined]
+    tbl: sa.Table = table_of(OutboxRow)
     result = conn.execute(
         sa.select(tbl.c.id, tbl.c.topic, tbl.c.key, tbl.c.value, tbl.c.headers)
         .where(tbl.c.sent_at.is_(None), tbl.c.created_at < older_than)
@@ -323,13 +329,13 @@ def unsent(conn: Connection, older_than: datetime, limit: int) -> list[Pending]:
 def mark_sent(conn: Connection, ids: Sequence[int], at: datetime) -> None:
     if not ids:
         return
-    tbl: sa.Table = OutboxRow.__table__  # type: ignore[attr-defined]
+    tbl: sa.Table = table_of(OutboxRow)
     conn.execute(sa.update(tbl).where(tbl.c.id.in_(ids)).values(sent_at=at))
 
 
 def prune_outbox(conn: Connection, sent_before: datetime) -> int:
     """Forget events the broker acknowledged long ago; returns how many rows went."""
-    tbl: sa.Table = OutboxRow.__table__  # type: ignore[attr-defined]
+    tbl: sa.Table = table_of(OutboxRow)
     result = conn.execute(
         sa.delete(tbl).where(tbl.c.sent_at.is_not(None), tbl.c.sent_at < sent_before)
     )
@@ -337,5 +343,5 @@ def prune_outbox(conn: Connection, sent_before: datetime) -> int:
 
 
 def unsent_count(conn: Connection) -> int:
-    tbl: sa.Table = OutboxRow.__table__  # type: ignore[attr-defined]
+    tbl: sa.Table = table_of(OutboxRow)
     return int(conn.execute(sa.select(sa.func.count()).where(tbl.c.sent_at.is_(None))).scalar_one())

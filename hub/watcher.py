@@ -27,9 +27,10 @@ from hub.store import (
     add_outbox,
     insert_ignoring_duplicates,
     outbox_row,
+    table_of,
 )
 
-TABLE: sa.Table = ComplaintRow.__table__  # type: ignore[attr-defined]
+TABLE: sa.Table = table_of(ComplaintRow)
 CLOSED_STATES = (Status.CLOSED.value, Status.ARCHIVED.value)
 
 

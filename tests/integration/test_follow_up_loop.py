@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from hub.model import FollowUpEvent, Status
-from hub.store import ComplaintRow
+from hub.store import ComplaintRow, table_of
 from tests.support import HubProcess, consume_all, events, produce
 
 pytestmark = pytest.mark.broker
@@ -122,7 +122,7 @@ async def test_a_missed_deadline_escalates_exactly_once(hub: HubProcess) -> None
     await wait_for(lambda: db(hub, "SELECT 1 FROM complaint WHERE tracking_id = :t", t=tid))
     # Three working days cannot pass in a test: move the stored deadline into the past,
     # which is what the watcher reads, and let it sweep many times.
-    table = ComplaintRow.__table__  # typed column: the same UTC storage as the hub's
+    table = table_of(ComplaintRow)  # typed column: the same UTC storage as the hub's
     with sa.create_engine(hub.database_url).begin() as conn:
         conn.execute(sa.update(table).where(table.c.tracking_id == tid)
                      .values(due_at=datetime.now(UTC) - timedelta(minutes=1)))

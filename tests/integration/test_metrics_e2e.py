@@ -18,7 +18,7 @@ import sqlalchemy as sa
 import yaml
 
 from hub.embedded_broker import free_port
-from hub.store import ComplaintRow, HistoryRow
+from hub.store import ComplaintRow, HistoryRow, table_of
 from tests.deploy.test_prometheus import PROMETHEUS, RULE_FILES, panel_queries
 from tests.support import HUB, HubProcess
 
@@ -124,7 +124,7 @@ def wait_until_settled(hub: HubProcess, quiet_for: float = 3.0, within: float = 
 
     A follow-up applied after `miss_deadlines` would set a new deadline over the moved one.
     """
-    history = HistoryRow.__table__
+    history = table_of(HistoryRow)
     engine = sa.create_engine(hub.database_url)
     seen, quiet_since, deadline = -1, time.monotonic(), time.monotonic() + within
     try:
@@ -146,7 +146,7 @@ def miss_deadlines(hub: HubProcess, count: int) -> int:
 
     Answered ones are left alone: their deadline is the auto-close, which closes, not breaches.
     """
-    table = ComplaintRow.__table__  # typed column: the same UTC storage as the hub's
+    table = table_of(ComplaintRow)  # typed column: the same UTC storage as the hub's
     with sa.create_engine(hub.database_url).begin() as conn:
         chosen = (sa.select(table.c.tracking_id)
                   .where(table.c.due_at.is_not(None),

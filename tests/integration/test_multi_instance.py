@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from hub.model import FollowUpEvent, Status
-from hub.store import ComplaintRow
+from hub.store import ComplaintRow, table_of
 from tests.support import HubProcess, produce
 
 pytestmark = pytest.mark.broker
@@ -154,7 +154,7 @@ async def test_three_instances_store_route_apply_and_escalate_once(
     assert query(database_url, "SELECT count(*) FROM dead_letter")[0][0] == 0
 
     # Every instance runs the watcher five times a second; each breach escalates once.
-    table = ComplaintRow.__table__  # type: ignore[attr-defined]
+    table = table_of(ComplaintRow)
     late = [r.tracking_id for r in unanswered]
     query(database_url, sa.update(table).where(table.c.tracking_id.in_(late))
           .values(due_at=datetime.now(UTC) - timedelta(minutes=1)))

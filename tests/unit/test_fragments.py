@@ -13,7 +13,7 @@ from hub.adapters.sms_gateway import missing_part
 from hub.intake import Record
 from hub.model import SourceRef, tracking_id_for
 from hub.service import Hub
-from hub.store import FragmentRow
+from hub.store import FragmentRow, table_of
 from tests.support import FakePublisher
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "sms-gateway"
@@ -35,7 +35,7 @@ def routed(publisher: FakePublisher) -> dict[str, dict[str, object]]:
 def fragments_left(service: Hub) -> int:
     with service.engine.connect() as conn:
         return int(conn.execute(
-            sa.select(sa.func.count()).select_from(FragmentRow.__table__)  # type: ignore[attr-defined]
+            sa.select(sa.func.count()).select_from(table_of(FragmentRow))
         ).scalar_one())
 
 
