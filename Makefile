@@ -31,8 +31,8 @@ test: $(STAMP) prometheus
 	$(BIN)/python -m pytest -q -n 3 --dist loadfile
 
 lint: $(STAMP)
-	$(BIN)/ruff check hub tests
-	$(BIN)/mypy hub
+	$(BIN)/ruff check hub tests bench
+	$(BIN)/mypy --explicit-package-bases hub tests bench
 
 bench: $(STAMP)
 	$(BIN)/lapor-hub bench

@@ -34,7 +34,8 @@ async def test_one_topic_stands_for_all_between_full_checks(
         async def counted_list() -> list[str]:
             nonlocal listed
             listed += 1
-            return await list_topics()
+            topics: list[str] = await list_topics()
+            return topics
 
         async def counted_ask() -> bool:
             nonlocal asked

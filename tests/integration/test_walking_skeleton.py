@@ -35,7 +35,7 @@ def hub(
 
 
 def web_form(ref: str, **overrides: object) -> bytes:
-    form = {
+    form: dict[str, object] = {
         "id": ref,
         "judul": "Jalan rusak",
         # Distinct people and words: identical ones would be linked as duplicates.

@@ -7,11 +7,12 @@ import threading
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import Engine
 
 from hub import store
 
 
-def log_pages(engine: store.Engine) -> int:
+def log_pages(engine: Engine) -> int:
     with engine.connect() as conn:
         return int(conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()[1])
 

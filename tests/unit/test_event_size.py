@@ -61,7 +61,7 @@ def test_the_largest_routing_and_duplicate_events_fit_in_one_record() -> None:
     routing = RoutingEvent(
         event_id=worst(100), tracking_id=complaint.tracking_id, agency_code=AGENCY,
         previous_agency_code=AGENCY, reason="explicit_target", routed_at=NOW, confidential=True,
-        deadlines=tuple(Deadline(kind=k, due_at=NOW)  # type: ignore[arg-type]
+        deadlines=tuple(Deadline(kind=k, due_at=NOW)
                         for k in ("verification", "first_follow_up", "settle", "auto_close")),
         complaint=complaint,
     )
@@ -94,7 +94,7 @@ def test_a_dead_letter_event_leaves_out_what_would_not_fit(
     event = json.loads(row["value"])
     assert len(row["value"]) + len(row["key"] or "") <= MAX_EVENT_BYTES
     assert event["original_omitted"] is bool(omitted)
-    empty = {"original": "", "key": None, "headers": {}}
+    empty: dict[str, object] = {"original": "", "key": None, "headers": {}}
     assert {f for f in empty if event[f] == empty[f]} == set(omitted)
     if not omitted:
         assert base64.b64decode(event["original"]) == value

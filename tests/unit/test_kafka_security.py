@@ -8,7 +8,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 from ipaddress import IPv4Address
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -95,8 +95,9 @@ def handshake(client: ssl.SSLContext, pki: Path, broker: str = "broker") -> str 
             try:
                 with server.wrap_socket(conn, server_side=True) as tls:
                     peer = tls.getpeercert() or {}
-                    seen.extend(v for rdn in peer.get("subject", ()) for k, v in rdn
-                                if k == "commonName")
+                    subject = cast(tuple[tuple[tuple[str, str], ...], ...],
+                                   peer.get("subject", ()))
+                    seen.extend(v for rdn in subject for k, v in rdn if k == "commonName")
                     tls.sendall(b"ok")
             except (ssl.SSLError, OSError):
                 conn.close()
