@@ -190,7 +190,8 @@ def healthz() -> ASGIApp:
 
 
 def readyz(hub: Hub, broker_problem: Callable[[], Awaitable[str | None]]) -> ASGIApp:
-    """Ready when the database answers and the broker answers, checked now."""
+    """Ready when the database and the broker answer, checked now, and the consumers
+    have joined their groups."""
 
     def ping_db() -> None:
         with hub.engine.connect() as conn:
