@@ -27,11 +27,25 @@ cli = typer.Typer(
 )
 
 
+class _Chatter(logging.Filter):
+    """Lines that tell an operator nothing: Alembic's dialect notes at every start, and
+    FastStream's note on each of its tasks at every stop."""
+
+    NOISE = ("Context impl ", "Will assume ", "callback for ")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(self.NOISE)
+
+
 def _logging(level: str = "INFO") -> None:
     logging.basicConfig(
         level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    for name in ("alembic.runtime.migration", "hub.kafka"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _Chatter) for f in logger.filters):
+            logger.addFilter(_Chatter())
 
 
 @cli.command()

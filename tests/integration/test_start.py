@@ -13,6 +13,7 @@ import pytest
 from hub.app import HubBroker, _broker_problem, build
 from hub.embedded_broker import EmbeddedBroker, free_port
 from hub.settings import Settings
+from tests.support import HubProcess
 
 pytestmark = pytest.mark.broker
 
@@ -110,3 +111,17 @@ async def test_a_consumer_that_cannot_start_fails_the_start_as_itself(
         hub.engine.dispose()
     consumers = [getattr(s, "consumer", None) for s in others]
     assert all(c is None or c._closed for c in consumers)
+
+
+def test_the_log_of_a_start_and_stop_keeps_what_an_operator_reads(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    log = tmp_path / "hub.log"
+    with HubProcess(kafka_bootstrap, f"sqlite:///{tmp_path}/hub.db", log_path=log):
+        pass
+    text = log.read_text(errors="replace")
+    for said in ("Running upgrade  -> 0001", "FastStream app started successfully",
+                 "FastStream app shut down gracefully"):
+        assert said in text, text[-3000:]
+    for chatter in ("Context impl ", "Will assume ", "callback for "):
+        assert chatter not in text, text[-3000:]
