@@ -226,12 +226,12 @@ def dlq_list(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
     """Dead letters with their reason (newest first); original bytes stay sealed."""
-    from rich.console import Console
     from rich.table import Table
 
     from hub.dlq import list_letters
     from hub.settings import get_settings
     from hub.store import make_engine
+    from hub.terminal import print_whole
 
     engine = make_engine(get_settings().database_url)
     letters = list_letters(engine, reason=reason, include_replayed=replayed, limit=limit)
@@ -243,7 +243,7 @@ def dlq_list(
     for dl in letters:
         table.add_row(str(dl.id), f"{dl.at:%Y-%m-%d %H:%M:%S}", dl.stage, dl.reason, dl.topic,
                       dl.detail[:80], f"{dl.replayed_at:%Y-%m-%d %H:%M}" if dl.replayed_at else "")
-    Console().print(table)
+    print_whole(table)
 
 
 @dlq_cli.command("replay")

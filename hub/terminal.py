@@ -1,0 +1,23 @@
+"""Tables for people: printed whole, never squeezed into a narrow terminal or a pipe."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.measure import Measurement
+from rich.table import Table
+
+WIDE = 240
+"""Columns for a table when the output is not a terminal (rich would take 80)."""
+
+
+def print_whole(table: Table, console: Console | None = None) -> None:
+    """Print `table` at its natural width when the terminal is narrower, or the output is
+    a file or a pipe: rich would squeeze the columns and cut cells ("10…", a column gone),
+    and a figure or a reason cut short is wrong, not just untidy."""
+    console = console or Console()
+    wide = Console(width=WIDE)
+    if not console.is_terminal or console.width < Measurement.get(
+        wide, wide.options, table
+    ).maximum:
+        console = wide
+    console.print(table)
