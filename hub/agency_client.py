@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 
 from hub import topics
 from hub.kafka import client_options
@@ -57,12 +58,14 @@ def parse_command(line: str, agency: str) -> FollowUpEvent | str:
 
 
 def show(raw: bytes) -> None:
+    """Print one event. What citizens and agencies wrote is escaped: rich would read
+    "[rusak]" as a style and drop it, and a "[/]" would stop the client."""
     try:
         data = json.loads(raw)
         if data.get("type") == "escalation":
             e = EscalationEvent.model_validate(data)
             console.print(
-                f"[bold red]escalation[/] {e.tracking_id}: {e.agency_code} missed "
+                f"[bold red]escalation[/] {e.tracking_id}: {escape(e.agency_code)} missed "
                 f"{e.deadline} (due {e.due_at:%Y-%m-%d %H:%M %Z})"
             )
             return
@@ -70,12 +73,13 @@ def show(raw: bytes) -> None:
             d = DuplicateEvent.model_validate(data)
             console.print(
                 f"[bold cyan]another report[/] of {d.tracking_id} via "
-                f"{d.duplicate.channel.value} ({d.duplicate.tracking_id}, same {d.matched_by})"
+                f"{d.duplicate.channel.value} ({d.duplicate.tracking_id}, same "
+                f"{escape(str(d.matched_by))})"
             )
             return
         r = RoutingEvent.model_validate(data)
     except (ValueError, ValidationError):
-        console.print(f"[yellow]unreadable event[/] {raw[:80]!r}")
+        console.print(f"[yellow]unreadable event[/] {escape(repr(raw[:80]))}")
         return
     c = r.complaint
     due = ", ".join(f"{d.kind} {d.due_at:%d %b}" for d in r.deadlines)
@@ -83,8 +87,9 @@ def show(raw: bytes) -> None:
     who = "anonim" if c.anonymous else (c.reporter.name or c.reporter.handle or "-")
     console.print(
         f"[bold green]{r.tracking_id}[/] ({r.reason}) {c.report_type.value} via {c.channel.value}"
-        f"{secret}\n  {c.title or ''} {c.description[:300]}\n"
-        f"  region {c.location.region_code or '?'} · category {c.category or '?'} · from {who}"
+        f"{secret}\n  {escape(c.title or '')} {escape(c.description[:300])}\n"
+        f"  region {c.location.region_code or '?'} · category {escape(c.category or '?')} · "
+        f"from {escape(who)}"
         f" · due: {due}"
     )
 
@@ -107,7 +112,7 @@ async def run_agency(settings: Settings, code: str, *, interactive: bool) -> Non
                 break
             result = parse_command(line, code)
             if isinstance(result, str):
-                console.print(result)
+                console.print(result, markup=False)  # may quote what was typed
                 continue
             await producer.send_and_wait(
                 topics.FOLLOW_UP, result.model_dump_json().encode(), key=result.tracking_id.encode()

@@ -1,9 +1,23 @@
 from __future__ import annotations
 
-from hub.agency_client import HELP, parse_command
-from hub.model import FollowUpEvent, Status
+from datetime import UTC, datetime
+
+import pytest
+
+from hub.agency_client import HELP, parse_command, show
+from hub.model import (
+    Channel,
+    Complaint,
+    FollowUpEvent,
+    Location,
+    Reporter,
+    RoutingEvent,
+    SourceRef,
+    Status,
+)
 
 TID = "123456789012345678"
+NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 
 
 def test_a_typed_line_becomes_a_follow_up() -> None:
@@ -19,3 +33,21 @@ def test_bad_lines_say_why() -> None:
     assert parse_command("", "a") == HELP
     assert str(parse_command(f"{TID} done", "a")).startswith("not sent:")
     assert str(parse_command("12 responded", "a")).startswith("not sent:")
+
+
+def test_what_citizens_wrote_is_shown_as_written(capsys: pytest.CaptureFixture[str]) -> None:
+    """Rich reads "[rusak]" as a style (and drops it) and stops at a stray "[/]"."""
+    complaint = Complaint(
+        tracking_id=TID, source=SourceRef(system="web", message_id="m-1"), channel=Channel.WEB,
+        title="[PENTING]", description="Jalan [rusak] parah, lihat foto [/] di atas",
+        category="jalan", location=Location(region_code="32.75"),
+        reporter=Reporter(name="Budi [RT 03]"), submitted_at=NOW, received_at=NOW,
+    )
+    event = RoutingEvent(event_id="e-1", tracking_id=TID, agency_code="kota-bekasi-dbmsda",
+                         reason="rule", routed_at=NOW, confidential=False, complaint=complaint)
+    show(event.model_dump_json().encode())
+    show(b"[/] not json")
+    shown = capsys.readouterr().out
+    for written in ("[PENTING]", "Jalan [rusak] parah, lihat foto [/] di atas", "Budi [RT 03]",
+                    "[/] not json"):
+        assert written in shown, shown
