@@ -226,6 +226,7 @@ def dlq_list(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
     """Dead letters with their reason (newest first); original bytes stay sealed."""
+    from rich.markup import escape
     from rich.table import Table
 
     from hub.dlq import list_letters
@@ -240,9 +241,10 @@ def dlq_list(
             typer.echo(json.dumps(dataclasses.asdict(dl), default=str, ensure_ascii=False))
         return
     table = Table("id", "at", "stage", "reason", "topic", "detail", "replayed")
-    for dl in letters:
-        table.add_row(str(dl.id), f"{dl.at:%Y-%m-%d %H:%M:%S}", dl.stage, dl.reason, dl.topic,
-                      dl.detail[:80], f"{dl.replayed_at:%Y-%m-%d %H:%M}" if dl.replayed_at else "")
+    for dl in letters:  # a detail may quote a payload: "[...]" must not be read as markup
+        table.add_row(str(dl.id), f"{dl.at:%Y-%m-%d %H:%M:%S}", dl.stage, escape(dl.reason),
+                      escape(dl.topic), escape(dl.detail[:80]),
+                      f"{dl.replayed_at:%Y-%m-%d %H:%M}" if dl.replayed_at else "")
     print_whole(table)
 
 
