@@ -258,24 +258,23 @@ def _print(figures: list[Figures], first: date, last: date) -> None:
     if not figures:
         console.print(f"No complaints were received from {first} to {last}.")
         return
+    table = Table(title=f"Follow-up of complaints received {first} to {last}", title_style="bold")
+    table.add_column("agency", no_wrap=True)
+    table.add_column("complaints", justify="right")
+    table.add_column("followed up", justify="right")
+    table.add_column("resolved", justify="right")
+    table.add_column("follow-up rate\n1 - not followed up / total", justify="right")
+    table.add_column("resolution rate\nresolved / total", justify="right")
+    table.add_column("first follow-up\nmedian (working days)", justify="right")
+    table.add_column("first follow-up\np90 (working days)", justify="right")
+    table.add_column("breaches\n> 5 working days", justify="right")
     total = Figures("all agencies", "all agencies")
     for f in figures:
         total.add(f)
-    rows = [_cells(f) for f in figures]
-    totals = _cells(total) if len(figures) > 1 else None
-    table = Table(title=f"Follow-up of complaints received {first} to {last}", title_style="bold")
-    for n, header in enumerate(("agency", "complaints", "followed up", "resolved",
-                                "follow-up rate\n1 - not followed up / total",
-                                "resolution rate\nresolved / total",
-                                "first follow-up\nmedian (working days)",
-                                "first follow-up\np90 (working days)",
-                                "breaches\n> 5 working days")):
-        table.add_column(header, justify="left" if n == 0 else "right", no_wrap=True)
-    for row in rows:
-        table.add_row(*row)
-    if totals:
+        table.add_row(*_cells(f))
+    if len(figures) > 1:
         table.add_section()
-        table.add_row(*totals, style="bold")
+        table.add_row(*_cells(total), style="bold")
     table.caption = (
         "Follow-up rate counts every complaint with a first follow-up (in progress, asked the "
         "reporter, answered) or closed; resolution rate only closed ones. Times run from the "
