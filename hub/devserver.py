@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -158,7 +159,9 @@ async def _feed(base: str, rate: float, settings: Settings) -> None:
 
 
 async def _post_forms(client: httpx.AsyncClient, rate: float) -> None:
-    for body in web_complaints():
+    # A stream of its own each run: the same ids again would be complaints already stored
+    # (received once, never routed twice), the same texts duplicates of the last run's.
+    for body in web_complaints(seed=int(time.time())):
         try:
             answer = await client.post("/intake/web", json=body)
             if answer.status_code == 202:

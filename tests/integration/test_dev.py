@@ -1,11 +1,13 @@
-"""`lapor-hub dev` (what `make run` starts): its demo stream gets routed, its progress shows
-in a log, and SIGTERM stops the embedded broker with it."""
+"""`lapor-hub dev` (what `make run` starts): its demo stream gets routed, on a new database
+and again on the last run's, its progress shows in a log, and SIGTERM stops the embedded
+broker with it."""
 
 from __future__ import annotations
 
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -17,6 +19,17 @@ from tests.support import broker_outlives, broker_running_on
 
 
 def test_dev_shows_progress_and_stops_its_broker_on_sigterm(tmp_path: Path) -> None:
+    run_dev_until_routed(tmp_path)
+    # `make run` again on the same database: the demo is new complaints, not the last
+    # run's again (stored already: routed 0 until it passed the last run's count).
+    run_dev_until_routed(tmp_path)
+    with sqlite3.connect(tmp_path / "hub.db") as db:
+        streams = {row[0].rsplit("-", 1)[0] for row in db.execute(
+            "SELECT source_message_id FROM complaint WHERE source_system = 'web'")}
+    assert len(streams) == 2, streams
+
+
+def run_dev_until_routed(tmp_path: Path) -> None:
     broker_port, http_port = free_port(), free_port()
     env = {
         **os.environ,
