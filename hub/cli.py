@@ -10,6 +10,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -168,7 +169,9 @@ def simulate(
     minutes: Annotated[float, typer.Option(help="How long to run.")] = 2.0,
     rate: Annotated[float, typer.Option(help="Complaints per second over all channels.")] = 10.0,
     hub_url: Annotated[str | None, typer.Option(help="Ingress base URL.")] = None,
-    seed: Annotated[int, typer.Option(help="Same seed, same stream.")] = 1708,
+    seed: Annotated[int | None, typer.Option(
+        help="Same seed, same stream. Default: a new one each run, shown at the start (the "
+             "hub takes a stream it has seen for complaints it already has).")] = None,
 ) -> None:
     """Realistic multi-channel load with agency responders (some late, some not_authority)."""
     from hub.settings import get_settings
@@ -176,6 +179,9 @@ def simulate(
 
     settings = get_settings()
     url = hub_url or f"http://{settings.http_host}:{settings.http_port}"
+    if seed is None:
+        seed = int(time.time())
+        typer.echo(f"seed {seed} (--seed {seed} sends this stream again)", err=True)
     try:
         asyncio.run(run_simulation(settings, url, minutes=minutes, rate=rate, seed=seed))
     except SimulationError as exc:

@@ -19,8 +19,8 @@ weeks. The hub's own clock is not compressed: deadlines fall due, and are escala
 working days only.
 
 The same seed gives the same payloads and the same agency behaviour. Against the same
-database it also re-sends the same vendor ids, which the hub drops as already seen: use
-another seed for fresh complaints.
+database it also re-sends the same vendor ids, which the hub drops as already seen: the
+command takes a new seed each run unless it is given one.
 """
 
 from __future__ import annotations

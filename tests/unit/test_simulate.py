@@ -156,3 +156,30 @@ def test_follow_ups_are_stamped_on_the_simulated_clock() -> None:
         assert days == sorted(days)
         assert all((f.at - NOW).total_seconds() == pytest.approx(d * 86_400) for d, f in timed)
         assert len({f.event_id for _, f in timed}) == len(timed)
+
+
+def test_each_run_takes_a_new_seed_and_says_it_unless_given_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The hub takes a stream it has seen for complaints it already has: a second run with
+    a fixed default seed would route nothing."""
+    from typer.testing import CliRunner
+
+    import hub.simulate
+    from hub import cli
+
+    seeds: list[int] = []
+
+    async def simulated(*_: object, seed: int, **__: object) -> None:
+        seeds.append(seed)
+
+    monkeypatch.setattr(hub.simulate, "run_simulation", simulated)
+    runner = CliRunner()
+    for now in (1_795_000_000.5, 1_795_000_090.2):
+        monkeypatch.setattr("hub.cli.time.time", lambda now=now: now)
+        done = runner.invoke(cli.cli, ["simulate"])
+        assert done.exit_code == 0, done.output
+        assert f"seed {int(now)} (--seed {int(now)} sends this stream again)" in done.output
+    done = runner.invoke(cli.cli, ["simulate", "--seed", "7"])
+    assert done.exit_code == 0 and "seed" not in done.output, done.output
+    assert seeds == [1_795_000_000, 1_795_000_090, 7]
