@@ -55,6 +55,10 @@ def broker(port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 9092)
     from hub.embedded_broker import EmbeddedBroker
 
     _logging()
+    # SIGTERM ends the start or the wait like Ctrl-C, and the broker is stopped on the way
+    # out. Stopping in the handler itself deadlocked: it waited for the broker inside the
+    # wait it had interrupted.
+    signal.signal(signal.SIGTERM, _interrupt)
     b = EmbeddedBroker(port)
     try:
         b.start()
@@ -62,7 +66,6 @@ def broker(port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 9092)
         typer.echo(f"lapor-hub broker: {exc}", err=True)
         raise typer.Exit(1) from exc
     typer.echo(f"broker ready: HUB_KAFKA_BOOTSTRAP={b.bootstrap} (Ctrl-C stops it)", err=True)
-    signal.signal(signal.SIGTERM, lambda *_: b.stop())
     try:
         b.wait()
     except KeyboardInterrupt:
@@ -315,6 +318,10 @@ def bench(
 
 def _exit_on_signal(signum: int, _frame: object) -> None:
     raise SystemExit(128 + signum)
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _fail(reason: str) -> NoReturn:

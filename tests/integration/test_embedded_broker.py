@@ -57,3 +57,26 @@ def test_stop_stops_the_broker_even_when_its_guard_hangs() -> None:
             if guard is not None:
                 guard.kill()
                 guard.wait()
+
+
+def test_lapor_hub_broker_stops_on_sigterm_with_its_broker() -> None:
+    """A service manager's stop: the handler once waited for the broker inside the wait it
+    had interrupted, and hung there for good."""
+    port = free_port()
+    starter = subprocess.Popen(
+        [sys.executable, "-m", "hub", "broker", "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert starter.stderr is not None
+        while not (line := starter.stderr.readline()).startswith("broker ready"):
+            assert line, "`lapor-hub broker` ended before it was ready"
+        starter.terminate()
+        assert starter.wait(20) == 0
+        assert wait_until(False, port, 15), "the broker outlived `lapor-hub broker` (SIGTERM)"
+    finally:
+        if starter.poll() is None:
+            starter.kill()
+            starter.wait()
+        with contextlib.suppress(FileNotFoundError):
+            subprocess.run(["pkill", "-f", f"listener-url tcp://127.0.0.1:{port} "], check=False)
