@@ -8,6 +8,7 @@ import gc
 import logging
 import os
 import signal
+import socket
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -76,6 +77,26 @@ class HubBroker(KafkaBroker):
         for publisher in self.publishers:
             await publisher.start()
         self.running = True
+
+
+class CannotServe(RuntimeError):
+    """The HTTP side cannot listen where the settings say; the CLI prints it in one line."""
+
+
+def check_http_port(settings: Settings) -> None:
+    """HUB_HTTP_HOST:HUB_HTTP_PORT free to listen on, before anything starts: found busy by
+    uvicorn, `run` exited 3 after starting the broker side, and `dev` hung on its way out."""
+    where = (settings.http_host, settings.http_port)
+    family = socket.AF_INET6 if ":" in settings.http_host else socket.AF_INET
+    with socket.socket(family) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+        try:
+            probe.bind(where)
+        except OSError as exc:
+            raise CannotServe(
+                f"HTTP: cannot listen on {where[0]}:{where[1]}: {exc.strerror} (another "
+                "lapor-hub there? HUB_HTTP_PORT chooses the port)"
+            ) from exc
 
 
 def prepare_database(settings: Settings) -> None:

@@ -79,11 +79,12 @@ def run() -> None:
     """Run the hub against HUB_KAFKA_BOOTSTRAP and HUB_DATABASE_URL, HTTP on HUB_HTTP_PORT."""
     import uvicorn
 
-    from hub.app import build, reach_dependencies
+    from hub.app import build, check_http_port, reach_dependencies
     from hub.settings import get_settings
 
     settings = get_settings()
     _logging(settings.log_level)
+    check_http_port(settings)
     app, hub = build(settings)
     asyncio.run(reach_dependencies(hub, settings))
     uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_level="warning")
@@ -95,10 +96,13 @@ def dev(
     port: Annotated[int, typer.Option(help="Embedded broker port.")] = 9092,
 ) -> None:
     """Embedded broker + hub on SQLite under ./var + a demo stream, with progress."""
+    from hub.app import check_http_port
     from hub.devserver import run_dev
+    from hub.settings import Settings
 
     os.environ.setdefault("HUB_DATABASE_URL", "sqlite:///var/hub.db")
     _logging("WARNING")
+    check_http_port(Settings())
     asyncio.run(run_dev(rate, port))
 
 
@@ -343,11 +347,12 @@ def operator_error(exc: Exception) -> str | None:
     from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError
     from sqlalchemy.exc import InterfaceError, OperationalError
 
+    from hub.app import CannotServe
     from hub.operator_files import OperatorFileError
 
     if isinstance(exc, ValidationError) and exc.title == "Settings":
         return f"bad setting {setting_errors(exc)}"
-    if isinstance(exc, OperatorFileError):
+    if isinstance(exc, OperatorFileError | CannotServe):
         return str(exc).splitlines()[0]
     if isinstance(exc, OperationalError | InterfaceError):  # parameters are never shown
         return f"database: {str(exc.orig).splitlines()[0] if exc.orig else type(exc).__name__}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import socket
 import subprocess
 import sys
 import uuid
@@ -183,6 +184,27 @@ def test_what_the_operator_must_fix_stops_the_hub_with_one_line_saying_it(
     (line,) = out.stderr.strip().splitlines()
     assert line.startswith("lapor-hub: ") and all(s in line for s in says), line
     assert "2000000" not in line and "sekrit" not in line  # values: some are secrets
+    assert not (tmp_path / "hub.db").exists()
+
+
+@pytest.mark.parametrize("command", [["run"], ["dev", "--port", "0"]], ids=["run", "dev"])
+def test_a_busy_http_port_stops_the_hub_before_it_starts_with_one_line(
+    tmp_path: Path, command: list[str],
+) -> None:
+    """Found busy by uvicorn, `run` exited 3 after the broker side had started, and `dev`
+    hung on its way out, its broker left running."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        out = subprocess.run(
+            [LAPOR_HUB, *command], capture_output=True, text=True, check=False, timeout=60,
+            cwd=tmp_path, env={**os.environ, "HUB_DATABASE_URL": f"sqlite:///{tmp_path}/hub.db",
+                               "HUB_HTTP_PORT": str(port)},
+        )
+    assert out.returncode == 2, out.stderr
+    (line,) = out.stderr.strip().splitlines()
+    assert line.startswith(f"lapor-hub: HTTP: cannot listen on 127.0.0.1:{port}: "), line
     assert not (tmp_path / "hub.db").exists()
 
 
