@@ -101,8 +101,13 @@ async def run_agency(settings: Settings, code: str, *, interactive: bool) -> Non
         auto_offset_reset="earliest", enable_auto_commit=True,
     )
     producer = AIOKafkaProducer(**options, acks="all")
-    await consumer.start()
-    await producer.start()
+    try:
+        await consumer.start()
+        await producer.start()
+    except BaseException:  # the broker out of reach: close both, or aiokafka says "Unclosed"
+        await consumer.stop()
+        await producer.stop()
+        raise
     console.print(f"[bold]{code}[/] listening on {topics.agency(code)}. {HELP}")
     reader = asyncio.create_task(_read(consumer))
     try:

@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -51,3 +55,15 @@ def test_what_citizens_wrote_is_shown_as_written(capsys: pytest.CaptureFixture[s
     for written in ("[PENTING]", "Jalan [rusak] parah, lihat foto [/] di atas", "Budi [RT 03]",
                     "[/] not json"):
         assert written in shown, shown
+
+
+def test_without_its_broker_the_client_stops_with_one_line_and_closes_its_clients() -> None:
+    out = subprocess.run(
+        [str(Path(sys.executable).parent / "lapor-hub"), "agency", "kota-bekasi-dinkes"],
+        capture_output=True, text=True, check=False, timeout=60, stdin=subprocess.DEVNULL,
+        env={**os.environ, "HUB_KAFKA_BOOTSTRAP": "127.0.0.1:1"},
+    )
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.strip().splitlines()[-1].startswith(
+        "lapor-hub: broker: KafkaConnectionError"), out.stderr
+    assert "Unclosed" not in out.stderr and "Traceback" not in out.stderr, out.stderr
