@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from hub import topics
-from hub.kafka import client_options
+from hub.kafka import client_options, start_together
 from hub.model import DuplicateEvent, EscalationEvent, FollowUpEvent, RoutingEvent, Status
 from hub.settings import Settings
 
@@ -101,13 +101,7 @@ async def run_agency(settings: Settings, code: str, *, interactive: bool) -> Non
         auto_offset_reset="earliest", enable_auto_commit=True,
     )
     producer = AIOKafkaProducer(**options, acks="all")
-    try:
-        await consumer.start()
-        await producer.start()
-    except BaseException:  # the broker out of reach: close both, or aiokafka says "Unclosed"
-        await consumer.stop()
-        await producer.stop()
-        raise
+    await start_together(consumer, producer)
     console.print(f"[bold]{code}[/] listening on {topics.agency(code)}. {HELP}")
     reader = asyncio.create_task(_read(consumer))
     try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ssl
-from typing import Any
+from typing import Any, Protocol
 
 from hub.settings import Settings
 
@@ -36,3 +36,20 @@ def client_options(settings: Settings) -> dict[str, Any]:
         options["sasl_plain_username"] = settings.kafka_sasl_username
         options["sasl_plain_password"] = settings.kafka_sasl_password.get_secret_value()
     return options
+
+
+class Client(Protocol):
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+
+
+async def start_together(*clients: Client) -> None:
+    """Start aiokafka clients; if one cannot (the broker out of reach), stop them all before
+    the error goes on, or aiokafka warns of each "Unclosed" client after the one line."""
+    try:
+        for client in clients:
+            await client.start()
+    except BaseException:
+        for client in clients:
+            await client.stop()
+        raise

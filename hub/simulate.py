@@ -49,7 +49,7 @@ from hub import topics
 from hub.adapters.open311 import SERVICE_CATEGORIES
 from hub.calendar import Zone
 from hub.ingress_auth import credentials
-from hub.kafka import client_options
+from hub.kafka import client_options, start_together
 from hub.model import FollowUpEvent, RoutingEvent, Status
 from hub.routing import Directory
 from hub.settings import Settings
@@ -573,8 +573,7 @@ class Responders:
         self.producer = AIOKafkaProducer(
             **options, acks="all", enable_idempotence=self.settings.kafka_idempotent_producer
         )
-        await self.consumer.start()
-        await self.producer.start()
+        await start_together(self.consumer, self.producer)
 
     async def stop(self) -> None:
         self.tally.unsent = len(self.due)
