@@ -15,6 +15,7 @@ from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient
 from faststream.asgi import AsgiFastStream
+from faststream.asgi.types import Receive, Scope, Send
 from faststream.kafka import KafkaBroker
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
@@ -77,6 +78,16 @@ class HubBroker(KafkaBroker):
         for publisher in self.publishers:
             await publisher.start()
         self.running = True
+
+
+class HubApp(AsgiFastStream):
+    """FastStream's ASGI app, with a 404 that says which paths the hub serves."""
+
+    async def not_found(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await http.not_found(scope["path"], send)
+        else:
+            await super().not_found(scope, receive, send)
 
 
 class CannotServe(RuntimeError):
@@ -187,7 +198,7 @@ def build(settings: Settings) -> tuple[AsgiFastStream, Hub]:
             await hub.publisher.stop()
             engine.dispose()
 
-    app = AsgiFastStream(
+    app = HubApp(
         broker,
         asgi_routes=http.routes(hub, settings, lambda: _broker_problem(broker)),
         lifespan=lifespan,

@@ -227,6 +227,16 @@ def readyz(hub: Hub, broker_problem: Callable[[], Awaitable[str | None]]) -> ASG
     return app
 
 
+async def not_found(path: str, send: Send) -> None:
+    """A path the hub does not serve: say which it does (a source's name mistyped, most
+    likely), not FastStream's "Application doesn't support regular HTTP protocol"."""
+    await respond(send, 404, {
+        "error": f"no such path: {path[:200]}",
+        "paths": ["POST /intake/<source>", "GET /metrics", "GET /healthz", "GET /readyz"],
+        "sources": sorted(SOURCES),
+    })
+
+
 def routes(
     hub: Hub, settings: Settings, broker_problem: Callable[[], Awaitable[str | None]]
 ) -> list[tuple[str, ASGIApp]]:

@@ -135,6 +135,12 @@ def test_ingress_refuses_what_it_cannot_accept(hub: HubProcess) -> None:
     big = b'{"isi": "' + b"a" * 400_000 + b'"}'
     assert httpx.post(url, content=big, headers={"content-type": "application/json"}).status_code == 413
     assert httpx.get(url).status_code == 405
+    # A mistyped source: the answer says which paths and sources there are.
+    typo = httpx.post(f"{hub.base_url}/intake/wa", content=b"{}",
+                      headers={"content-type": "application/json"})
+    assert typo.status_code == 404
+    assert typo.json()["error"] == "no such path: /intake/wa"
+    assert {"web", "whatsapp", "sms-twilio"} <= set(typo.json()["sources"])
 
 
 def test_normalize_command(tmp_path: Path) -> None:
