@@ -31,7 +31,7 @@ from hub.producers.publisher import Publisher
 from hub.routing import Directory
 from hub.sealing import Sealer
 from hub.service import Hub
-from hub.settings import Settings
+from hub.settings import CannotServe, Settings
 from hub.specs import document_publishers
 
 log = logging.getLogger("hub.app")
@@ -88,10 +88,6 @@ class HubApp(AsgiFastStream):
             await http.not_found(scope["path"], send)
         else:
             await super().not_found(scope, receive, send)
-
-
-class CannotServe(RuntimeError):
-    """The HTTP side cannot listen where the settings say; the CLI prints it in one line."""
 
 
 def check_http_port(settings: Settings) -> None:

@@ -347,8 +347,8 @@ def operator_error(exc: Exception) -> str | None:
     from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError
     from sqlalchemy.exc import InterfaceError, OperationalError
 
-    from hub.app import CannotServe
     from hub.operator_files import OperatorFileError
+    from hub.settings import CannotServe
 
     if isinstance(exc, ValidationError) and exc.title == "Settings":
         return f"bad setting {setting_errors(exc)}"

@@ -135,6 +135,12 @@ class Settings(BaseSettings):
         return value.upper() if isinstance(value, str) else value
 
 
+class CannotServe(RuntimeError):
+    """The HTTP side cannot listen where the settings say; the CLI prints it in one line.
+    Here, not in hub.app: the CLI names it while the settings themselves may be invalid,
+    and importing hub.app reads them."""
+
+
 @cache
 def get_settings() -> Settings:
     return Settings()
