@@ -58,15 +58,17 @@ def broker(port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 9092)
     # SIGTERM ends the start or the wait like Ctrl-C, and the broker is stopped on the way
     # out. Stopping in the handler itself deadlocked: it waited for the broker inside the
     # wait it had interrupted.
+    # One `try` from the start on: a signal between two statements is caught too.
     signal.signal(signal.SIGTERM, _interrupt)
     b = EmbeddedBroker(port)
     try:
-        b.start()
-    except RuntimeError as exc:
-        typer.echo(f"lapor-hub broker: {exc}", err=True)
-        raise typer.Exit(1) from exc
-    typer.echo(f"broker ready: HUB_KAFKA_BOOTSTRAP={b.bootstrap} (Ctrl-C stops it)", err=True)
-    try:
+        try:
+            b.start()
+        except RuntimeError as exc:
+            typer.echo(f"lapor-hub broker: {exc}", err=True)
+            raise typer.Exit(1) from exc
+        typer.echo(f"broker ready: HUB_KAFKA_BOOTSTRAP={b.bootstrap} (Ctrl-C stops it)",
+                   err=True)
         b.wait()
     except KeyboardInterrupt:
         pass
