@@ -6,6 +6,7 @@ import contextlib
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 
 from hub.embedded_broker import EmbeddedBroker, accepts, free_port
 
@@ -19,17 +20,17 @@ def wait_until(check: bool, port: int, within: float) -> bool:
     return True
 
 
-def test_a_broker_whose_starter_was_killed_outright_stops_too() -> None:
+@contextlib.contextmanager
+def lapor_hub_broker(stderr: int = subprocess.DEVNULL) -> Iterator[tuple[subprocess.Popen[str], int]]:
+    """`lapor-hub broker` on a free port; whatever the test does, neither it nor its broker
+    is left running."""
     port = free_port()
     starter = subprocess.Popen(
         [sys.executable, "-m", "hub", "broker", "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=stderr, text=True,
     )
     try:
-        assert wait_until(True, port, 30), "the broker did not start"
-        starter.kill()  # SIGKILL: no handler, no `finally` runs in the starter
-        starter.wait(10)
-        assert wait_until(False, port, 15), "the broker outlived `lapor-hub broker` (SIGKILL)"
+        yield starter, port
     finally:
         if starter.poll() is None:
             starter.kill()
@@ -37,6 +38,14 @@ def test_a_broker_whose_starter_was_killed_outright_stops_too() -> None:
         # A broker left behind by a failure here must not hold its port for later tests.
         with contextlib.suppress(FileNotFoundError):
             subprocess.run(["pkill", "-f", f"listener-url tcp://127.0.0.1:{port} "], check=False)
+
+
+def test_a_broker_whose_starter_was_killed_outright_stops_too() -> None:
+    with lapor_hub_broker() as (starter, port):
+        assert wait_until(True, port, 30), "the broker did not start"
+        starter.kill()  # SIGKILL: no handler, no `finally` runs in the starter
+        starter.wait(10)
+        assert wait_until(False, port, 15), "the broker outlived `lapor-hub broker` (SIGKILL)"
 
 
 def test_stop_stops_the_broker_even_when_its_guard_hangs() -> None:
@@ -62,21 +71,10 @@ def test_stop_stops_the_broker_even_when_its_guard_hangs() -> None:
 def test_lapor_hub_broker_stops_on_sigterm_with_its_broker() -> None:
     """A service manager's stop: the handler once waited for the broker inside the wait it
     had interrupted, and hung there for good."""
-    port = free_port()
-    starter = subprocess.Popen(
-        [sys.executable, "-m", "hub", "broker", "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )
-    try:
+    with lapor_hub_broker(stderr=subprocess.PIPE) as (starter, port):
         assert starter.stderr is not None
         while not (line := starter.stderr.readline()).startswith("broker ready"):
             assert line, "`lapor-hub broker` ended before it was ready"
         starter.terminate()
         assert starter.wait(20) == 0
         assert wait_until(False, port, 15), "the broker outlived `lapor-hub broker` (SIGTERM)"
-    finally:
-        if starter.poll() is None:
-            starter.kill()
-            starter.wait()
-        with contextlib.suppress(FileNotFoundError):
-            subprocess.run(["pkill", "-f", f"listener-url tcp://127.0.0.1:{port} "], check=False)
