@@ -1,6 +1,8 @@
 """The lapor.go.id web form and the mobile app (same fields), posted as JSON.
 
 Field names are the form's own (Indonesian); see tests/fixtures/web/ for examples.
+What people type by hand is read as they write it: phone numbers in local form
+(0812-3456-7890), a NIK in groups, coordinates as numbers or numeric text.
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ from hub.adapters.base import (
     Outcome,
     RawMessage,
     RejectedError,
+    as_coordinate,
     as_flag,
     as_text,
+    e164_phone,
     iso_datetime,
     parse_json_object,
     rejecting,
@@ -51,14 +55,16 @@ def normalize(raw: RawMessage) -> list[Outcome]:
             location=Location(
                 region_code=as_text(place.get("kode_wilayah"), "lokasi.kode_wilayah"),
                 region_name=as_text(place.get("nama"), "lokasi.nama"),
-                latitude=place.get("lat"),
-                longitude=place.get("lng"),
+                latitude=as_coordinate(place.get("lat"), "lokasi.lat"),
+                longitude=as_coordinate(place.get("lng"), "lokasi.lng"),
                 address=as_text(place.get("alamat"), "lokasi.alamat"),
             ),
             reporter=Reporter(
                 name=as_text(person.get("nama"), "pelapor.nama"),
-                nik=as_text(person.get("nik"), "pelapor.nik"),
-                phone=as_text(person.get("telepon"), "pelapor.telepon"),
+                nik=_nik(person.get("nik")),
+                # Typed by hand: 0812-3456-7890 as often as +62…; a number that is not
+                # one is dropped, as on every channel, not the complaint with it.
+                phone=e164_phone(as_text(person.get("telepon"), "pelapor.telepon")),
                 email=as_text(person.get("email"), "pelapor.email"),
             ),
             anonymous=as_flag(form.get("anonim"), "anonim"),
@@ -69,6 +75,20 @@ def normalize(raw: RawMessage) -> list[Outcome]:
             received_at=raw.received_at,
         )
     ]
+
+
+NIK_SEPARATORS = str.maketrans("", "", " .-")
+
+
+def _nik(value: Any) -> str | None:
+    """The 16-digit NIK, as people write it too: in groups with spaces, dots or dashes."""
+    text = as_text(value, "pelapor.nik")
+    if text is None:
+        return None
+    digits = text.translate(NIK_SEPARATORS)
+    if not (digits.isascii() and digits.isdigit() and len(digits) == 16):
+        raise RejectedError("invalid_field", "pelapor.nik must be the 16 digits of a NIK")
+    return digits
 
 
 def _attachments(value: Any) -> list[Attachment]:

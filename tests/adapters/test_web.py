@@ -1,0 +1,103 @@
+"""The lapor.go.id web form and mobile app -> Complaint."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hub.adapters.base import Outcome, RawMessage, Rejection
+from hub.adapters.web import normalize
+from hub.model import Channel, Complaint, SourceRef, tracking_id_for
+
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "web"
+RECEIVED = datetime(2024, 5, 2, 1, 20, tzinfo=UTC)
+
+
+def load(name: str) -> dict[str, Any]:
+    value: dict[str, Any] = json.loads((FIXTURES / name).read_text())
+    return value
+
+
+def run(payload: dict[str, Any], source: str = "web") -> list[Outcome]:
+    body = json.dumps(payload).encode()
+    return normalize(RawMessage(source, body, "application/json", RECEIVED))
+
+
+def complaint(payload: dict[str, Any], source: str = "web") -> Complaint:
+    (found,) = run(payload, source)
+    assert isinstance(found, Complaint), found
+    return found
+
+
+def refusal(payload: dict[str, Any]) -> Rejection:
+    (found,) = run(payload)
+    assert isinstance(found, Rejection), found
+    return found
+
+
+def test_a_full_form_becomes_a_complaint() -> None:
+    found = complaint(load("form.json"))
+    source = SourceRef(system="web", message_id="LPR-2024-0502-001842")
+    assert found.source == source
+    assert found.tracking_id == tracking_id_for(source)
+    assert found.channel is Channel.WEB
+    assert found.category == "infrastructure"
+    assert found.location.region_code == "32.75"
+    assert (found.location.latitude, found.location.longitude) == (-6.2373, 107.0031)
+    assert found.reporter.phone == "+6281298765432"
+    assert found.reporter.nik == "3275014506850002"
+    assert found.attachments[0].name == "lubang.jpg"
+    assert found.submitted_at == datetime(2024, 5, 2, 1, 15, tzinfo=UTC)
+    assert found.received_at == RECEIVED
+
+
+def test_the_app_posts_the_same_form() -> None:
+    assert complaint(load("form.json"), "mobile").channel is Channel.MOBILE
+
+
+def test_what_people_type_by_hand_is_read_as_they_write_it() -> None:
+    found = complaint(load("typed_by_hand.json"))
+    assert found.reporter.phone == "+6281234567890"
+    assert found.reporter.nik == "3216011203900003"
+    assert (found.location.latitude, found.location.longitude) == (-6.2615, 107.152)
+
+
+@pytest.mark.parametrize("typed", [
+    "081234567890", "0812-3456-7890", "0812 3456 7890", "+62 812-3456-7890", "6281234567890",
+    "(0812) 3456 7890",
+])
+def test_a_phone_number_in_local_or_grouped_form_is_kept_in_e164(typed: str) -> None:
+    form = {**load("form.json"), "pelapor": {"nama": "Budi", "telepon": typed}}
+    assert complaint(form).reporter.phone == "+6281234567890"
+
+
+@pytest.mark.parametrize("typed", ["12345", "nomor saya 0812", "+1"])
+def test_a_phone_that_is_no_number_is_dropped_not_the_complaint(typed: str) -> None:
+    form = {**load("form.json"), "pelapor": {"nama": "Budi", "telepon": typed}}
+    found = complaint(form)
+    assert found.reporter.phone is None
+    assert found.reporter.name == "Budi"
+
+
+@pytest.mark.parametrize("typed", ["3275 0145 0685 0002", "32.75.01.450685.0002", "3275-0145-0685-0002"])
+def test_a_nik_in_groups_is_kept_as_its_16_digits(typed: str) -> None:
+    form = {**load("form.json"), "pelapor": {"nik": typed}}
+    assert complaint(form).reporter.nik == "3275014506850002"
+
+
+@pytest.mark.parametrize("typed", ["3275 0145 0685", "3275O14506850002", "３２７５０１４５０６８５０００２"])
+def test_a_nik_that_is_not_16_digits_is_refused_with_the_field_named(typed: str) -> None:
+    found = refusal({**load("form.json"), "pelapor": {"nik": typed}})
+    assert (found.reason, found.detail) == (
+        "invalid_field", "pelapor.nik must be the 16 digits of a NIK"
+    )
+
+
+def test_coordinates_that_are_no_numbers_are_refused_with_the_field_named() -> None:
+    form = load("form.json")
+    found = refusal({**form, "lokasi": {**form["lokasi"], "lat": "-6,2373"}})
+    assert (found.reason, found.detail) == ("invalid_field", "lokasi.lat must be a number")
