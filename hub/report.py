@@ -355,6 +355,8 @@ def _draw(figures: list[Figures], first: date, last: date, path: Path) -> None:
         ax.text(0.5, 0.5, "no complaints received in this period", ha="center",
                 transform=ax.transAxes)
     try:
-        fig.savefig(path, dpi=120)
+        # format: the file named, PNG whatever its suffix (matplotlib would refuse
+        # "report.txt" and add ".png" to "report").
+        fig.savefig(path, dpi=120, format="png")
     except OSError as exc:
         raise ReportError(f"cannot write {path}: {exc.strerror}") from exc

@@ -176,3 +176,13 @@ def test_a_missing_or_empty_database_is_an_error_not_a_new_file(tmp_path: Path) 
     with pytest.raises(ReportError, match="cannot read complaints from the database"):
         run_report(Settings(database_url=f"sqlite:///{empty}"), MONDAY, MONDAY, agency=None,
                    csv_path=None, png_path=None)
+
+
+@pytest.mark.parametrize("name", ["chart.txt", "chart"])
+def test_the_chart_is_a_png_at_the_path_given_whatever_its_suffix(
+    filled: str, tmp_path: Path, name: str
+) -> None:
+    run_report(Settings(database_url=filled), MONDAY, "2025-02-07", agency=None, csv_path=None,
+               png_path=tmp_path / name)
+    assert (tmp_path / name).read_bytes().startswith(b"\x89PNG")
+    assert not (tmp_path / f"{name}.png").exists()
