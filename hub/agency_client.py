@@ -26,11 +26,8 @@ from hub.model import DuplicateEvent, EscalationEvent, FollowUpEvent, RoutingEve
 from hub.settings import Settings
 
 console = Console()
-HELP = (
-    "type: <tracking-id> <status> [--to AGENCY] [message]   statuses: "
-    + ", ".join(s.value for s in Status if s is not Status.RECEIVED)
-    + "   ·   quit"
-)
+STATUSES = ", ".join(s.value for s in Status if s is not Status.RECEIVED)
+HELP = f"type: <tracking-id> <status> [--to AGENCY] [message]   statuses: {STATUSES}   ·   quit"
 
 
 def parse_command(line: str, agency: str) -> FollowUpEvent | str:
@@ -39,6 +36,8 @@ def parse_command(line: str, agency: str) -> FollowUpEvent | str:
     if len(words) < 2:
         return HELP
     tracking_id, status, rest = words[0], words[1], words[2:]
+    if status not in STATUSES.split(", "):
+        return f"not sent: no status {status!r}; statuses: {STATUSES}"
     target = None
     if rest[:1] == ["--to"] and len(rest) >= 2:
         target, rest = rest[1], rest[2:]
@@ -94,6 +93,11 @@ def show(raw: bytes) -> None:
     )
 
 
+def greet(code: str) -> None:
+    # HELP escaped: rich would take "[message]" for a tag and print nothing of it.
+    console.print(f"[bold]{escape(code)}[/] listening on {topics.agency(code)}. {escape(HELP)}")
+
+
 async def run_agency(settings: Settings, code: str, *, interactive: bool) -> None:
     options = client_options(settings)
     consumer = AIOKafkaConsumer(
@@ -102,7 +106,7 @@ async def run_agency(settings: Settings, code: str, *, interactive: bool) -> Non
     )
     producer = AIOKafkaProducer(**options, acks="all")
     await start_together(consumer, producer)
-    console.print(f"[bold]{code}[/] listening on {topics.agency(code)}. {HELP}")
+    greet(code)
     reader = asyncio.create_task(_read(consumer))
     try:
         while interactive:

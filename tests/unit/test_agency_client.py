@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.agency_client import HELP, parse_command, show
+from hub.agency_client import HELP, STATUSES, greet, parse_command, show
 from hub.model import (
     Channel,
     Complaint,
@@ -35,8 +35,14 @@ def test_a_typed_line_becomes_a_follow_up() -> None:
 
 def test_bad_lines_say_why() -> None:
     assert parse_command("", "a") == HELP
-    assert str(parse_command(f"{TID} done", "a")).startswith("not sent:")
+    assert parse_command(f"{TID} done", "a") == f"not sent: no status 'done'; statuses: {STATUSES}"
     assert str(parse_command("12 responded", "a")).startswith("not sent:")
+
+
+def test_the_greeting_shows_the_whole_usage(capsys: pytest.CaptureFixture[str]) -> None:
+    greet("kota-bekasi-dinkes")
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "<status> [--to AGENCY] [message] statuses: needs_info" in shown, shown
 
 
 def test_what_citizens_wrote_is_shown_as_written(capsys: pytest.CaptureFixture[str]) -> None:
