@@ -18,7 +18,7 @@ from typing import Annotated, NoReturn
 import typer
 from pydantic import ValidationError
 
-from hub.adapters import RawMessage, Rejection, find_source
+from hub.adapters import SOURCES, RawMessage, Rejection, find_source
 from hub.model import Complaint
 
 cli = typer.Typer(
@@ -135,7 +135,11 @@ def normalize(
     rejections = [o for o in outcomes if isinstance(o, Rejection)]
     if not complaints:
         reason = rejections[0] if rejections else None
-        _fail(f"{reason.reason}: {reason.detail}" if reason else "no complaint in the payload")
+        said = f"{reason.reason}: {reason.detail}" if reason else "no complaint in the payload"
+        others = [s.name for s in SOURCES.values() if s.channel == src.channel and s is not src]
+        if source is None and others:  # the channel's first source was a guess
+            said += f" (read as {src.name}; --source for {', '.join(others)})"
+        _fail(said)
     for r in rejections:
         typer.echo(f"skipped one entry: {r.reason}: {r.detail}", err=True)
     typer.echo(json.dumps(complaints[0] if len(complaints) == 1 else complaints, indent=2,

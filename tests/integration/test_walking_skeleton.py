@@ -161,6 +161,18 @@ def test_normalize_command(tmp_path: Path) -> None:
     assert len(bad.stderr.strip().splitlines()) == 1
     assert "invalid_json" in bad.stderr
     assert "Traceback" not in bad.stderr
+    # A channel with several sources: the first was a guess, and the line says so.
+    gateway = Path(__file__).parents[1] / "fixtures" / "sms-gateway" / "single.json"
+    guessed = subprocess.run([LAPOR_HUB, "normalize", "--channel", "sms", str(gateway)],
+                             capture_output=True, text=True, check=False)
+    assert (guessed.returncode, guessed.stderr) == (2, "lapor-hub: invalid_form: body is not a "
+                                                    "form (read as sms-twilio; --source for "
+                                                    "sms-gateway)\n")
+    chosen = subprocess.run(
+        [LAPOR_HUB, "normalize", "--channel", "sms", "--source", "gateway", str(gateway)],
+        capture_output=True, text=True, check=False,
+    )
+    assert chosen.returncode == 0, chosen.stderr
 
 
 @pytest.mark.parametrize(("env", "says"), [
