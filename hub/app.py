@@ -11,7 +11,6 @@ import signal
 import socket
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient
 from faststream.asgi import AsgiFastStream
@@ -26,7 +25,6 @@ from hub.calendar import load_calendar_config
 from hub.consumers import followup, intake, retry
 from hub.deadlines import Rules
 from hub.kafka import client_options
-from hub.operator_files import OperatorFileError
 from hub.producers.publisher import Publisher
 from hub.routing import Directory
 from hub.sealing import Sealer
@@ -106,18 +104,6 @@ def check_http_port(settings: Settings) -> None:
             ) from exc
 
 
-def prepare_database(settings: Settings) -> None:
-    """SQLite files live under ./var by default; make the folder on first run."""
-    if settings.database_url.startswith("sqlite:///"):
-        folder = Path(settings.database_url.removeprefix("sqlite:///")).parent
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise OperatorFileError(
-                f"cannot make the folder of the SQLite database {folder}: {exc.strerror}"
-            ) from exc
-
-
 async def reach_dependencies(hub: Hub, settings: Settings) -> None:
     """Before `run` serves the hub `build` made: its database reachable and migrated, its
     broker reachable.
@@ -143,7 +129,7 @@ def build(settings: Settings) -> tuple[AsgiFastStream, Hub]:
         sealer=Sealer.from_settings(settings),
         duplicate_window=timedelta(hours=settings.duplicate_window_hours),
     )
-    prepare_database(settings)
+    store.make_sqlite_folder(settings.database_url)
     engine = store.make_engine(settings.database_url)
     hub = Hub(engine, Publisher(settings), rules)
     broker = HubBroker(

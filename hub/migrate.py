@@ -38,6 +38,7 @@ def config(connection: Connection) -> Config:
 
 def upgrade(url: str, revision: str = "head") -> None:
     """Bring the database at `url` to `revision`."""
+    store.make_sqlite_folder(url)
     engine = store.make_engine(url)
     try:
         upgrade_engine(engine, revision)

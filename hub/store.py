@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -21,6 +22,8 @@ from pydantic import BaseModel
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Field, SQLModel
+
+from hub.operator_files import OperatorFileError
 
 
 class UtcDateTime(sa.types.TypeDecorator[datetime]):
@@ -182,6 +185,20 @@ class DeadLetterRow(SQLModel, table=True):
     """Sealed (hub.sealing): the original bytes may name the citizen."""
     at: datetime = _ts()
     replayed_at: datetime | None = _ts(nullable=True)
+
+
+def make_sqlite_folder(url: str) -> None:
+    """SQLite files live under ./var by default: make the folder on first use (`run`, `dev`,
+    `db upgrade`), or SQLite says only "unable to open database file"."""
+    if not url.startswith("sqlite:///"):
+        return
+    folder = Path(url.removeprefix("sqlite:///")).parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OperatorFileError(
+            f"cannot make the folder of the SQLite database {folder}: {exc.strerror}"
+        ) from exc
 
 
 def make_engine(url: str) -> Engine:

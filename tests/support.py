@@ -25,6 +25,8 @@ from hub.embedded_broker import free_port
 from hub.intake import Record
 
 HUB = [sys.executable, "-m", "hub"]
+LAPOR_HUB = str(Path(sys.executable).parent / "lapor-hub")
+"""The console script as installed: what users run."""
 
 
 @dataclass

@@ -11,15 +11,13 @@ import os
 import re
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.support import broker_outlives, broker_running_on
+from tests.support import LAPOR_HUB, broker_outlives, broker_running_on
 
 pytestmark = pytest.mark.broker
-LAPOR_HUB = str(Path(sys.executable).parent / "lapor-hub")
 KEYS = {
     "ceiling_per_s", "naive_per_s", "hub_per_s", "ratio", "p50_ms", "p99_ms", "max_ms",
     "ceiling_p50_ms", "ceiling_p99_ms", "ceiling_max_ms", "agencies_10_per_s",

@@ -5,21 +5,18 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import httpx
 import pytest
 import sqlalchemy as sa
 
 from hub.model import FollowUpEvent, SourceRef, Status, tracking_id_for
-from tests.support import HubProcess, find_routed, produce
+from tests.support import LAPOR_HUB, HubProcess, find_routed, produce
 
 pytestmark = pytest.mark.broker
-LAPOR_HUB = str(Path(sys.executable).parent / "lapor-hub")
 IDENTITY = {"nama": "Siti Rahmawati Kusuma", "nik": "3275014509870003",
             "telepon": "+6281299887766", "email": "siti.rahma@contoh.id"}
 NEEDLES = [b"Rahmawati", b"3275014509870003", b"6281299887766", b"81299887766",

@@ -7,7 +7,6 @@ import json
 import os
 import socket
 import subprocess
-import sys
 import uuid
 import zlib
 from collections.abc import Iterator
@@ -18,10 +17,9 @@ import pytest
 import sqlalchemy as sa
 
 from hub.model import RoutingEvent
-from tests.support import HubProcess, consume_all, events, produce
+from tests.support import LAPOR_HUB, HubProcess, consume_all, events, produce
 
 pytestmark = pytest.mark.broker
-LAPOR_HUB = str(Path(sys.executable).parent / "lapor-hub")
 
 
 @pytest.fixture(scope="module")

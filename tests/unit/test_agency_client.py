@@ -2,9 +2,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
@@ -19,6 +17,7 @@ from hub.model import (
     SourceRef,
     Status,
 )
+from tests.support import LAPOR_HUB
 
 TID = "123456789012345678"
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
@@ -65,7 +64,7 @@ def test_what_citizens_wrote_is_shown_as_written(capsys: pytest.CaptureFixture[s
 
 def test_without_its_broker_the_client_stops_with_one_line_and_closes_its_clients() -> None:
     out = subprocess.run(
-        [str(Path(sys.executable).parent / "lapor-hub"), "agency", "kota-bekasi-dinkes"],
+        [LAPOR_HUB, "agency", "kota-bekasi-dinkes"],
         capture_output=True, text=True, check=False, timeout=60, stdin=subprocess.DEVNULL,
         env={**os.environ, "HUB_KAFKA_BOOTSTRAP": "127.0.0.1:1"},
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,8 +11,7 @@ from hub import migrate, store, topics
 from hub.intake import Record, dead_letter, store_dead_letters
 from hub.sealing import Sealer
 from hub.settings import Settings
-
-LAPOR_HUB = str(Path(sys.executable).parent / "lapor-hub")
+from tests.support import LAPOR_HUB
 
 
 def test_a_detail_with_brackets_is_listed_as_stored(tmp_path: Path) -> None:

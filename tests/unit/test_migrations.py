@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
@@ -11,6 +14,7 @@ from alembic.script import ScriptDirectory
 from sqlmodel import SQLModel
 
 from hub import migrate, store
+from tests.support import LAPOR_HUB
 
 
 def schema_diffs(url: str) -> list[object]:
@@ -51,3 +55,20 @@ def test_instances_starting_together_migrate_once(database_url: str) -> None:
     assert version(database_url) == heads
     migrate.upgrade(database_url)  # at head already: nothing to do
     assert schema_diffs(database_url) == []
+
+
+def test_db_upgrade_makes_the_folder_of_a_new_sqlite_database(tmp_path: Path) -> None:
+    """The deploy files run `lapor-hub db upgrade` before `run`: on a fresh machine the
+    default ./var/ is not there yet, and SQLite said only "unable to open database file"."""
+    url = f"sqlite:///{tmp_path}/var/hub.db"
+    out = subprocess.run([LAPOR_HUB, "db", "upgrade"], capture_output=True, text=True,
+                         check=False, timeout=60, env={**os.environ, "HUB_DATABASE_URL": url})
+    assert out.returncode == 0, out.stderr
+    assert "complaint" in sa.inspect(store.make_engine(url)).get_table_names()
+    (tmp_path / "file").write_text("")
+    taken = subprocess.run(
+        [LAPOR_HUB, "db", "upgrade"], capture_output=True, text=True, check=False, timeout=60,
+        env={**os.environ, "HUB_DATABASE_URL": f"sqlite:///{tmp_path}/file/hub.db"},
+    )
+    assert (taken.returncode, taken.stderr) == (2, "lapor-hub: cannot make the folder of the "
+                                               f"SQLite database {tmp_path}/file: File exists\n")
