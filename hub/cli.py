@@ -13,13 +13,16 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from pydantic import ValidationError
 
 from hub.adapters import SOURCES, RawMessage, Rejection, find_source
 from hub.model import Complaint
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 cli = typer.Typer(
     help="LAPOR Hub: normalize, route and track SP4N-LAPOR! complaints over Kafka.",
@@ -249,11 +252,9 @@ def dlq_list(
     from rich.table import Table
 
     from hub.dlq import list_letters
-    from hub.settings import get_settings
-    from hub.store import make_engine
     from hub.terminal import print_whole
 
-    engine = make_engine(get_settings().database_url)
+    engine = _existing_database()
     letters = list_letters(engine, reason=reason, include_replayed=replayed, limit=limit)
     if as_json:
         for dl in letters:
@@ -277,14 +278,29 @@ def dlq_replay(
     from hub.dlq import replay
     from hub.sealing import Sealer
     from hub.settings import get_settings
-    from hub.store import make_engine
 
     if not (ids or reason or all_):
         _fail("say which: ids, --reason R or --all")
     settings = get_settings()
-    count = asyncio.run(replay(settings, make_engine(settings.database_url),
-                               Sealer.from_settings(settings), ids or [], reason))
-    typer.echo(f"replayed {count} dead letter(s)")
+    sent = asyncio.run(replay(settings, _existing_database(),
+                              Sealer.from_settings(settings), ids or [], reason))
+    typer.echo(f"replayed {len(sent)} dead letter(s)")
+    if unknown := sorted(set(ids or []) - set(sent)):
+        _fail(f"not replayed: {', '.join(map(str, unknown))}: no such dead letter"
+              + (f" with reason {reason!r}" if reason else "")
+              + ", or replayed already (lapor-hub dlq list --replayed)")
+
+
+def _existing_database() -> Engine:
+    """The engine of HUB_DATABASE_URL, which must be there: `dlq` on a mistyped SQLite path
+    made an empty file and said "no such table: dead_letter"."""
+    from hub.settings import get_settings
+    from hub.store import make_engine, missing_sqlite_file
+
+    url = get_settings().database_url
+    if missing := missing_sqlite_file(url):
+        _fail(f"no database at {missing} (HUB_DATABASE_URL)")
+    return make_engine(url)
 
 
 @db_cli.command("revision")

@@ -77,11 +77,11 @@ def mark_replayed(engine: Engine, ids: Sequence[int]) -> None:
 
 async def replay(
     settings: Settings, engine: Engine, sealer: Sealer, ids: Sequence[int], reason: str | None
-) -> int:
-    """Publish the chosen dead letters back to their topics; returns how many."""
+) -> list[int]:
+    """Publish the chosen dead letters back to their topics; returns their ids."""
     pending = replayable(engine, sealer, ids, reason)
     if not pending:
-        return 0
+        return []
     publisher = Publisher(settings)
     await publisher.start()
     try:
@@ -89,4 +89,4 @@ async def replay(
     finally:
         await publisher.stop()
     mark_replayed(engine, sent)
-    return len(sent)
+    return sent

@@ -163,11 +163,9 @@ class Row:
 
 def _load(url: str, first: date, last: date, agency: str | None) -> list[Row]:
     """Complaints received around the period; local days are told apart in `summarize`."""
-    database = sa.engine.make_url(url).database
-    # Connecting would create an empty SQLite file where none was: say so instead.
-    sqlite_file = database if url.startswith("sqlite") and database != ":memory:" else None
-    if sqlite_file and not Path(sqlite_file).is_file():
-        raise ReportError(f"no database at {sqlite_file}")
+    missing = store.missing_sqlite_file(url)
+    if missing:
+        raise ReportError(f"no database at {missing}")
     # A day longer on each side covers every zone's local day.
     since = datetime.combine(first - timedelta(days=1), datetime.min.time(), UTC)
     until = datetime.combine(last + timedelta(days=2), datetime.min.time(), UTC)

@@ -201,6 +201,15 @@ def make_sqlite_folder(url: str) -> None:
         ) from exc
 
 
+def missing_sqlite_file(url: str) -> str | None:
+    """The SQLite file `url` names when it is not there: connecting would create it empty,
+    so commands that only read (report, dlq) say so instead."""
+    database = sa.engine.make_url(url).database
+    if url.startswith("sqlite") and database and database != ":memory:":
+        return None if Path(database).is_file() else database
+    return None
+
+
 def make_engine(url: str) -> Engine:
     """An engine for SQLite (WAL, so readers never block the writer) or PostgreSQL."""
     if url.startswith("sqlite"):

@@ -30,3 +30,29 @@ def test_a_detail_with_brackets_is_listed_as_stored(tmp_path: Path) -> None:
                          timeout=60, check=False, env={**os.environ, "HUB_DATABASE_URL": url})
     assert out.returncode == 0, out.stderr
     assert detail in out.stdout, out.stdout
+
+
+def dlq(url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([LAPOR_HUB, "dlq", *args], capture_output=True, text=True,
+                          timeout=60, check=False, env={**os.environ, "HUB_DATABASE_URL": url})
+
+
+def test_a_missing_database_is_named_not_made(tmp_path: Path) -> None:
+    """On a mistyped path `dlq` made an empty SQLite file and said "no such table"."""
+    missing = tmp_path / "hub.db"
+    for args in (["list"], ["replay", "--all"]):
+        out = dlq(f"sqlite:///{missing}", *args)
+        assert (out.returncode, out.stderr) == (
+            2, f"lapor-hub: no database at {missing} (HUB_DATABASE_URL)\n")
+    assert not missing.exists()
+
+
+def test_ids_that_cannot_be_replayed_are_named(tmp_path: Path) -> None:
+    """`dlq replay 99` said "replayed 0 dead letter(s)" and succeeded."""
+    url = f"sqlite:///{tmp_path}/hub.db"
+    migrate.upgrade(url)
+    out = dlq(url, "replay", "99", "7")
+    assert out.returncode == 2
+    assert out.stdout == "replayed 0 dead letter(s)\n"
+    assert out.stderr == ("lapor-hub: not replayed: 7, 99: no such dead letter, or replayed "
+                          "already (lapor-hub dlq list --replayed)\n")
