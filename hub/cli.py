@@ -104,7 +104,10 @@ def dev(
     from hub.app import check_http_port
     from hub.devserver import run_dev
     from hub.settings import Settings
+    from hub.simulate import pace_problem
 
+    if problem := pace_problem(rate=rate):
+        _fail(problem)  # 0 ended the demo feeder in a ZeroDivisionError
     os.environ.setdefault("HUB_DATABASE_URL", "sqlite:///var/hub.db")
     _logging("WARNING")
     check_http_port(Settings())
@@ -191,8 +194,10 @@ def simulate(
 ) -> None:
     """Realistic multi-channel load with agency responders (some late, some not_authority)."""
     from hub.settings import get_settings
-    from hub.simulate import SimulationError, run_simulation
+    from hub.simulate import SimulationError, pace_problem, run_simulation
 
+    if problem := pace_problem(minutes=minutes, rate=rate):
+        _fail(problem)  # before the seed line: nothing will be sent
     settings = get_settings()
     url = hub_url or f"http://{settings.http_host}:{settings.http_port}"
     if seed is None:

@@ -683,6 +683,15 @@ async def _ready(client: httpx.AsyncClient, url: str, within: float = 30.0) -> N
     raise SimulationError(f"hub at {url} not ready within {within:.0f} s: {problem}")
 
 
+def pace_problem(*, rate: float, minutes: float | None = None) -> str | None:
+    """What is wrong with a pace the command line was given, if anything."""
+    if not rate > 0:  # `not >`: NaN too
+        return f"--rate must be above 0, not {rate}"
+    if minutes is not None and not minutes > 0:
+        return f"--minutes must be above 0, not {minutes}"
+    return None
+
+
 async def run_simulation(
     settings: Settings, url: str, *, minutes: float, rate: float, seed: int
 ) -> None:
@@ -691,8 +700,8 @@ async def run_simulation(
     Raises:
         SimulationError: bad arguments, or the hub is not ready.
     """
-    if minutes <= 0 or rate <= 0:
-        raise SimulationError("minutes and rate must be positive")
+    if problem := pace_problem(minutes=minutes, rate=rate):
+        raise SimulationError(problem)
     directory = Directory.load(settings.agencies_file)
     console = Console(stderr=True)
     tally = Tally()

@@ -183,3 +183,22 @@ def test_each_run_takes_a_new_seed_and_says_it_unless_given_one(
     done = runner.invoke(cli.cli, ["simulate", "--seed", "7"])
     assert done.exit_code == 0 and "seed" not in done.output, done.output
     assert seeds == [1_795_000_000, 1_795_000_090, 7]
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["simulate", "--rate", "0"], "--rate must be above 0, not 0.0"),
+    (["simulate", "--minutes", "-1"], "--minutes must be above 0, not -1.0"),
+    (["simulate", "--rate", "nan"], "--rate must be above 0, not nan"),
+    (["dev", "--rate", "0"], "--rate must be above 0, not 0.0"),
+])
+def test_a_pace_that_is_none_stops_with_one_line_before_anything_starts(
+    args: list[str], says: str
+) -> None:
+    """`dev --rate 0` started the broker and the hub, then its feeder died of a
+    ZeroDivisionError; `simulate` printed a seed for a stream it would not send."""
+    from typer.testing import CliRunner
+
+    from hub import cli
+
+    done = CliRunner().invoke(cli.cli, args)
+    assert (done.exit_code, done.output) == (2, f"lapor-hub: {says}\n")
