@@ -95,11 +95,14 @@ def meta_verification(scope: Scope, settings: Settings) -> tuple[int, bytes]:
 
 
 def request_url(scope: Scope, settings: Settings) -> str:
-    """The URL the vendor called, as it signed it."""
+    """The URL the vendor called, as it signed it: with its query string, which Twilio
+    signs too (a webhook configured as …/intake/sms-twilio?region=32 was refused)."""
+    query = scope.get("query_string", b"").decode("latin-1")
+    path = str(scope["path"]) + (f"?{query}" if query else "")
     if settings.public_base_url:
-        return settings.public_base_url.rstrip("/") + str(scope["path"])
+        return settings.public_base_url.rstrip("/") + path
     host = header(scope, b"host") or "localhost"
-    return f"{scope.get('scheme', 'http')}://{host}{scope['path']}"
+    return f"{scope.get('scheme', 'http')}://{host}{path}"
 
 
 def ingress(source: Source, hub: Hub, settings: Settings) -> ASGIApp:

@@ -76,6 +76,14 @@ def test_twilio_signature(hub: HubProcess) -> None:
     assert httpx.post(url, content=body, headers=bad).status_code == 401
     ok = {**headers, "x-twilio-signature": good.decode()}
     assert httpx.post(url, content=body, headers=ok).status_code == 202
+    # A webhook URL with a query string: Twilio signs it whole.
+    params["MessageSid"] = f"SM{uuid.uuid4().hex}"
+    body = urllib.parse.urlencode(params).encode()
+    with_query = f"{url}?region=32.75&channel=1708"
+    signed = with_query + "".join(k + params[k] for k in sorted(params))
+    good = base64.b64encode(hmac.new(TWILIO.encode(), signed.encode(), hashlib.sha1).digest())
+    ok = {**headers, "x-twilio-signature": good.decode()}
+    assert httpx.post(with_query, content=body, headers=ok).status_code == 202
 
 
 def test_meta_signature_and_verification(hub: HubProcess) -> None:
