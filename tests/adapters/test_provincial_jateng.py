@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -90,6 +92,16 @@ def test_an_ambiguous_region_name_is_kept_unresolved() -> None:
 
 def test_the_same_export_gives_the_same_tracking_ids() -> None:
     assert run(EXPORT.read_bytes()) == run(EXPORT.read_bytes())
+
+
+def test_a_spreadsheet_saving_csv_with_semicolons_gives_the_same_complaints() -> None:
+    """A spreadsheet in an Indonesian locale writes ';' between cells (its decimal mark is
+    the comma): the whole export was one "lacks columns" rejection."""
+    rows = list(csv.reader(io.StringIO(EXPORT.read_text("utf-8-sig"), newline="")))
+    semicolons = io.StringIO()
+    csv.writer(semicolons, delimiter=";").writerows(rows)
+    assert ";" in semicolons.getvalue().splitlines()[0]
+    assert run(("\ufeff" + semicolons.getvalue()).encode()) == run(EXPORT.read_bytes())
 
 
 def test_export_level_problems_are_one_rejection() -> None:

@@ -1,7 +1,8 @@
 """Central Java: the provincial complaint system's batch export, CSV with a header row.
 
 One message is one export file, UTF-8 (a leading BOM, as spreadsheet tools write it,
-is ignored), comma-separated, one complaint per row. Columns::
+is ignored), comma-separated – or semicolon-separated, as spreadsheets in an Indonesian
+locale save CSV –, one complaint per row. Columns::
 
     no_tiket, tgl_lapor, judul, uraian, kategori, jenis, status, kab_kota, alamat,
     nama_pelapor, hp_pelapor, email_pelapor, lampiran, rahasia
@@ -73,7 +74,7 @@ def normalize(raw: RawMessage) -> list[Outcome]:
         text = raw.body.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise RejectedError("invalid_encoding", f"export is not UTF-8: {exc.reason}") from exc
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
     outcomes: list[Outcome] = []
     try:
         header = _header(next(reader, []))
@@ -85,6 +86,13 @@ def normalize(raw: RawMessage) -> list[Outcome]:
     if not outcomes:
         raise RejectedError("empty_batch", "export has no rows")
     return outcomes
+
+
+def _delimiter(text: str) -> str:
+    """Comma, or semicolon as a spreadsheet in an Indonesian locale writes "CSV" (the
+    comma is its decimal mark): whichever the header line holds more of."""
+    first_line = text.partition("\n")[0]
+    return ";" if first_line.count(";") > first_line.count(",") else ","
 
 
 def _header(cells: list[str]) -> list[str]:
