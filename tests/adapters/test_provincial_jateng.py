@@ -120,7 +120,17 @@ def test_export_level_problems_are_one_rejection() -> None:
 def test_dates_must_be_in_the_export_format() -> None:
     body = (HEADER + "T-1,2024-05-02,,Isi,,,,,,,,,,\n").encode()
     (refused,) = run(body)
-    assert refused == Rejection("invalid_field", "tgl_lapor is not %d/%m/%Y %H:%M", "T-1")
+    assert refused == Rejection("invalid_field", "tgl_lapor is not a date as dd/mm/yyyy hh:mm",
+                                "T-1")
+
+
+def test_dates_as_a_spreadsheet_saves_them_again_are_read() -> None:
+    """Re-saved, the export's "02/05/2024 08:15" comes back with seconds, or a day alone."""
+    for typed, day in [("02/05/2024 08:15:00", datetime(2024, 5, 2, 8, 15, tzinfo=WIB)),
+                       ("2/5/2024", datetime(2024, 5, 2, tzinfo=WIB))]:
+        (found,) = run((HEADER + f"T-1,{typed},,Isi,,,,,,,,,,\n").encode())
+        assert isinstance(found, Complaint), found
+        assert found.submitted_at == day
 
 
 def test_status_words_cover_the_lifecycle() -> None:

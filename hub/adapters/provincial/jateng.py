@@ -7,14 +7,15 @@ locale save CSV –, one complaint per row. Columns::
     no_tiket, tgl_lapor, judul, uraian, kategori, jenis, status, kab_kota, alamat,
     nama_pelapor, hp_pelapor, email_pelapor, lampiran, rahasia
 
-`tgl_lapor` is "dd/mm/yyyy HH:MM" in WIB; `kab_kota` is a BPS code ("3374") or a
-name ("Kota Semarang"); `lampiran` holds URLs separated by spaces; `rahasia` is
-Ya/Tidak. Column and status names are our reading of the export (confirm with the
-province; this module is the one place to change).
+`tgl_lapor` is "dd/mm/yyyy HH:MM" in WIB (seconds, or the day alone, are read too);
+`kab_kota` is a BPS code ("3374") or a name ("Kota Semarang"); `lampiran` holds URLs
+separated by spaces; `rahasia` is Ya/Tidak. Column and status names are our reading of
+the export (confirm with the province; this module is the one place to change).
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 from datetime import datetime
@@ -62,7 +63,8 @@ STATUS_WORDS: dict[str, Status] = {
 
 _PROVINCE = "33"
 _REQUIRED = ("no_tiket", "uraian")
-_DATE_FORMAT = "%d/%m/%Y %H:%M"
+_DATE_FORMATS = ("%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S", "%d/%m/%Y")
+"""The export's own, then as a spreadsheet saves it again: with seconds, or the day only."""
 
 Row = dict[str, str]
 
@@ -169,7 +171,7 @@ def _location(region_text: str | None, address: str | None) -> Location:
 def _date(text: str | None) -> datetime | None:
     if text is None:
         return None
-    try:
-        return datetime.strptime(text, _DATE_FORMAT).replace(tzinfo=WIB)
-    except ValueError as exc:
-        raise RejectedError("invalid_field", f"tgl_lapor is not {_DATE_FORMAT}") from exc
+    for date_format in _DATE_FORMATS:
+        with contextlib.suppress(ValueError):
+            return datetime.strptime(text, date_format).replace(tzinfo=WIB)
+    raise RejectedError("invalid_field", "tgl_lapor is not a date as dd/mm/yyyy hh:mm")
