@@ -226,11 +226,13 @@ def test_a_busy_http_port_stops_the_hub_before_it_starts_with_one_line(
 
 @pytest.mark.parametrize(("url", "says"), [
     ("postgresql+psycopg://nobody@127.0.0.1:1/hub", "lapor-hub: database: connection failed"),
+    ("sqlite:///{tmp}/missing.db", "lapor-hub: no database at"),
     ("sqlite:///{tmp}/empty.db", "lapor-hub: database: no such table: dead_letter"),
 ])
 def test_an_operator_command_without_its_database_says_so_in_one_line(
     tmp_path: Path, url: str, says: str,
 ) -> None:
+    (tmp_path / "empty.db").touch()  # a file, but no hub's database
     out = subprocess.run(
         [LAPOR_HUB, "dlq", "list"], capture_output=True, text=True, check=False, timeout=60,
         env={**os.environ, "HUB_DATABASE_URL": url.format(tmp=tmp_path)},
