@@ -10,7 +10,7 @@ import os
 import signal
 import socket
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from aiokafka.admin import AIOKafkaAdminClient
 from faststream.asgi import AsgiFastStream
@@ -21,7 +21,7 @@ from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLS
 
 from hub import http, metrics, migrate, store, topics
 from hub.adapters import SOURCES
-from hub.calendar import load_calendar_config
+from hub.calendar import CalendarConfig, load_calendar_config
 from hub.consumers import followup, intake, retry
 from hub.deadlines import Rules
 from hub.kafka import client_options
@@ -220,9 +220,29 @@ async def _checkpoint_loop(hub: Hub) -> None:
             log.debug("checkpoint failed: %s", type(exc).__name__)
 
 
+def check_collective_leave(config: CalendarConfig, today: date, warned: set[int]) -> None:
+    """Say which years deadlines set today reach with no collective leave listed: once per
+    year in the log (adding `warned`), always in the gauge. The list comes from each year's
+    joint decree, so a hub running past New Year needs its deadlines file updated."""
+    unlisted = config.years_without_leave(today)
+    metrics.collective_leave_unlisted.clear()
+    for year in unlisted:
+        metrics.collective_leave_unlisted.labels(str(year)).set(1)
+    if new := [year for year in unlisted if year not in warned]:
+        warned.update(new)
+        log.warning(
+            "the deadlines file lists no collective leave (cuti bersama) for %s: deadlines "
+            "running into it count those days as working days; add them to "
+            "HUB_DEADLINES_FILE once the joint decree (SKB) is out",
+            ", ".join(map(str, new)),
+        )
+
+
 async def _watch_loop(hub: Hub, interval: float, fragment_wait: timedelta) -> None:
     """Deadlines, gauges and overdue SMS parts; a full page means more is due, so go again."""
+    warned: set[int] = set()
     while True:
+        check_collective_leave(hub.rules.config, datetime.now(UTC).date(), warned)
         handled = await hub.watch_deadlines()
         joined = await hub.expire_fragments(fragment_wait)
         if joined:

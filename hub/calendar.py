@@ -224,6 +224,17 @@ class CalendarConfig(_Frozen):
     def calendar(self) -> WorkingCalendar:
         return WorkingCalendar(collective_leave=self.collective_leave)
 
+    def years_without_leave(self, today: date) -> list[int]:
+        """Years a deadline set today can run into for which no collective leave is listed:
+        there those days count as working days, and deadlines come early."""
+        d = self.deadlines
+        longest = max(d.verification, d.first_follow_up, d.auto_close,
+                      *d.settle.model_dump().values())
+        # Working days to calendar days: five in seven, and a month for holidays.
+        reach = today + timedelta(days=longest * 7 // 5 + 31)
+        listed = {day.year for day in self.collective_leave}
+        return [year for year in range(today.year, reach.year + 1) if year not in listed]
+
     def deadline_days(
         self, kind: DeadlineKind, report_type: ReportType, needs_inspection: bool
     ) -> int:

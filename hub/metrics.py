@@ -123,6 +123,13 @@ outbox_pending = Gauge(
     "Events stored but not yet acknowledged by the broker.",
     registry=REGISTRY,
 )
+collective_leave_unlisted = Gauge(
+    "lapor_collective_leave_unlisted",
+    "1 for a year that deadlines set now can run into with no collective leave (cuti "
+    "bersama) in the deadlines file: those days count as working days there.",
+    ["year"],
+    registry=REGISTRY,
+)
 ready = Gauge(
     "lapor_ready",
     "1 when the broker and database are reachable, 0 otherwise.",

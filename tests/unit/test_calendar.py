@@ -285,3 +285,29 @@ def test_deadline_kinds_are_the_model_kinds() -> None:
     )
     deadline = Deadline(kind=DeadlineKind.SETTLE, due_at=at(WIB, "2026-03-30"))
     assert deadline.kind == "settle"
+
+
+def test_years_deadlines_reach_without_collective_leave_are_named() -> None:
+    """The packaged file lists 2025 and 2026: from autumn 2026 a 60-working-day deadline
+    runs into 2027, whose days no joint decree had given when the file was written."""
+    assert CONFIG.years_without_leave(date(2026, 6, 1)) == []
+    assert CONFIG.years_without_leave(date(2026, 11, 24)) == [2027]
+    assert CONFIG.years_without_leave(date(2024, 12, 1)) == [2024]
+
+
+def test_the_hub_warns_once_per_unlisted_year_and_keeps_the_gauge(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from hub import metrics
+    from hub.app import check_collective_leave
+
+    warned: set[int] = set()
+    with caplog.at_level("WARNING", logger="hub.app"):
+        for _ in range(3):
+            check_collective_leave(CONFIG, date(2026, 11, 24), warned)
+    (line,) = [r.getMessage() for r in caplog.records]
+    assert line.startswith("the deadlines file lists no collective leave (cuti bersama) for "
+                           "2027: "), line
+    assert metrics.totals("lapor_collective_leave_unlisted", "year") == {"2027": 1.0}
+    check_collective_leave(CONFIG, date(2026, 6, 1), warned)
+    assert metrics.totals("lapor_collective_leave_unlisted", "year") == {}
