@@ -31,6 +31,23 @@ cli = typer.Typer(
 )
 
 
+def _show_version(wanted: bool) -> None:
+    if wanted:
+        from importlib.metadata import version
+
+        typer.echo(f"lapor-hub {version('lapor-hub')}")
+        raise typer.Exit
+
+
+@cli.callback()
+def _options(
+    version: Annotated[bool, typer.Option(
+        "--version", callback=_show_version, is_eager=True, help="Print the version and exit.",
+    )] = False,
+) -> None:
+    """LAPOR Hub: normalize, route and track SP4N-LAPOR! complaints over Kafka."""
+
+
 class _Chatter(logging.Filter):
     """Lines that tell an operator nothing: Alembic's dialect notes at every start, and
     FastStream's note on each of its tasks at every stop."""

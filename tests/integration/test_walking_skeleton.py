@@ -7,6 +7,7 @@ import json
 import os
 import socket
 import subprocess
+import tomllib
 import uuid
 import zlib
 from collections.abc import Iterator
@@ -139,6 +140,12 @@ def test_ingress_refuses_what_it_cannot_accept(hub: HubProcess) -> None:
     assert typo.status_code == 404
     assert typo.json()["error"] == "no such path: /intake/wa"
     assert {"web", "whatsapp", "sms-twilio"} <= set(typo.json()["sources"])
+
+
+def test_version() -> None:
+    project = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text("utf-8"))
+    out = subprocess.run([LAPOR_HUB, "--version"], capture_output=True, text=True, check=True)
+    assert out.stdout == f"lapor-hub {project['project']['version']}\n"
 
 
 def test_normalize_command(tmp_path: Path) -> None:
