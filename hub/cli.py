@@ -159,9 +159,11 @@ def normalize(
     if not complaints:
         reason = rejections[0] if rejections else None
         said = f"{reason.reason}: {reason.detail}" if reason else "no complaint in the payload"
-        others = [s.name for s in SOURCES.values() if s.channel == src.channel and s is not src]
-        if source is None and others:  # the channel's first source was a guess
-            said += f" (read as {src.name}; --source for {', '.join(others)})"
+        if source is None:  # the channel's first source was a guess: is it another's?
+            fits = [s.name for s in SOURCES.values() if s.channel == src.channel and s is not src
+                    and any(isinstance(o, Complaint) for o in s.normalize(raw))]
+            if fits:
+                said += f" (read as {src.name}; {' or '.join(fits)} reads it: --source)"
         _fail(said)
     for r in rejections:
         typer.echo(f"skipped one entry: {r.reason}: {r.detail}", err=True)

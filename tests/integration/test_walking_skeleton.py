@@ -171,8 +171,14 @@ def test_normalize_command(tmp_path: Path) -> None:
     guessed = subprocess.run([LAPOR_HUB, "normalize", "--channel", "sms", str(gateway)],
                              capture_output=True, text=True, check=False)
     assert (guessed.returncode, guessed.stderr) == (2, "lapor-hub: invalid_form: body is not a "
-                                                    "form (read as sms-twilio; --source for "
-                                                    "sms-gateway)\n")
+                                                    "form (read as sms-twilio; sms-gateway "
+                                                    "reads it: --source)\n")
+    # Refused by the right source: no hint.
+    no_body = subprocess.run([LAPOR_HUB, "normalize", "--channel", "sms", "-"],
+                             input="MessageSid=SM1&From=%2B6281398765432&Body=",
+                             capture_output=True, text=True, check=False)
+    assert (no_body.returncode, no_body.stderr) == (2, "lapor-hub: missing_field: Body is "
+                                                    "required\n")
     chosen = subprocess.run(
         [LAPOR_HUB, "normalize", "--channel", "sms", "--source", "gateway", str(gateway)],
         capture_output=True, text=True, check=False,
