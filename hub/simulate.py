@@ -710,20 +710,35 @@ async def run_simulation(
         responders = Responders(settings, directory, seed, tally, since=datetime.now(UTC))
         await responders.start()
         try:
-            columns = (TextColumn("[bold]simulate"), BarColumn(), TimeRemainingColumn(),
-                       TextColumn("{task.description}"))
-            with Progress(*columns, console=console) as progress:
-                shown = progress.add_task(tally.line(), total=minutes * 60)
-                end = time.monotonic() + minutes * 60
-                async with asyncio.TaskGroup() as group:
-                    group.create_task(_post_all(client, settings, seed, rate, end, tally))
-                    group.create_task(responders.run(end))
-                    while (left := end - time.monotonic()) > 0:
-                        progress.update(shown, completed=minutes * 60 - left,
-                                        description=tally.line())
-                        await asyncio.sleep(min(0.5, left))
-                    progress.update(shown, completed=minutes * 60, description=tally.line())
+            end = time.monotonic() + minutes * 60
+            async with asyncio.TaskGroup() as group:
+                group.create_task(_post_all(client, settings, seed, rate, end, tally))
+                group.create_task(responders.run(end))
+                await _show_progress(console, tally, minutes * 60, end)
         finally:
             await responders.stop()
+    # soft_wrap: in a log the summary stays one line, not cut at 80 columns.
     console.print(f"simulated {minutes:g} min against {url}: {tally.line()}; "
-                  f"{tally.unsent} follow-ups were still due when time ran out.")
+                  f"{tally.unsent} follow-ups were still due when time ran out.", soft_wrap=True)
+
+
+LOG_EVERY_S = 10.0
+"""Seconds between progress lines when the output is a log, not a terminal."""
+
+
+async def _show_progress(console: Console, tally: Tally, total: float, end: float) -> None:
+    """A live bar on a terminal; a line every LOG_EVERY_S in a log, where rich's bar
+    would leave one last frame cut at 80 columns ("13 ignor…")."""
+    if not console.is_terminal:
+        while (left := end - time.monotonic()) > 0:
+            await asyncio.sleep(min(LOG_EVERY_S, left))
+            console.print(f"simulate {tally.line()}", soft_wrap=True)
+        return
+    columns = (TextColumn("[bold]simulate"), BarColumn(), TimeRemainingColumn(),
+               TextColumn("{task.description}"))
+    with Progress(*columns, console=console) as progress:
+        shown = progress.add_task(tally.line(), total=total)
+        while (left := end - time.monotonic()) > 0:
+            progress.update(shown, completed=total - left, description=tally.line())
+            await asyncio.sleep(min(0.5, left))
+        progress.update(shown, completed=total, description=tally.line())

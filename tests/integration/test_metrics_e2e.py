@@ -164,6 +164,13 @@ def test_every_dashboard_query_has_data_from_a_simulated_day(
     with (tmp_path / "simulate.log").open("wb") as log:
         subprocess.run([*HUB, "simulate", "--hub-url", hub.base_url, *SIMULATE], env=hub.env(),
                        stdout=log, stderr=log, timeout=90, check=True)
+    # In a log: whole lines – progress every 10 s and the summary – none cut at 80 columns.
+    lines = (tmp_path / "simulate.log").read_text("utf-8").splitlines()
+    progress = [line for line in lines if line.startswith("simulate ")]
+    assert len(progress) >= 3 and all(line.endswith(" ignored") for line in progress), lines
+    (summary,) = [line for line in lines if line.startswith("simulated ")]
+    assert summary.endswith(" follow-ups were still due when time ran out."), lines
+    assert not any("…" in line for line in lines), lines
     wait_until_settled(hub)
     assert miss_deadlines(hub, LATE) == LATE
     breached = prometheus.wait_for("agency_deadline:lapor_deadline_breaches:increase15m", LATE)
