@@ -17,15 +17,14 @@ from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pydantic import ValidationError
-from rich.console import Console
 from rich.markup import escape
 
-from hub import topics
+from hub import terminal, topics
 from hub.kafka import client_options, start_together
 from hub.model import DuplicateEvent, EscalationEvent, FollowUpEvent, RoutingEvent, Status
 from hub.settings import Settings
 
-console = Console()
+console = terminal.console()
 STATUSES = ", ".join(s.value for s in Status if s is not Status.RECEIVED)
 HELP = f"type: <tracking-id> <status> [--to AGENCY] [message]   statuses: {STATUSES}   ·   quit"
 

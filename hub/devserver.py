@@ -12,18 +12,17 @@ from datetime import UTC, datetime
 
 import httpx
 import uvicorn
-from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from hub import metrics
+from hub import metrics, terminal
 from hub.demo import web_complaints
 from hub.embedded_broker import EmbeddedBroker, accepts, free_port
 from hub.routing import Directory
 from hub.settings import Settings
 from hub.simulate import Responders, Tally
 
-console = Console(stderr=True)
+console = terminal.console(stderr=True)
 
 
 def _summary(routed: dict[str, float]) -> str:

@@ -45,7 +45,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from hub import topics
+from hub import terminal, topics
 from hub.adapters.open311 import SERVICE_CATEGORIES
 from hub.calendar import Zone
 from hub.ingress_auth import credentials
@@ -703,7 +703,7 @@ async def run_simulation(
     if problem := pace_problem(minutes=minutes, rate=rate):
         raise SimulationError(problem)
     directory = Directory.load(settings.agencies_file)
-    console = Console(stderr=True)
+    console = terminal.console(stderr=True)
     tally = Tally()
     async with httpx.AsyncClient(base_url=url, timeout=10) as client:
         await _ready(client, url)
@@ -717,9 +717,8 @@ async def run_simulation(
                 await _show_progress(console, tally, minutes * 60, end)
         finally:
             await responders.stop()
-    # soft_wrap: in a log the summary stays one line, not cut at 80 columns.
     console.print(f"simulated {minutes:g} min against {url}: {tally.line()}; "
-                  f"{tally.unsent} follow-ups were still due when time ran out.", soft_wrap=True)
+                  f"{tally.unsent} follow-ups were still due when time ran out.")
 
 
 LOG_EVERY_S = 10.0
@@ -732,7 +731,7 @@ async def _show_progress(console: Console, tally: Tally, total: float, end: floa
     if not console.is_terminal:
         while (left := end - time.monotonic()) > 0:
             await asyncio.sleep(min(LOG_EVERY_S, left))
-            console.print(f"simulate {tally.line()}", soft_wrap=True)
+            console.print(f"simulate {tally.line()}")
         return
     columns = (TextColumn("[bold]simulate"), BarColumn(), TimeRemainingColumn(),
                TextColumn("{task.description}"))

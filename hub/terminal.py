@@ -1,10 +1,19 @@
-"""Tables for people: printed whole, never squeezed into a narrow terminal or a pipe."""
+"""Output for people: tables printed whole, lines never cut or wrapped into a log."""
 
 from __future__ import annotations
 
 from rich.console import Console
 from rich.measure import Measurement
 from rich.table import Table
+
+
+def console(*, stderr: bool = False) -> Console:
+    """A console that wraps lines on a terminal, but not into a file or a pipe, where rich
+    would break them at 80 columns (a log line in two, a date split from its field)."""
+    out = Console(stderr=stderr)
+    out.soft_wrap = not out.is_terminal
+    return out
+
 
 WIDE = 240
 """Columns for a table when the output is not a terminal (rich would take 80)."""

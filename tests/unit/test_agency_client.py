@@ -38,6 +38,21 @@ def test_bad_lines_say_why() -> None:
     assert str(parse_command("12 responded", "a")).startswith("not sent:")
 
 
+def test_in_a_pipe_a_complaint_keeps_its_lines_whole(capsys: pytest.CaptureFixture[str]) -> None:
+    """Rich broke the lines at 80 columns into a log: a description in pieces."""
+    text = ("Jalan berlubang dalam di depan SDN 3 sudah dua bulan, tiga pengendara motor jatuh "
+            "minggu ini dan warga sudah melapor ke kelurahan tanpa hasil.")
+    complaint = Complaint(
+        tracking_id=TID, source=SourceRef(system="web", message_id="m-2"), channel=Channel.WEB,
+        description=text, location=Location(region_code="32.75"), submitted_at=NOW,
+        received_at=NOW,
+    )
+    event = RoutingEvent(event_id="e-2", tracking_id=TID, agency_code="kota-bekasi-dbmsda",
+                         reason="rule", routed_at=NOW, confidential=False, complaint=complaint)
+    show(event.model_dump_json().encode())
+    assert any(line.strip() == text for line in capsys.readouterr().out.splitlines())
+
+
 def test_the_greeting_shows_the_whole_usage(capsys: pytest.CaptureFixture[str]) -> None:
     greet("kota-bekasi-dinkes")
     shown = " ".join(capsys.readouterr().out.split())
