@@ -2,11 +2,13 @@
 
 Field names are the form's own (Indonesian); see tests/fixtures/web/ for examples.
 What people type by hand is read as they write it: phone numbers in local form
-(0812-3456-7890), a NIK in groups, coordinates as numbers or numeric text.
+(0812-3456-7890), a NIK in groups, a region code without its dots (3275), coordinates
+as numbers or numeric text.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from hub.adapters.base import (
@@ -53,7 +55,7 @@ def normalize(raw: RawMessage) -> list[Outcome]:
             category=category_code(category_text) or ("other" if category_text else None),
             target_agency=as_text(form.get("instansi_tujuan"), "instansi_tujuan"),
             location=Location(
-                region_code=as_text(place.get("kode_wilayah"), "lokasi.kode_wilayah"),
+                region_code=_region_code(place.get("kode_wilayah")),
                 region_name=as_text(place.get("nama"), "lokasi.nama"),
                 latitude=as_coordinate(place.get("lat"), "lokasi.lat"),
                 longitude=as_coordinate(place.get("lng"), "lokasi.lng"),
@@ -75,6 +77,28 @@ def normalize(raw: RawMessage) -> list[Outcome]:
             received_at=raw.received_at,
         )
     ]
+
+
+REGION_CODE = re.compile(r"\d{2}(\.\d{2}(\.\d{2}(\.\d{4})?)?)?")
+REGION_PARTS = (2, 2, 2, 4)
+
+
+def _region_code(value: Any) -> str | None:
+    """A Kemendagri code, PP.KK.CC.DDDD or its first parts; also written without dots."""
+    text = as_text(value, "lokasi.kode_wilayah")
+    if text is None:
+        return None
+    if text.isascii() and text.isdigit() and len(text) in (2, 4, 6, 10):
+        parts, at = [], 0
+        for size in REGION_PARTS:
+            if at < len(text):
+                parts.append(text[at:at + size])
+                at += size
+        text = ".".join(parts)
+    if not REGION_CODE.fullmatch(text):
+        raise RejectedError("invalid_field",
+                            "lokasi.kode_wilayah must be a Kemendagri code such as 32.75")
+    return text
 
 
 NIK_SEPARATORS = str.maketrans("", "", " .-")

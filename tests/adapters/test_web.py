@@ -101,3 +101,22 @@ def test_coordinates_that_are_no_numbers_are_refused_with_the_field_named() -> N
     form = load("form.json")
     found = refusal({**form, "lokasi": {**form["lokasi"], "lat": "-6,2373"}})
     assert (found.reason, found.detail) == ("invalid_field", "lokasi.lat must be a number")
+
+
+@pytest.mark.parametrize(("typed", "code"), [
+    ("3275", "32.75"), ("327501", "32.75.01"), ("3275011001", "32.75.01.1001"), ("32", "32"),
+    ("32.75", "32.75"),
+])
+def test_a_region_code_without_its_dots_is_read(typed: str, code: str) -> None:
+    form = load("form.json")
+    found = complaint({**form, "lokasi": {**form["lokasi"], "kode_wilayah": typed}})
+    assert found.location.region_code == code
+
+
+@pytest.mark.parametrize("typed", ["32-75", "327", "32.7", "kota bekasi"])
+def test_a_region_code_that_is_none_is_refused_with_the_field_named(typed: str) -> None:
+    form = load("form.json")
+    found = refusal({**form, "lokasi": {**form["lokasi"], "kode_wilayah": typed}})
+    assert (found.reason, found.detail) == (
+        "invalid_field", "lokasi.kode_wilayah must be a Kemendagri code such as 32.75"
+    )
