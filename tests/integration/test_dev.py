@@ -64,6 +64,11 @@ def run_dev_until_routed(tmp_path: Path) -> None:
 
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(60) == 0, "".join(lines)[-3000:]
+        reader.join(10)
+        # Posts the closing hub no longer answers are no refusals (the last line said
+        # "refused 1" after many a stop).
+        counts = [m.group(1) for line in lines if (m := re.search(r"refused (\d+)", line))]
+        assert counts and set(counts) == {"0"}, "".join(lines)[-3000:]
         assert not broker_outlives(broker_port), "the embedded broker outlived `lapor-hub dev`"
     finally:
         if proc.poll() is None:
