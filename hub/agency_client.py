@@ -13,6 +13,7 @@ import contextlib
 import json
 import sys
 import uuid
+from collections.abc import Collection
 from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -29,8 +30,11 @@ STATUSES = ", ".join(s.value for s in Status if s is not Status.RECEIVED)
 HELP = f"type: <tracking-id> <status> [--to AGENCY] [message]   statuses: {STATUSES}   ·   quit"
 
 
-def parse_command(line: str, agency: str) -> FollowUpEvent | str:
-    """A follow-up from one typed line, or the reason it is not one."""
+def parse_command(
+    line: str, agency: str, agencies: Collection[str] = ()
+) -> FollowUpEvent | str:
+    """A follow-up from one typed line, or the reason it is not one. `agencies`: the
+    registry's codes, which a --to must name (a typo would reach only the dead letters)."""
     words = line.split()
     if len(words) < 2:
         return HELP
@@ -38,8 +42,12 @@ def parse_command(line: str, agency: str) -> FollowUpEvent | str:
     if status not in STATUSES.split(", "):
         return f"not sent: no status {status!r}; statuses: {STATUSES}"
     target = None
-    if rest[:1] == ["--to"] and len(rest) >= 2:
+    if rest[:1] == ["--to"]:
+        if len(rest) < 2:
+            return "not sent: --to needs an agency code"
         target, rest = rest[1], rest[2:]
+        if agencies and target not in agencies:
+            return f"not sent: no agency {target!r} in the registry"
     try:
         return FollowUpEvent(
             event_id=str(uuid.uuid4()),
@@ -97,7 +105,9 @@ def greet(code: str) -> None:
     console.print(f"[bold]{escape(code)}[/] listening on {topics.agency(code)}. {escape(HELP)}")
 
 
-async def run_agency(settings: Settings, code: str, *, interactive: bool) -> None:
+async def run_agency(
+    settings: Settings, code: str, agencies: Collection[str], *, interactive: bool
+) -> None:
     options = client_options(settings)
     consumer = AIOKafkaConsumer(
         topics.agency(code), **options, group_id=f"agency-{code}",
@@ -112,7 +122,7 @@ async def run_agency(settings: Settings, code: str, *, interactive: bool) -> Non
             line = await asyncio.to_thread(sys.stdin.readline)
             if not line or line.strip() in ("quit", "exit"):
                 break
-            result = parse_command(line, code)
+            result = parse_command(line, code, agencies)
             if isinstance(result, str):
                 console.print(result, markup=False)  # may quote what was typed
                 continue

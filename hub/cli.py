@@ -194,12 +194,12 @@ def agency(
 
     settings = get_settings()
     try:
-        known = Directory.load(settings.agencies_file).get(code)
+        directory = Directory.load(settings.agencies_file)
     except RegistryError as exc:
         _fail(str(exc))
-    if known is None:
+    if directory.get(code) is None:
         _fail(f"unknown agency {code!r}")
-    asyncio.run(run_agency(settings, code, interactive=not listen_only))
+    asyncio.run(run_agency(settings, code, directory.agencies.keys(), interactive=not listen_only))
 
 
 @cli.command()

@@ -36,6 +36,13 @@ def test_bad_lines_say_why() -> None:
     assert parse_command("", "a") == HELP
     assert parse_command(f"{TID} done", "a") == f"not sent: no status 'done'; statuses: {STATUSES}"
     assert str(parse_command("12 responded", "a")).startswith("not sent:")
+    registry = {"a", "kota-bekasi-rsud"}
+    assert parse_command(f"{TID} dispositioned --to kota-bekasi-rsu", "a", registry) == (
+        "not sent: no agency 'kota-bekasi-rsu' in the registry")
+    assert parse_command(f"{TID} dispositioned --to", "a", registry) == (
+        "not sent: --to needs an agency code")
+    sent = parse_command(f"{TID} dispositioned --to kota-bekasi-rsud", "a", registry)
+    assert isinstance(sent, FollowUpEvent) and sent.target_agency == "kota-bekasi-rsud"
 
 
 def test_in_a_pipe_a_complaint_keeps_its_lines_whole(capsys: pytest.CaptureFixture[str]) -> None:
