@@ -138,6 +138,9 @@ def build(settings: Settings) -> tuple[AsgiFastStream, Hub]:
         security=security(settings),
         middlewares=[KafkaPrometheusMiddleware(registry=metrics.REGISTRY)],
         logger=logging.getLogger("hub.kafka"),
+        # "Received" and "Processed" for every batch: dozens of lines a second under load,
+        # nothing an operator acts on. Errors and partition assignments keep their levels.
+        log_level=logging.DEBUG,
     )
     intake.register(broker, hub, settings)
     followup.register(broker, hub, settings)
