@@ -269,7 +269,8 @@ def dlq_list(
     reason: Annotated[str | None, typer.Option(help="Only this reason.")] = None,
     replayed: Annotated[bool, typer.Option(help="Include ones already replayed.")] = False,
     limit: Annotated[int, typer.Option(help="Newest first, at most this many.")] = 50,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="One JSON object per line, each detail whole.")] = False,
 ) -> None:
     """Dead letters with their reason (newest first); original bytes stay sealed."""
     from rich.markup import escape
@@ -287,7 +288,7 @@ def dlq_list(
     table = Table("id", "at", "stage", "reason", "topic", "detail", "replayed")
     for dl in letters:  # a detail may quote a payload: "[...]" must not be read as markup
         table.add_row(str(dl.id), f"{dl.at:%Y-%m-%d %H:%M:%S}", dl.stage, escape(dl.reason),
-                      escape(dl.topic), escape(dl.detail[:80]),
+                      escape(dl.topic), escape(_shortened(dl.detail, SHOWN_DETAIL)),
                       f"{dl.replayed_at:%Y-%m-%d %H:%M}" if dl.replayed_at else "")
     print_whole(table)
 
@@ -313,6 +314,16 @@ def dlq_replay(
         _fail(f"not replayed: {', '.join(map(str, unknown))}: no such dead letter"
               + (f" with reason {reason!r}" if reason else "")
               + ", or replayed already (lapor-hub dlq list --replayed)")
+
+
+SHOWN_DETAIL = 120
+"""Characters of a dead letter's detail in `dlq list`'s table (--json gives all of it)."""
+
+
+def _shortened(text: str, most: int) -> str:
+    """`text`, or its first `most` characters and "…": a cut must show, or a reason reads as
+    if it ended there ("allowed after in_progress:")."""
+    return text if len(text) <= most else text[:most - 1] + "…"
 
 
 def _existing_database() -> Engine:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from datetime import UTC, datetime
@@ -56,3 +57,23 @@ def test_ids_that_cannot_be_replayed_are_named(tmp_path: Path) -> None:
     assert out.stdout == "replayed 0 dead letter(s)\n"
     assert out.stderr == ("lapor-hub: not replayed: 7, 99: no such dead letter, or replayed "
                           "already (lapor-hub dlq list --replayed)\n")
+
+
+def test_a_long_detail_is_shown_cut_with_a_mark_and_whole_in_json(tmp_path: Path) -> None:
+    """The table cut details at 80 characters without a sign: "allowed after in_progress:"
+    read as the end of the reason."""
+    url = f"sqlite:///{tmp_path}/hub.db"
+    migrate.upgrade(url)
+    now = datetime.now(UTC)
+    record = Record(topics.raw("web"), 0, 7, b"k", b"{}", {}, now)
+    detail = ("a complaint that is in_progress cannot become closed; allowed after "
+              "in_progress: archived, in_progress, needs_info, not_authority, responded; and "
+              "this sentence runs on past what a table row shows")
+    letter = dead_letter(record, "illegal_transition", detail, "follow_up", now)
+    engine = store.make_engine(url)
+    with store.transaction(engine) as conn:
+        store_dead_letters(conn, [(letter, "one")], Sealer.from_settings(Settings()))
+    engine.dispose()
+    shown = dlq(url, "list").stdout
+    assert detail[:119] + "…" in shown, shown
+    assert json.loads(dlq(url, "list", "--json").stdout)["detail"] == detail
