@@ -93,7 +93,7 @@ def show(raw: bytes) -> None:
     who = "anonim" if c.anonymous else (c.reporter.name or c.reporter.handle or "-")
     console.print(
         f"[bold green]{r.tracking_id}[/] ({r.reason}) {c.report_type.value} via {c.channel.value}"
-        f"{secret}\n  {escape(c.title or '')} {escape(c.description[:300])}\n"
+        f"{secret}\n  {escape(c.title or '')} {escape(terminal.shortened(c.description, 300))}\n"
         f"  region {c.location.region_code or '?'} · category {escape(c.category or '?')} · "
         f"from {escape(who)}"
         f" · due: {due}"

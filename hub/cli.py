@@ -277,7 +277,7 @@ def dlq_list(
     from rich.table import Table
 
     from hub.dlq import list_letters
-    from hub.terminal import print_whole
+    from hub.terminal import print_whole, shortened
 
     engine = _existing_database()
     letters = list_letters(engine, reason=reason, include_replayed=replayed, limit=limit)
@@ -288,7 +288,7 @@ def dlq_list(
     table = Table("id", "at", "stage", "reason", "topic", "detail", "replayed")
     for dl in letters:  # a detail may quote a payload: "[...]" must not be read as markup
         table.add_row(str(dl.id), f"{dl.at:%Y-%m-%d %H:%M:%S}", dl.stage, escape(dl.reason),
-                      escape(dl.topic), escape(_shortened(dl.detail, SHOWN_DETAIL)),
+                      escape(dl.topic), escape(shortened(dl.detail, SHOWN_DETAIL)),
                       f"{dl.replayed_at:%Y-%m-%d %H:%M}" if dl.replayed_at else "")
     print_whole(table)
 
@@ -318,12 +318,6 @@ def dlq_replay(
 
 SHOWN_DETAIL = 120
 """Characters of a dead letter's detail in `dlq list`'s table (--json gives all of it)."""
-
-
-def _shortened(text: str, most: int) -> str:
-    """`text`, or its first `most` characters and "…": a cut must show, or a reason reads as
-    if it ended there ("allowed after in_progress:")."""
-    return text if len(text) <= most else text[:most - 1] + "…"
 
 
 def _existing_database() -> Engine:

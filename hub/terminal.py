@@ -15,6 +15,12 @@ def console(*, stderr: bool = False) -> Console:
     return out
 
 
+def shortened(text: str, most: int) -> str:
+    """`text`, or its first `most` characters and "…": a cut must show, or a sentence reads
+    as if it ended there ("allowed after in_progress:")."""
+    return text if len(text) <= most else text[:most - 1] + "…"
+
+
 WIDE = 240
 """Columns for a table when the output is not a terminal (rich would take 80)."""
 
