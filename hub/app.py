@@ -83,7 +83,7 @@ class HubApp(AsgiFastStream):
 
     async def not_found(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            await http.not_found(scope["path"], send)
+            await http.not_found(scope["path"], send, [path for path, _ in self.routes])
         else:
             await super().not_found(scope, receive, send)
 

@@ -12,7 +12,7 @@ import asyncio
 import hmac
 import json
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
@@ -230,13 +230,19 @@ def readyz(hub: Hub, broker_problem: Callable[[], Awaitable[str | None]]) -> ASG
     return app
 
 
-async def not_found(path: str, send: Send) -> None:
-    """A path the hub does not serve: say which it does (a source's name mistyped, most
-    likely), not FastStream's "Application doesn't support regular HTTP protocol"."""
+INTAKE = "/intake/"
+
+
+async def not_found(path: str, send: Send, served: Sequence[str]) -> None:
+    """A path the hub does not serve: say which it does, from the paths it serves (a
+    source's name mistyped, most likely), not FastStream's "Application doesn't support
+    regular HTTP protocol"."""
+    sources = sorted(p.removeprefix(INTAKE) for p in served if p.startswith(INTAKE))
     await respond(send, 404, {
         "error": f"no such path: {path[:200]}",
-        "paths": ["POST /intake/<source>", "GET /metrics", "GET /healthz", "GET /readyz"],
-        "sources": sorted(SOURCES),
+        "paths": [f"POST {INTAKE}<source>"] * bool(sources)
+        + [f"GET {p}" for p in served if not p.startswith(INTAKE)],
+        "sources": sources,
     })
 
 
@@ -244,7 +250,7 @@ def routes(
     hub: Hub, settings: Settings, broker_problem: Callable[[], Awaitable[str | None]]
 ) -> list[tuple[str, ASGIApp]]:
     found: list[tuple[str, ASGIApp]] = [
-        (f"/intake/{name}", ingress(source, hub, settings)) for name, source in SOURCES.items()
+        (f"{INTAKE}{name}", ingress(source, hub, settings)) for name, source in SOURCES.items()
     ]
     found += [
         ("/metrics", metrics_app()),

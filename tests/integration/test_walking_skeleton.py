@@ -17,6 +17,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from hub.adapters import SOURCES
 from hub.model import RoutingEvent
 from tests.support import LAPOR_HUB, HubProcess, consume_all, events, produce
 
@@ -139,7 +140,9 @@ def test_ingress_refuses_what_it_cannot_accept(hub: HubProcess) -> None:
                       headers={"content-type": "application/json"})
     assert typo.status_code == 404
     assert typo.json()["error"] == "no such path: /intake/wa"
-    assert {"web", "whatsapp", "sms-twilio"} <= set(typo.json()["sources"])
+    assert typo.json()["sources"] == sorted(SOURCES)
+    assert typo.json()["paths"] == ["POST /intake/<source>", "GET /metrics", "GET /healthz",
+                                    "GET /readyz"]
 
 
 def test_version() -> None:
