@@ -105,6 +105,12 @@ def request_url(scope: Scope, settings: Settings) -> str:
     return f"{scope.get('scheme', 'http')}://{host}{path}"
 
 
+EMPTY_TWIML = b'<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+"""Twilio's answer to an inbound SMS: TwiML that sends no reply. Twilio reads JSON as an
+error (12300 Invalid Content-Type, for every citizen's SMS); a client that asks for
+`application/json` gets the tracking ids as from every other source."""
+
+
 def ingress(source: Source, hub: Hub, settings: Settings) -> ASGIApp:
     topic = topics.raw(source.name)
     max_body = settings.max_body_bytes
@@ -156,11 +162,16 @@ def ingress(source: Source, hub: Hub, settings: Settings) -> ASGIApp:
             for o in outcomes
             if isinstance(o, Rejection)
         ]
+        twiml = source.name == "sms-twilio" and "application/json" not in header(scope, b"accept")
         if all(isinstance(o, Rejection) for o in outcomes):
             ignorable = all(r["reason"] == "not_a_complaint" for r in rejected)
             # Webhook vendors also send events that are no complaint (read receipts);
             # a 4xx would make them retry, so those get 200 and the reason.
-            await respond(send, 200 if ignorable else 422, {"accepted": [], "rejected": rejected})
+            if ignorable and twiml:
+                await respond(send, 200, EMPTY_TWIML, "text/xml")
+            else:
+                await respond(send, 200 if ignorable else 422,
+                              {"accepted": [], "rejected": rejected})
             return
         envelope = {
             "content-type": content_type,
@@ -173,7 +184,10 @@ def ingress(source: Source, hub: Hub, settings: Settings) -> ASGIApp:
             log.warning("ingress %s: broker unavailable: %s", source.name, exc)
             await respond(send, 503, {"error": "broker unavailable, retry later"})
             return
-        await respond(send, 202, {"accepted": accepted, "rejected": rejected})
+        if twiml:
+            await respond(send, 202, EMPTY_TWIML, "text/xml")
+        else:
+            await respond(send, 202, {"accepted": accepted, "rejected": rejected})
 
     return app
 

@@ -630,6 +630,7 @@ async def _post(
     path = f"/intake/{item.source}"
     headers = {
         "content-type": item.content_type,
+        "accept": "application/json",  # the tracking ids, not Twilio's TwiML
         **credentials(settings, item.source, f"{client.base_url}".rstrip("/") + path, item.body),
     }
     try:

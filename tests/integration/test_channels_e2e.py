@@ -55,7 +55,8 @@ def sample(source: str) -> bytes:
 def post(hub: HubProcess, source: str, body: bytes) -> httpx.Response:
     content_type = SOURCES[source].content_types[0]
     return httpx.post(f"{hub.base_url}/intake/{source}", content=body,
-                      headers={"content-type": content_type}, timeout=10)
+                      headers={"content-type": content_type, "accept": "application/json"},
+                      timeout=10)
 
 
 async def test_one_complaint_per_source_reaches_an_agency_topic(hub: HubProcess) -> None:
@@ -73,6 +74,24 @@ async def test_one_complaint_per_source_reaches_an_agency_topic(hub: HubProcess)
         for tracking_id in ids:
             assert tracking_id in routed, f"{source}: {tracking_id} was not routed"
             assert routed[tracking_id]["complaint"]["source"]["system"] == source
+
+
+def test_twilio_gets_twiml_and_our_own_clients_json(hub: HubProcess) -> None:
+    """Twilio reads any answer to an inbound SMS but TwiML as error 12300 (Invalid
+    Content-Type), for every citizen's message."""
+    form = urllib.parse.parse_qs(sample("sms-twilio").decode())
+    form["MessageSid"] = ["SMtwiml000000000000000000000000001"]
+    body = urllib.parse.urlencode(form, doseq=True).encode()
+    url = f"{hub.base_url}/intake/sms-twilio"
+    as_twilio = httpx.post(url, content=body, timeout=10, headers={
+        "content-type": "application/x-www-form-urlencoded", "accept": "*/*"})
+    assert as_twilio.status_code == 202
+    assert as_twilio.headers["content-type"] == "text/xml"
+    assert as_twilio.text == '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+    asking_json = post(hub, "sms-twilio", body)
+    assert asking_json.status_code == 202
+    (tracking_id,) = asking_json.json()["accepted"]
+    assert tracking_id.isdigit()
 
 
 async def test_the_same_complaint_by_sms_and_on_x_is_routed_once(hub: HubProcess) -> None:
