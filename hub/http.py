@@ -114,6 +114,8 @@ error (12300 Invalid Content-Type, for every citizen's SMS); a client that asks 
 def ingress(source: Source, hub: Hub, settings: Settings) -> ASGIApp:
     topic = topics.raw(source.name)
     max_body = settings.max_body_bytes
+    # Meta retries any webhook answered with another status than 200, for a day.
+    accepted_status = 200 if source.name in META_SOURCES else 202
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["method"] == "GET" and source.name in META_SOURCES:
@@ -187,7 +189,7 @@ def ingress(source: Source, hub: Hub, settings: Settings) -> ASGIApp:
         if twiml:
             await respond(send, 202, EMPTY_TWIML, "text/xml")
         else:
-            await respond(send, 202, {"accepted": accepted, "rejected": rejected})
+            await respond(send, accepted_status, {"accepted": accepted, "rejected": rejected})
 
     return app
 

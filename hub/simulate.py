@@ -638,9 +638,10 @@ async def _post(
     except httpx.HTTPError:
         tally.refused += 1
         return
-    if answer.status_code == 202:
-        tally.posted += len(answer.json().get("accepted", []))
-    elif answer.status_code == 200:
+    accepted = answer.json().get("accepted", []) if answer.is_success else None
+    if accepted:
+        tally.posted += len(accepted)
+    elif accepted is not None:  # 200 for what is no complaint (a read receipt, a part)
         tally.ignored += 1
     else:
         tally.refused += 1

@@ -64,7 +64,9 @@ async def test_one_complaint_per_source_reaches_an_agency_topic(hub: HubProcess)
     accepted: dict[str, list[str]] = {}
     for source in SOURCES:
         answer = post(hub, source, sample(source))
-        assert answer.status_code == 202, f"{source}: {answer.status_code} {answer.text}"
+        # Meta retries for a day what is not answered 200.
+        ok = 200 if source in ("meta", "whatsapp") else 202
+        assert answer.status_code == ok, f"{source}: {answer.status_code} {answer.text}"
         accepted[source] = answer.json()["accepted"]
         assert accepted[source], source
     wanted = {t for ids in accepted.values() for t in ids}
