@@ -1,4 +1,5 @@
-"""The hub's HTTP side: `/intake/<source>` ingress, `/metrics`, `/healthz`, `/readyz`.
+"""The hub's HTTP side: `/intake/<source>` ingress (and Open311's GeoReport v2 face,
+hub.georeport), `/metrics`, `/healthz`, `/readyz`.
 
 Plain ASGI callables served beside the broker by FastStream's `AsgiFastStream`.
 The ingress checks what it can cheaply (method, content type, size, that the body
@@ -10,75 +11,33 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
 from urllib.parse import parse_qsl
 
 import sqlalchemy as sa
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from hub import metrics, topics
+from hub import georeport, metrics, topics
 from hub.adapters import SOURCES, RawMessage, Rejection, Source
+from hub.asgi import (
+    ASGIApp,
+    Receive,
+    Scope,
+    Send,
+    TooLargeError,
+    header,
+    read_body,
+    respond,
+)
 from hub.ingress_auth import META_SOURCES, refusal
 from hub.model import Complaint
 from hub.service import Hub
 from hub.settings import Settings
 from hub.store import Pending
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
 log = logging.getLogger("hub.http")
-
-
-class TooLargeError(Exception):
-    pass
-
-
-async def respond(
-    send: Send, status: int, body: bytes | dict[str, Any], content_type: str = "application/json"
-) -> None:
-    data = json.dumps(body, ensure_ascii=False).encode() if isinstance(body, dict) else body
-    await send({
-        "type": "http.response.start",
-        "status": status,
-        "headers": [
-            (b"content-type", content_type.encode()),
-            (b"content-length", b"%d" % len(data)),
-        ],
-    })
-    await send({"type": "http.response.body", "body": data})
-
-
-async def read_body(receive: Receive, limit: int) -> bytes:
-    """The request body, refusing to hold more than `limit` bytes."""
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ConnectionAbortedError
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise TooLargeError
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
-
-
-def header(scope: Scope, name: bytes) -> str:
-    for key, value in scope.get("headers", ()):
-        if key.lower() == name:
-            text: str = value.decode("latin-1")
-            return text
-    return ""
 
 
 def meta_verification(scope: Scope, settings: Settings) -> tuple[int, bytes]:
@@ -253,12 +212,13 @@ async def not_found(path: str, send: Send, served: Sequence[str]) -> None:
     """A path the hub does not serve: say which it does, from the paths it serves (a
     source's name mistyped, most likely), not FastStream's "Application doesn't support
     regular HTTP protocol"."""
-    sources = sorted(p.removeprefix(INTAKE) for p in served if p.startswith(INTAKE))
+    ingresses = [p for p in served if p.startswith(INTAKE) and "/" not in p.removeprefix(INTAKE)]
+    others = [f"{'POST' if p.endswith(georeport.REQUESTS) else 'GET'} {p}"
+              for p in served if p not in ingresses]
     await respond(send, 404, {
         "error": f"no such path: {path[:200]}",
-        "paths": [f"POST {INTAKE}<source>"] * bool(sources)
-        + [f"GET {p}" for p in served if not p.startswith(INTAKE)],
-        "sources": sources,
+        "paths": [f"POST {INTAKE}<source>"] * bool(ingresses) + others,
+        "sources": sorted(p.removeprefix(INTAKE) for p in ingresses),
     })
 
 
@@ -267,6 +227,14 @@ def routes(
 ) -> list[tuple[str, ASGIApp]]:
     found: list[tuple[str, ASGIApp]] = [
         (f"{INTAKE}{name}", ingress(source, hub, settings)) for name, source in SOURCES.items()
+    ]
+    # Open311's endpoint for GeoReport v2 clients is the source's own path.
+    open311 = f"{INTAKE}open311"
+    found += [
+        (f"{open311}/{georeport.SERVICES}", georeport.services_app()),
+        (f"{open311}/{georeport.REQUESTS}",
+         georeport.requests_app(ingress(SOURCES["open311"], hub, settings),
+                                settings.max_body_bytes)),
     ]
     found += [
         ("/metrics", metrics_app()),

@@ -141,8 +141,9 @@ def test_ingress_refuses_what_it_cannot_accept(hub: HubProcess) -> None:
     assert typo.status_code == 404
     assert typo.json()["error"] == "no such path: /intake/wa"
     assert typo.json()["sources"] == sorted(SOURCES)
-    assert typo.json()["paths"] == ["POST /intake/<source>", "GET /metrics", "GET /healthz",
-                                    "GET /readyz"]
+    assert typo.json()["paths"] == [
+        "POST /intake/<source>", "GET /intake/open311/services.json",
+        "POST /intake/open311/requests.json", "GET /metrics", "GET /healthz", "GET /readyz"]
 
 
 def test_version() -> None:

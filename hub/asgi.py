@@ -1,0 +1,59 @@
+"""ASGI in a few lines: the types, a JSON (or bytes) answer, a bounded body, a header."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class TooLargeError(Exception):
+    pass
+
+
+async def respond(
+    send: Send, status: int, body: bytes | dict[str, Any] | list[Any],
+    content_type: str = "application/json",
+) -> None:
+    data = json.dumps(body, ensure_ascii=False).encode() if isinstance(body, dict | list) else body
+    await send({
+        "type": "http.response.start",
+        "status": status,
+        "headers": [
+            (b"content-type", content_type.encode()),
+            (b"content-length", b"%d" % len(data)),
+        ],
+    })
+    await send({"type": "http.response.body", "body": data})
+
+
+async def read_body(receive: Receive, limit: int) -> bytes:
+    """The request body, refusing to hold more than `limit` bytes."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ConnectionAbortedError
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise TooLargeError
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def header(scope: Scope, name: bytes) -> str:
+    """A request header's value ("" when missing), as latin-1 text."""
+    for key, value in scope.get("headers", ()):
+        if key.lower() == name:
+            text: str = value.decode("latin-1")
+            return text
+    return ""

@@ -1,0 +1,104 @@
+"""Open311 GeoReport v2 as its clients speak it, in front of the Open311 ingress.
+
+A GeoReport client is given an endpoint (the hub's `/intake/open311`) and calls
+`GET …/services.json` for the service list and `POST …/requests.json` to file a request,
+with its key in the form field `api_key`, and reads the answers as the specification
+writes them: a list of `service_request_id`s, or a list of `{code, description}` errors.
+The request itself goes through the same ingress as a POST to `/intake/open311` (the
+source's bearer token is the `api_key`); the key is taken out of the bytes published.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+from hub.adapters.open311 import SERVICE_CATEGORIES
+from hub.asgi import ASGIApp, Message, Receive, Scope, Send, TooLargeError, read_body, respond
+
+REQUESTS = "requests.json"
+SERVICES = "services.json"
+NOTICE = "Diterima oleh LAPOR!; gunakan nomor ini untuk melacak laporan."
+"""The service notice of each accepted request: the number is the LAPOR! tracking id."""
+
+
+def services_app() -> ASGIApp:
+    """The services a request may name, each with the category the hub routes it by."""
+    listed = [
+        {"service_code": code, "service_name": code.replace("-", " ").capitalize(),
+         "description": "", "metadata": False, "type": "realtime", "keywords": "",
+         "group": category}
+        for code, category in sorted(SERVICE_CATEGORIES.items())
+    ]
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] not in ("GET", "HEAD"):
+            await respond(send, 405, errors(405, "use GET"))
+            return
+        await respond(send, 200, listed)
+
+    return app
+
+
+def requests_app(ingress: ASGIApp, max_body: int) -> ASGIApp:
+    """POST requests.json: the Open311 ingress, its key and answers as GeoReport has them."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] != "POST":
+            await respond(send, 405, errors(405, "use POST"))
+            return
+        try:
+            body = await read_body(receive, max_body)
+        except TooLargeError:
+            await respond(send, 413, errors(413, f"body larger than {max_body} bytes"))
+            return
+        except ConnectionAbortedError:
+            return
+        pairs = parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True)
+        api_key = next((value for key, value in pairs if key == "api_key"), None)
+        headers = [(k, v) for k, v in scope["headers"] if k.lower() != b"authorization"]
+        if api_key is not None:
+            # Not into the raw topic: whoever reads it would hold the sender's key.
+            body = urlencode([(k, v) for k, v in pairs if k != "api_key"]).encode()
+            headers.append((b"authorization", b"Bearer " + api_key.encode("latin-1", "replace")))
+        status, answer = await _call(ingress, {**scope, "headers": headers}, body)
+        if status in (200, 202) and answer.get("accepted"):
+            await respond(send, 200, [
+                {"service_request_id": tracking_id, "service_notice": NOTICE, "account_id": None}
+                for tracking_id in answer["accepted"]
+            ])
+            return
+        refused = "; ".join(f"{r['reason']}: {r['detail']}" for r in answer.get("rejected", []))
+        code = {200: 400, 202: 400, 422: 400}.get(status, status)
+        why = "bad or missing api_key" if status == 401 else answer.get("error") or refused
+        await respond(send, code, errors(code, why or "not accepted"))
+
+    return app
+
+
+def errors(code: int, description: str) -> list[dict[str, Any]]:
+    return [{"code": code, "description": description}]
+
+
+async def _call(app: ASGIApp, scope: Scope, body: bytes) -> tuple[int, dict[str, Any]]:
+    """Run an ASGI app on a body already read; its status and JSON answer."""
+    given = False
+    answer: dict[str, Any] = {}
+
+    async def receive() -> Message:
+        nonlocal given
+        if given:
+            return {"type": "http.disconnect"}
+        given = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            answer["status"] = message["status"]
+        elif message["type"] == "http.response.body":
+            answer["body"] = answer.get("body", b"") + message.get("body", b"")
+
+    await app(scope, receive, send)
+    parsed = json.loads(answer.get("body") or b"{}")
+    return int(answer.get("status", 500)), parsed if isinstance(parsed, dict) else {}

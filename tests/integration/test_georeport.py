@@ -1,0 +1,91 @@
+"""Open311 GeoReport v2 clients file requests as the specification has it: services.json,
+requests.json with `api_key`, answers as lists of request ids or of errors."""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from hub.adapters.open311 import SERVICE_CATEGORIES
+from hub.georeport import NOTICE
+from tests.support import HubProcess, find_routed
+
+pytestmark = pytest.mark.broker
+KEY = "open311-key-1"
+FORM = {"service_code": "pothole", "lat": "-6.2383", "long": "106.9756",
+        "description": "Lubang besar di Jl. Ahmad Yani depan Summarecon Bekasi",
+        "phone": "081311112222"}
+
+
+@pytest.fixture(scope="module")
+def hub(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubProcess]:
+    folder = tmp_path_factory.mktemp("georeport")
+    env = {"HUB_INGRESS_OPEN": "false", "HUB_INGRESS_TOKENS": json.dumps({"open311": KEY})}
+    with HubProcess(kafka_bootstrap, f"sqlite:///{folder}/hub.db", log_path=folder / "hub.log",
+                    extra_env=env) as process:
+        yield process
+
+
+def file_request(hub: HubProcess, form: dict[str, str]) -> httpx.Response:
+    return httpx.post(f"{hub.base_url}/intake/open311/requests.json", timeout=10,
+                      content=urllib.parse.urlencode(form).encode(),
+                      headers={"content-type": "application/x-www-form-urlencoded"})
+
+
+def test_the_service_list(hub: HubProcess) -> None:
+    answer = httpx.get(f"{hub.base_url}/intake/open311/services.json", timeout=10)
+    assert answer.status_code == 200
+    listed = {s["service_code"]: s for s in answer.json()}
+    assert set(listed) == set(SERVICE_CATEGORIES)
+    assert listed["water-supply"]["service_name"] == "Water supply"
+    assert listed["water-supply"]["group"] == "water"
+
+
+async def test_a_request_with_its_api_key_is_routed_and_the_key_kept_out_of_kafka(
+    hub: HubProcess,
+) -> None:
+    answer = file_request(hub, {**FORM, "api_key": KEY})
+    assert answer.status_code == 200, answer.text
+    (filed,) = answer.json()
+    assert filed == {"service_request_id": filed["service_request_id"], "service_notice": NOTICE,
+                     "account_id": None}
+    tracking_id = filed["service_request_id"]
+    (routed,) = await find_routed(hub.bootstrap, hub.prefix, {tracking_id})
+    assert json.loads(routed.value)["complaint"]["reporter"]["phone"] == "+6281311112222"
+    consumer = AIOKafkaConsumer(bootstrap_servers=hub.bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        topic = f"{hub.prefix}.raw.open311"
+        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        consumer.assign(parts)
+        await consumer.seek_to_beginning(*parts)
+        raw = [r.value for batch in (await consumer.getmany(timeout_ms=2000)).values()
+               for r in batch]
+    finally:
+        await consumer.stop()
+    assert raw and all(KEY.encode() not in value for value in raw)
+    assert any(b"Summarecon" in value for value in raw)
+
+
+@pytest.mark.parametrize(("form", "code", "description"), [
+    ({**FORM, "api_key": "guess"}, 401, "bad or missing api_key"),
+    (FORM, 401, "bad or missing api_key"),
+    ({"api_key": KEY, "description": "Lampu mati", "lat": "-6.2", "long": "106.9"}, 400,
+     "missing_field: service_code is required"),
+])
+def test_what_is_not_filed_is_an_error_list(
+    hub: HubProcess, form: dict[str, str], code: int, description: str
+) -> None:
+    answer = file_request(hub, form)
+    assert (answer.status_code, answer.json()) == (code, [{"code": code,
+                                                           "description": description}])
+
+
+def test_the_methods_are_the_specifications(hub: HubProcess) -> None:
+    assert httpx.get(f"{hub.base_url}/intake/open311/requests.json").status_code == 405
+    assert httpx.post(f"{hub.base_url}/intake/open311/services.json").status_code == 405
