@@ -57,10 +57,11 @@ def requests_app(ingress: ASGIApp, max_body: int) -> ASGIApp:
             return
         pairs = parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True)
         api_key = next((value for key, value in pairs if key == "api_key"), None)
-        headers = [(k, v) for k, v in scope["headers"] if k.lower() != b"authorization"]
+        headers = list(scope["headers"])
         if api_key is not None:
             # Not into the raw topic: whoever reads it would hold the sender's key.
             body = urlencode([(k, v) for k, v in pairs if k != "api_key"]).encode()
+            headers = [(k, v) for k, v in headers if k.lower() != b"authorization"]
             headers.append((b"authorization", b"Bearer " + api_key.encode("latin-1", "replace")))
         status, answer = await _call(ingress, {**scope, "headers": headers}, body)
         if status in (200, 202) and answer.get("accepted"):

@@ -86,6 +86,14 @@ def test_what_is_not_filed_is_an_error_list(
                                                            "description": description}])
 
 
+def test_a_client_with_the_bearer_header_instead_is_let_in_too(hub: HubProcess) -> None:
+    answer = httpx.post(f"{hub.base_url}/intake/open311/requests.json", timeout=10,
+                        content=urllib.parse.urlencode(FORM).encode(), headers={
+                            "content-type": "application/x-www-form-urlencoded",
+                            "authorization": f"Bearer {KEY}"})
+    assert answer.status_code == 200, answer.text
+
+
 def test_the_methods_are_the_specifications(hub: HubProcess) -> None:
     assert httpx.get(f"{hub.base_url}/intake/open311/requests.json").status_code == 405
     assert httpx.post(f"{hub.base_url}/intake/open311/services.json").status_code == 405
