@@ -187,27 +187,33 @@ class DeadLetterRow(SQLModel, table=True):
     replayed_at: datetime | None = _ts(nullable=True)
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite database URL; None for another database or one in memory."""
+    parsed = sa.engine.make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
 def make_sqlite_folder(url: str) -> None:
     """SQLite files live under ./var by default: make the folder on first use (`run`, `dev`,
     `db upgrade`), or SQLite says only "unable to open database file"."""
-    if not url.startswith("sqlite:///"):
+    file = sqlite_file(url)
+    if file is None:
         return
-    folder = Path(url.removeprefix("sqlite:///")).parent
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        file.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OperatorFileError(
-            f"cannot make the folder of the SQLite database {folder}: {exc.strerror}"
+            f"cannot make the folder of the SQLite database {file.parent}: {exc.strerror}"
         ) from exc
 
 
-def missing_sqlite_file(url: str) -> str | None:
+def missing_sqlite_file(url: str) -> Path | None:
     """The SQLite file `url` names when it is not there: connecting would create it empty,
     so commands that only read (report, dlq) say so instead."""
-    database = sa.engine.make_url(url).database
-    if url.startswith("sqlite") and database and database != ":memory:":
-        return None if Path(database).is_file() else database
-    return None
+    file = sqlite_file(url)
+    return file if file is not None and not file.is_file() else None
 
 
 def make_engine(url: str) -> Engine:
