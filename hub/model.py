@@ -22,9 +22,11 @@ limit (message.max.bytes, and the producer's max_request_size, 1 MiB) less room 
 framing."""
 MAX_ATTACHMENTS = 40
 
+REGION_CODE_PATTERN = r"^\d{2}(\.\d{2}(\.\d{2}(\.\d{4})?)?)?$"
+"""Kemendagri PP[.KK[.CC[.DDDD]]]: the model's check, and what adapters and hub.regions read."""
 RegionCode = Annotated[
     str,
-    StringConstraints(pattern=r"^\d{2}(\.\d{2}(\.\d{2}(\.\d{4})?)?)?$"),
+    StringConstraints(pattern=REGION_CODE_PATTERN),
     Field(description="Kemendagri region code PP[.KK[.CC[.DDDD]]], e.g. 32.75 (Kota Bekasi)."),
 ]
 TrackingId = Annotated[

@@ -38,6 +38,8 @@ from typing import Literal
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
+from hub.model import REGION_CODE_PATTERN
+
 Kind = Literal["province", "kabupaten", "kota", "kabupaten_administrasi", "kota_administrasi"]
 KINDS: tuple[Kind, ...] = (
     "province",
@@ -178,7 +180,7 @@ _KIND_WORDS: tuple[tuple[tuple[str, ...], frozenset[str]], ...] = (
 # "Bekasi (Kota)", "Bogor Kab." - BPS-style trailing kind.
 _TRAILING_KIND = {"kota": _KOTA, "kab": _KAB, "kabupaten": _KAB}
 
-_DOTTED = re.compile(r"\d{2}(?:\.\d{2}(?:\.\d{2}(?:\.\d{4})?)?)?")
+_DOTTED = re.compile(REGION_CODE_PATTERN)
 _DIGITS = re.compile(r"\d+")
 
 

@@ -25,7 +25,16 @@ from hub.adapters.base import (
     report_type_from,
 )
 from hub.categories import category_code
-from hub.model import Attachment, Channel, Complaint, Location, Reporter, SourceRef, tracking_id_for
+from hub.model import (
+    REGION_CODE_PATTERN,
+    Attachment,
+    Channel,
+    Complaint,
+    Location,
+    Reporter,
+    SourceRef,
+    tracking_id_for,
+)
 
 
 @rejecting
@@ -79,8 +88,7 @@ def normalize(raw: RawMessage) -> list[Outcome]:
     ]
 
 
-REGION_CODE = re.compile(r"\d{2}(\.\d{2}(\.\d{2}(\.\d{4})?)?)?")
-REGION_PARTS = (2, 2, 2, 4)
+REGION_CODE = re.compile(REGION_CODE_PATTERN)
 
 
 def _region_code(value: Any) -> str | None:
@@ -89,12 +97,7 @@ def _region_code(value: Any) -> str | None:
     if text is None:
         return None
     if text.isascii() and text.isdigit() and len(text) in (2, 4, 6, 10):
-        parts, at = [], 0
-        for size in REGION_PARTS:
-            if at < len(text):
-                parts.append(text[at:at + size])
-                at += size
-        text = ".".join(parts)
+        text = ".".join(part for part in (text[:2], text[2:4], text[4:6], text[6:]) if part)
     if not REGION_CODE.fullmatch(text):
         raise RejectedError("invalid_field",
                             "lokasi.kode_wilayah must be a Kemendagri code such as 32.75")
