@@ -14,6 +14,7 @@ import hmac
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import parse_qsl
 
 import sqlalchemy as sa
@@ -128,11 +129,8 @@ def ingress(source: Source, hub: Hub, settings: Settings) -> ASGIApp:
             ignorable = all(r["reason"] == "not_a_complaint" for r in rejected)
             # Webhook vendors also send events that are no complaint (read receipts);
             # a 4xx would make them retry, so those get 200 and the reason.
-            if ignorable and twiml:
-                await respond(send, 200, EMPTY_TWIML, "text/xml")
-            else:
-                await respond(send, 200 if ignorable else 422,
-                              {"accepted": [], "rejected": rejected})
+            await answer(send, 200 if ignorable else 422,
+                         {"accepted": [], "rejected": rejected}, twiml=twiml)
             return
         envelope = {
             "content-type": content_type,
@@ -145,12 +143,18 @@ def ingress(source: Source, hub: Hub, settings: Settings) -> ASGIApp:
             log.warning("ingress %s: broker unavailable: %s", source.name, exc)
             await respond(send, 503, {"error": "broker unavailable, retry later"})
             return
-        if twiml:
-            await respond(send, 202, EMPTY_TWIML, "text/xml")
-        else:
-            await respond(send, accepted_status, {"accepted": accepted, "rejected": rejected})
+        await answer(send, accepted_status, {"accepted": accepted, "rejected": rejected},
+                     twiml=twiml)
 
     return app
+
+
+async def answer(send: Send, status: int, body: dict[str, Any], *, twiml: bool) -> None:
+    """The ingress's answer; for Twilio a success is EMPTY_TWIML, all it reads."""
+    if twiml and status < 300:
+        await respond(send, status, EMPTY_TWIML, "text/xml")
+    else:
+        await respond(send, status, body)
 
 
 def metrics_app() -> ASGIApp:
@@ -225,16 +229,14 @@ async def not_found(path: str, send: Send, served: Sequence[str]) -> None:
 def routes(
     hub: Hub, settings: Settings, broker_problem: Callable[[], Awaitable[str | None]]
 ) -> list[tuple[str, ASGIApp]]:
-    found: list[tuple[str, ASGIApp]] = [
-        (f"{INTAKE}{name}", ingress(source, hub, settings)) for name, source in SOURCES.items()
-    ]
+    ingresses = {name: ingress(source, hub, settings) for name, source in SOURCES.items()}
+    found: list[tuple[str, ASGIApp]] = [(f"{INTAKE}{name}", app) for name, app in ingresses.items()]
     # Open311's endpoint for GeoReport v2 clients is the source's own path.
     open311 = f"{INTAKE}open311"
     found += [
         (f"{open311}/{georeport.SERVICES}", georeport.services_app()),
         (f"{open311}/{georeport.REQUESTS}",
-         georeport.requests_app(ingress(SOURCES["open311"], hub, settings),
-                                settings.max_body_bytes)),
+         georeport.requests_app(ingresses["open311"], settings.max_body_bytes)),
     ]
     found += [
         ("/metrics", metrics_app()),
