@@ -166,10 +166,10 @@ async def _post_forms(client: httpx.AsyncClient, rate: float) -> None:
         except httpx.TransportError:
             # No answer: the hub (in this process) is stopping, at Ctrl-C or SIGTERM, and
             # has closed its port; no refusal of the hub's to count.
-            await asyncio.sleep(1 / rate)
-            continue
-        if answer.status_code == 202:
-            tally.posted += 1
+            pass
         else:
-            tally.refused += 1
+            if answer.status_code == 202:
+                tally.posted += 1
+            else:
+                tally.refused += 1
         await asyncio.sleep(1 / rate)
