@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import unquote_plus
 
 from hub.adapters.open311 import SERVICE_CATEGORIES
 from hub.asgi import ASGIApp, Message, Receive, Scope, Send, TooLargeError, read_body, respond
@@ -55,12 +55,10 @@ def requests_app(ingress: ASGIApp, max_body: int) -> ASGIApp:
             return
         except ConnectionAbortedError:
             return
-        pairs = parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True)
-        api_key = next((value for key, value in pairs if key == "api_key"), None)
+        # Not into the raw topic: whoever reads it would hold the sender's key.
+        body, api_key = _without_key(body)
         headers = list(scope["headers"])
         if api_key is not None:
-            # Not into the raw topic: whoever reads it would hold the sender's key.
-            body = urlencode([(k, v) for k, v in pairs if k != "api_key"]).encode()
             headers = [(k, v) for k, v in headers if k.lower() != b"authorization"]
             headers.append((b"authorization", b"Bearer " + api_key.encode("latin-1", "replace")))
         status, answer = await _call(ingress, {**scope, "headers": headers}, body)
@@ -76,6 +74,20 @@ def requests_app(ingress: ASGIApp, max_body: int) -> ASGIApp:
         await respond(send, code, errors(code, why or "not accepted"))
 
     return app
+
+
+def _without_key(body: bytes) -> tuple[bytes, str | None]:
+    """The form without its `api_key` field, every other byte as sent (the adapter judges
+    them, encoding and all), and the key."""
+    kept: list[bytes] = []
+    key = None
+    for field in body.split(b"&"):
+        name, _, value = field.partition(b"=")
+        if unquote_plus(name.decode("latin-1")) == "api_key":
+            key = unquote_plus(value.decode("latin-1"), errors="replace")
+        else:
+            kept.append(field)
+    return (body if key is None else b"&".join(kept)), key
 
 
 def errors(code: int, description: str) -> list[dict[str, Any]]:

@@ -72,6 +72,16 @@ async def test_a_request_with_its_api_key_is_routed_and_the_key_kept_out_of_kafk
     assert any(b"Summarecon" in value for value in raw)
 
 
+def test_a_field_that_is_not_utf8_is_refused_as_the_ingress_refuses_it(hub: HubProcess) -> None:
+    """Taking the key out must not re-encode the rest ("%FF" read as U+FFFD and accepted)."""
+    body = urllib.parse.urlencode({**FORM, "api_key": KEY}).encode() + b"&first_name=%FF"
+    answer = httpx.post(f"{hub.base_url}/intake/open311/requests.json", content=body,
+                        headers={"content-type": "application/x-www-form-urlencoded"},
+                        timeout=10)
+    assert (answer.status_code, answer.json()) == (400, [{
+        "code": 400, "description": "invalid_encoding: form is not UTF-8: invalid start byte"}])
+
+
 @pytest.mark.parametrize(("form", "code", "description"), [
     ({**FORM, "api_key": "guess"}, 401, "bad or missing api_key"),
     (FORM, 401, "bad or missing api_key"),
