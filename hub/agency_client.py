@@ -26,7 +26,8 @@ from hub.model import DuplicateEvent, EscalationEvent, FollowUpEvent, RoutingEve
 from hub.settings import Settings
 
 console = terminal.console()
-STATUSES = ", ".join(s.value for s in Status if s is not Status.RECEIVED)
+FOLLOW_UP_STATUSES = tuple(s.value for s in Status if s is not Status.RECEIVED)
+STATUSES = ", ".join(FOLLOW_UP_STATUSES)
 HELP = f"type: <tracking-id> <status> [--to AGENCY] [message]   statuses: {STATUSES}   ·   quit"
 
 
@@ -39,7 +40,7 @@ def parse_command(
     if len(words) < 2:
         return HELP
     tracking_id, status, rest = words[0], words[1], words[2:]
-    if status not in STATUSES.split(", "):
+    if status not in FOLLOW_UP_STATUSES:
         return f"not sent: no status {status!r}; statuses: {STATUSES}"
     target = None
     if rest[:1] == ["--to"]:
