@@ -10,32 +10,37 @@ from pathlib import Path
 
 from hub import migrate, store, topics
 from hub.intake import Record, dead_letter, store_dead_letters
+from hub.model import Stage
 from hub.sealing import Sealer
 from hub.settings import Settings
 from tests.support import LAPOR_HUB
 
 
-def test_a_detail_with_brackets_is_listed_as_stored(tmp_path: Path) -> None:
-    """Rich would read "[/]" as markup and stop the command, or drop "[rusak]"."""
+def dlq(url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([LAPOR_HUB, "dlq", *args], capture_output=True, text=True,
+                          timeout=60, check=False, env={**os.environ, "HUB_DATABASE_URL": url})
+
+
+def database_with_letter(tmp_path: Path, reason: str, detail: str, stage: Stage) -> str:
+    """A migrated SQLite database holding one dead letter; its URL."""
     url = f"sqlite:///{tmp_path}/hub.db"
     migrate.upgrade(url)
     now = datetime.now(UTC)
     record = Record(topics.raw("web"), 0, 7, b"k", b"{}", {}, now)
-    detail = "unknown kategori '[rusak] [/]'"
-    letter = dead_letter(record, "unroutable", detail, "intake", now)
+    letter = dead_letter(record, reason, detail, stage, now)
     engine = store.make_engine(url)
     with store.transaction(engine) as conn:
         store_dead_letters(conn, [(letter, "one")], Sealer.from_settings(Settings()))
     engine.dispose()
-    out = subprocess.run([LAPOR_HUB, "dlq", "list"], capture_output=True, text=True,
-                         timeout=60, check=False, env={**os.environ, "HUB_DATABASE_URL": url})
+    return url
+
+
+def test_a_detail_with_brackets_is_listed_as_stored(tmp_path: Path) -> None:
+    """Rich would read "[/]" as markup and stop the command, or drop "[rusak]"."""
+    detail = "unknown kategori '[rusak] [/]'"
+    out = dlq(database_with_letter(tmp_path, "unroutable", detail, "intake"), "list")
     assert out.returncode == 0, out.stderr
     assert detail in out.stdout, out.stdout
-
-
-def dlq(url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([LAPOR_HUB, "dlq", *args], capture_output=True, text=True,
-                          timeout=60, check=False, env={**os.environ, "HUB_DATABASE_URL": url})
 
 
 def test_a_missing_database_is_named_not_made(tmp_path: Path) -> None:
@@ -62,18 +67,10 @@ def test_ids_that_cannot_be_replayed_are_named(tmp_path: Path) -> None:
 def test_a_long_detail_is_shown_cut_with_a_mark_and_whole_in_json(tmp_path: Path) -> None:
     """The table cut details at 80 characters without a sign: "allowed after in_progress:"
     read as the end of the reason."""
-    url = f"sqlite:///{tmp_path}/hub.db"
-    migrate.upgrade(url)
-    now = datetime.now(UTC)
-    record = Record(topics.raw("web"), 0, 7, b"k", b"{}", {}, now)
     detail = ("a complaint that is in_progress cannot become closed; allowed after "
               "in_progress: archived, in_progress, needs_info, not_authority, responded; and "
               "this sentence runs on past what a table row shows")
-    letter = dead_letter(record, "illegal_transition", detail, "follow_up", now)
-    engine = store.make_engine(url)
-    with store.transaction(engine) as conn:
-        store_dead_letters(conn, [(letter, "one")], Sealer.from_settings(Settings()))
-    engine.dispose()
+    url = database_with_letter(tmp_path, "illegal_transition", detail, "follow_up")
     shown = dlq(url, "list").stdout
     assert detail[:119] + "…" in shown, shown
     assert json.loads(dlq(url, "list", "--json").stdout)["detail"] == detail
