@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -254,6 +255,9 @@ def epoch_datetime(value: Any, field_name: str, *, millis: bool = False) -> date
         raise RejectedError("invalid_field", f"{field_name} is not a Unix time") from exc
 
 
+_COUNTRY_CODE_FIRST = re.compile(r"\s*62[\d\s().-]*$")
+
+
 def e164_phone(text: str | None) -> str | None:
     """A phone number in E.164 (+62812…) from 0812…, 62812…, +62 812-…; None if not valid.
 
@@ -262,6 +266,10 @@ def e164_phone(text: str | None) -> str | None:
     """
     if not text:
         return None
+    if _COUNTRY_CODE_FIRST.match(text):
+        # Indonesians write a national number with its trunk 0, so a leading 62 is the country
+        # code (gateways send MSISDNs so); the library would read 62 21 … as the 0622 area.
+        text = "+" + text.strip()
     try:
         number = phonenumbers.parse(text, "ID")
     except phonenumbers.NumberParseException:
