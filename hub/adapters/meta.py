@@ -5,11 +5,14 @@ events) and/or `messaging[]` (Messenger and Instagram Direct). A complaint is:
 
 - a new comment on the page's feed: field "feed", item "comment", verb "add";
 - a comment on an Instagram media: field "comments";
-- a message to the page or account: a `messaging[]` event with a `message` that is
-  not an echo of the page's own reply.
+- a message to the page or account: a `messaging[]` event (or a `standby[]` one, sent
+  while another app holds the conversation) with a `message` that is not an echo of the
+  page's own reply nor a quick-reply button tapped.
 
-Every other event (likes, reactions, edits, removals, new posts, receipts) is a
-"not_a_complaint" rejection, so nothing the bot forwarded disappears unseen.
+A comment whose author is the page or account itself (`from.id` is the entry's id) is its
+own reply to a citizen, not a complaint. Every other event (likes, reactions, edits,
+removals, new posts, receipts) is a "not_a_complaint" rejection, so nothing the bot
+forwarded disappears unseen.
 """
 
 from __future__ import annotations
@@ -61,9 +64,12 @@ def _entry(raw: RawMessage, channel: Channel, entry: Any) -> list[Outcome]:
     if not isinstance(entry, dict):
         raise RejectedError("invalid_payload", "entry[] must be an object")
     changes = as_list(entry.get("changes"), "entry[].changes")
-    messaging = as_list(entry.get("messaging"), "entry[].messaging")
+    messaging = [
+        *as_list(entry.get("messaging"), "entry[].messaging"),
+        *as_list(entry.get("standby"), "entry[].standby"),
+    ]
     if not changes and not messaging:
-        raise RejectedError("not_a_complaint", "entry has no changes or messaging")
+        raise RejectedError("not_a_complaint", "entry has no changes, messaging or standby")
     return [
         *(
             entry_outcome(_change_id(change), partial(_from_change, raw, channel, entry, change))
@@ -99,6 +105,11 @@ def _from_change(
         raise RejectedError("invalid_payload", "changes[] must be an object")
     field = change.get("field")
     value = as_object(change.get("value"), "changes[].value")
+    author = value.get("from")
+    if isinstance(author, dict) and author.get("id") is not None \
+            and str(author["id"]) == str(entry.get("id")):
+        # The page answering a citizen under the post: filed, it would be answered again.
+        raise RejectedError("not_a_complaint", "the page's or account's own comment")
     if channel is Channel.FACEBOOK and field == "feed":
         return _page_comment(raw, value)
     if channel is Channel.INSTAGRAM and field == "comments":
@@ -146,6 +157,9 @@ def _from_message(raw: RawMessage, channel: Channel, event: Any) -> Complaint:
         raise RejectedError("not_a_complaint", "messaging event without a message")
     if message.get("is_echo") is True:
         raise RejectedError("not_a_complaint", "echo of the page's own message")
+    if isinstance(message.get("quick_reply"), dict):
+        # A bot menu's button ("Cek Status Laporan"): its label is the text, not the citizen's.
+        raise RejectedError("not_a_complaint", "quick-reply button tapped")
     return _complaint(
         raw,
         channel,

@@ -107,3 +107,42 @@ def test_other_objects_are_not_complaints() -> None:
     (refused,) = run({"object": "user", "entry": []})
     assert isinstance(refused, Rejection)
     assert refused.reason == "not_a_complaint"
+
+
+def test_the_pages_own_replies_are_not_complaints() -> None:
+    # Meta sends the page's answer under a citizen's comment as a feed (or comments) change
+    # whose author is the page: filed, each answer would come back to an agency.
+    page = load("page_feed.json")
+    reply = page["entry"][0]["changes"][0]["value"]
+    reply["from"] = {"id": page["entry"][0]["id"], "name": "Pemerintah Kota Bekasi"}
+    assert summary(run(page))[0] == ("not_a_complaint", "801234567890123_1029384756102938")
+    instagram = load("instagram_comments.json")
+    instagram["entry"][0]["changes"][0]["value"]["from"]["id"] = instagram["entry"][0]["id"]
+    assert summary(run(instagram))[0] == ("not_a_complaint", "17860000000000001")
+
+
+def message_event(message: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "sender": {"id": "6789012345678901"},
+        "recipient": {"id": "104857392019283"},
+        "timestamp": 1714612299876,
+        "message": message,
+    }
+
+
+def test_quick_reply_taps_are_not_complaints() -> None:
+    tap = message_event({"mid": "m_qr1", "text": "Cek Status Laporan",
+                         "quick_reply": {"payload": "MENU_CEK_STATUS"}})
+    payload = {"object": "page", "entry": [{"id": "104857392019283", "time": 1714612300,
+                                            "messaging": [tap]}]}
+    assert summary(run(payload)) == [("not_a_complaint", "m_qr1")]
+
+
+def test_messages_in_standby_are_complaints() -> None:
+    # Meta's handover protocol: while another app holds the conversation, messages come
+    # under standby[]; the citizen wrote them all the same.
+    said = message_event({"mid": "m_sb1", "text": "Jembatan di Desa Sukamaju ambruk."})
+    echo = message_event({"mid": "m_sb2", "text": "Baik, kami cek.", "is_echo": True})
+    payload = {"object": "page", "entry": [{"id": "104857392019283", "time": 1714612300,
+                                            "standby": [said, echo]}]}
+    assert summary(run(payload)) == [("complaint", "m_sb1"), ("not_a_complaint", "m_sb2")]
