@@ -3,8 +3,11 @@
 The payload is a tweet lookup or filtered-stream response: `data` (one tweet or a
 list), `includes.users`, `includes.media`, `includes.places`, and `errors` for ids
 the lookup could not return. Requested fields: author_id, created_at, entities,
-geo, attachments, referenced_tweets; expansions author_id, attachments.media_keys,
-geo.place_id.
+geo, attachments, referenced_tweets, note_tweet; expansions author_id,
+attachments.media_keys, geo.place_id.
+
+A long post's `text` is its first 280 characters and a link; the whole post is in
+`note_tweet.text`, which is what the tags are looked for in and what the agency reads.
 """
 
 from __future__ import annotations
@@ -80,6 +83,8 @@ def _complaint(raw: RawMessage, tweet: Any, includes: _Includes) -> Complaint:
         raise RejectedError("invalid_payload", "a tweet must be an object")
     tweet_id = as_text(tweet.get("id"), "id", required=True) or ""
     text = as_text(tweet.get("text"), "text", required=True) or ""
+    note = as_object(tweet.get("note_tweet"), "note_tweet")
+    text = as_text(note.get("text"), "note_tweet.text") or text
     # A retweet repeats someone else's complaint, which arrives on its own.
     if any(
         isinstance(ref, dict) and ref.get("type") == "retweeted"

@@ -119,3 +119,14 @@ def test_a_payload_without_tweets_is_refused() -> None:
     (refused,) = run({"meta": {"result_count": 0}})
     assert isinstance(refused, Rejection)
     assert refused.reason == "invalid_payload"
+
+
+def test_a_long_post_is_read_whole_from_note_tweet() -> None:
+    # API v2 cuts a long post's `text` at about 280 characters, before a mention at its end.
+    whole = ("#LAPOR Sudah dua bulan jalan di depan Pasar Proyek berlubang. " * 6
+             + "Mohon segera ditindaklanjuti. @LAPOR1708")
+    cut = whole[:270] + "… https://t.co/Ab12Cd34Ef"
+    (found,) = run(tweet(cut, note_tweet={"text": whole, "entities": {}}))
+    assert isinstance(found, Complaint)
+    assert found.description.endswith("Mohon segera ditindaklanjuti.")
+    assert "https://t.co" not in found.description
