@@ -14,7 +14,7 @@ import json
 from typing import Any
 from urllib.parse import unquote_plus
 
-from hub.adapters.open311 import SERVICE_CATEGORIES
+from hub.adapters.open311 import SERVICE_CATEGORIES, service_name
 from hub.asgi import ASGIApp, Message, Receive, Scope, Send, TooLargeError, read_body, respond
 
 REQUESTS = "requests.json"
@@ -26,7 +26,7 @@ NOTICE = "Diterima oleh LAPOR!; gunakan nomor ini untuk melacak laporan."
 def services_app() -> ASGIApp:
     """The services a request may name, each with the category the hub routes it by."""
     listed = [
-        {"service_code": code, "service_name": code.replace("-", " ").capitalize(),
+        {"service_code": code, "service_name": service_name(code),
          "description": "", "metadata": False, "type": "realtime", "keywords": "",
          "group": category}
         for code, category in sorted(SERVICE_CATEGORIES.items())

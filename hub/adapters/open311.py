@@ -3,7 +3,9 @@
 Fields: service_code (required), lat/long or address_string or address_id (one is
 required), description, email, first_name, last_name, phone, media_url, and
 `attribute[code]=value` (`attribute[code][]=value` for multi-value lists). The hub's
-own service list maps each service_code to a category below.
+own service list maps each service_code to a category below. The specification makes the
+description optional (a client may send a service, a place and a photo): the service's
+name then stands for it.
 """
 
 from __future__ import annotations
@@ -36,6 +38,11 @@ SERVICE_CATEGORIES: dict[str, str] = {
 _ATTRIBUTE = "attribute["
 
 
+def service_name(code: str) -> str:
+    """The name the service list gives a service code: `water-supply` is "Water supply"."""
+    return code.replace("-", " ").capitalize()
+
+
 @rejecting
 def normalize(raw: RawMessage) -> list[Outcome]:
     """One service request is one complaint."""
@@ -55,7 +62,9 @@ def _complaint(raw: RawMessage, form: dict[str, list[str]], message_id: str) -> 
         address=form_text(form, "address_string") or form_text(form, "address_id"),
     )
     if (location.latitude is None or location.longitude is None) and location.address is None:
-        raise RejectedError("missing_field", "lat and long, or address_string, are required")
+        raise RejectedError(
+            "missing_field", "lat and long, or address_string, or address_id, are required"
+        )
     names = [form_text(form, "first_name"), form_text(form, "last_name")]
     media_url = form_text(form, "media_url")
     source = SourceRef(system=raw.source, message_id=message_id)
@@ -63,7 +72,7 @@ def _complaint(raw: RawMessage, form: dict[str, list[str]], message_id: str) -> 
         tracking_id=tracking_id_for(source),
         source=source,
         channel=Channel.OPEN311,
-        description=_description(form),
+        description=_description(form, service),
         category=SERVICE_CATEGORIES.get(service, "other"),
         location=location,
         reporter=Reporter(
@@ -78,9 +87,10 @@ def _complaint(raw: RawMessage, form: dict[str, list[str]], message_id: str) -> 
     )
 
 
-def _description(form: dict[str, list[str]]) -> str:
-    """The description, then the service's attribute answers, which have no field of their own."""
-    text = form_text(form, "description", required=True) or ""
+def _description(form: dict[str, list[str]], service: str) -> str:
+    """The description (else the service's name), then the attribute answers, which have no
+    field of their own."""
+    text = form_text(form, "description") or service_name(service)
     answers = [
         f"{key[len(_ATTRIBUTE):].removesuffix('[]').removesuffix(']')}: {', '.join(values)}"
         for key, values in form.items()

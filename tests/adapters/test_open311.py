@@ -84,7 +84,6 @@ def test_every_mapped_category_exists() -> None:
     ("change", "reason"),
     [
         (lambda f: without(f, "service_code"), "missing_field"),
-        (lambda f: without(f, "description"), "missing_field"),
         (lambda f: without(f, "lat", "address_string"), "missing_field"),
         (lambda f: [*without(f, "lat"), ("lat", "utara")], "invalid_field"),
         (lambda f: [*without(f, "lat"), ("lat", "-96.5")], "invalid_complaint"),
@@ -94,3 +93,10 @@ def test_incomplete_requests_are_refused(change: Callable[[Form], Form], reason:
     (refused,) = run(change(form("pothole.urlencoded")), message_id="req-2")
     assert isinstance(refused, Rejection)
     assert (refused.reason, refused.source_message_id) == (reason, "req-2")
+
+
+def test_a_request_without_description_is_its_service_and_answers() -> None:
+    # GeoReport v2 makes the description optional: a service, a place and a photo suffice.
+    found = complaint(run(without(form("pothole.urlencoded"), "description")))
+    assert found.description == "Pothole\n\nDEPTH: 30 cm\nLANE: kiri, tengah"
+    assert found.attachments
