@@ -74,6 +74,9 @@ def route_to(
     row.route_seq += 1
     row.route_reason = decision.reason
     row.routed_at = now
+    # The new holder is judged on its own follow-up, from its own routing; the previous
+    # holder's would count it followed up before it has seen the complaint.
+    row.first_follow_up_at = None
     event = routing_event(complaint_of(row, rules), decision, row.route_seq, now, rules, previous)
     return routing_outbox(event, decision.agency.topic_name, now)
 

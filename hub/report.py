@@ -230,8 +230,6 @@ def summarize(
             DeadlineKind.FIRST_FOLLOW_UP, row.report_type, row.needs_inspection
         )
         if row.first_follow_up_at is not None:
-            if row.first_follow_up_at < row.routed_at:
-                continue  # followed up by an earlier holder: no time for this one
             seconds = working(row.first_follow_up_at)
             figures.days_to_first_follow_up.append(seconds / WORKING_DAY_SECONDS)
             figures.breaches += seconds > limit

@@ -52,11 +52,14 @@ class Hub:
             store_intake(conn, plan_intake([record], RULES, at), RULES, at)
         return tracking_id_for(SourceRef(system="web", message_id=ref))
 
-    def follow_up(self, tracking_id: str, agency: str, *steps: tuple[Status, datetime]) -> None:
+    def follow_up(self, tracking_id: str, agency: str, *steps: tuple[Status, datetime],
+                  to: str | None = None) -> None:
+        """Each step as `agency`; a disposition hands the complaint `to` another agency."""
         for status, at in steps:
+            target = to if status is Status.DISPOSITIONED else None
             event = FollowUpEvent(event_id=f"{tracking_id}-{status}-{at.isoformat()}",
                                   tracking_id=tracking_id, agency_code=agency, status=status,
-                                  at=at)
+                                  at=at, target_agency=target)
             record = self.record(topics.FOLLOW_UP, event.model_dump_json().encode(), at)
             with store.transaction(self.engine) as conn:
                 applied = store_follow_ups(conn, [record], RULES, at)
@@ -144,6 +147,29 @@ def test_both_rates_times_and_breaches_per_agency(
     assert (tmp_path / "report.png").read_bytes().startswith(b"\x89PNG")
 
 
+def test_a_complaint_handed_on_is_the_new_holders_to_follow_up(
+    database_url: str, tmp_path: Path,
+) -> None:
+    # Dinkes works on both, then hands them to the hospital: one the hospital takes up on
+    # Wednesday, the other it leaves. Dinkes's follow-up is not the hospital's.
+    hub = Hub(database_url)
+    dinkes, rsud = "kota-bekasi-dinkes", "kota-bekasi-rsud"
+    taken, left = (hub.complain(ref, "kesehatan", "32.75", wib(f"{MONDAY} 09:00"))
+                   for ref in ("h1", "h2"))
+    for tracking_id in (taken, left):
+        hub.follow_up(tracking_id, dinkes, (Status.DISPOSITIONED, wib(f"{MONDAY} 09:30")),
+                      (Status.IN_PROGRESS, wib(f"{MONDAY} 10:00")))
+        hub.follow_up(tracking_id, dinkes, (Status.DISPOSITIONED, wib(f"{MONDAY} 12:00")),
+                      to=rsud)
+    hub.follow_up(taken, rsud, (Status.IN_PROGRESS, wib("2025-02-05 12:00")))
+    hub.engine.dispose()
+    row = report(database_url, tmp_path)[rsud]
+    assert {k: row[k] for k in ("complaints", "followed_up", "not_followed_up")} == {
+        "complaints": "2", "followed_up": "1", "not_followed_up": "1"}
+    assert row["first_follow_up_median_working_days"] == "1.50"  # from its own routing
+    assert dinkes not in report(database_url, tmp_path)
+
+
 def test_one_agency(filled: str, tmp_path: Path) -> None:
     assert list(report(filled, tmp_path, agency="kota-bekasi-dbmsda")) == ["kota-bekasi-dbmsda"]
     quiet = report(filled, tmp_path, agency="ojk")
@@ -186,3 +212,21 @@ def test_the_chart_is_a_png_at_the_path_given_whatever_its_suffix(
                png_path=tmp_path / name)
     assert (tmp_path / name).read_bytes().startswith(b"\x89PNG")
     assert not (tmp_path / f"{name}.png").exists()
+
+
+def test_a_follow_up_older_than_the_routing_is_cleared_by_migration_0008(
+    database_url: str, tmp_path: Path,
+) -> None:
+    # Before 0008 a hand-on kept the earlier holder's first follow-up on the row.
+    hub = Hub(database_url)
+    tracking_id = hub.complain("m1", "kesehatan", "32.75", wib(f"{MONDAY} 09:00"))
+    hub.follow_up(tracking_id, "kota-bekasi-dinkes",
+                  (Status.DISPOSITIONED, wib(f"{MONDAY} 12:00")), to="kota-bekasi-rsud")
+    table = store.table_of(store.ComplaintRow)
+    with store.transaction(hub.engine) as conn:
+        conn.execute(sa.update(table).values(first_follow_up_at=wib(f"{MONDAY} 10:00")))
+        conn.execute(sa.text("UPDATE alembic_version SET version_num = '0007'"))
+    hub.engine.dispose()
+    assert report(database_url, tmp_path)["kota-bekasi-rsud"]["followed_up"] == "1"
+    migrate.upgrade(database_url)
+    assert report(database_url, tmp_path)["kota-bekasi-rsud"]["followed_up"] == "0"
