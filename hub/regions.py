@@ -38,6 +38,7 @@ from typing import Literal
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
+from hub.calendar import Zone
 from hub.model import REGION_CODE_PATTERN
 
 Kind = Literal["province", "kabupaten", "kota", "kabupaten_administrasi", "kota_administrasi"]
@@ -283,6 +284,23 @@ def by_code(code: str) -> Region | None:
         kemendagri = table.by_code.get(f"{code[:2]}.{code[2:4]}")
         return kemendagri if kemendagri and table.by_bps.get(code[:4]) is kemendagri else None
     return None
+
+
+# Keppres 41/1987: each province lies whole in one zone. Kalimantan Barat and Tengah are WIB,
+# the rest of Kalimantan, Bali, Nusa Tenggara and Sulawesi WITA, Maluku and Papua WIT.
+_WITA_PROVINCES = frozenset({"51", "52", "53", "63", "64", "65", "71", "72", "73", "74", "75",
+                             "76"})
+_WIT_PROVINCES = frozenset({"81", "82", "91", "92", "93", "94", "95", "96"})
+
+
+def zone_of(code: str) -> Zone | None:
+    """The time zone of the province a region code lies in; None for no known province."""
+    region = by_code(code)
+    if region is None:
+        return None
+    if region.province_code in _WITA_PROVINCES:
+        return Zone.WITA
+    return Zone.WIT if region.province_code in _WIT_PROVINCES else Zone.WIB
 
 
 def by_bps_code(code: str) -> Region | None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -22,7 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from hub import topics
+from hub import regions, topics
 from hub.calendar import Zone
 from hub.categories import ancestors, categories
 from hub.model import AgencyCode, Complaint, RegionCode
@@ -43,6 +43,11 @@ class Level(StrEnum):
     BUMD = "bumd"
 
 
+def _zone_named(value: object) -> object:
+    # The file says WIB/WITA/WIT; the enum's values are the IANA zones.
+    return Zone[value] if isinstance(value, str) and value in Zone.__members__ else value
+
+
 class Agency(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -52,13 +57,30 @@ class Agency(BaseModel):
     parent: AgencyCode | None = None
     region: RegionCode | None = None
     zone: Zone = Zone.WIB
+    """The agency's local time, whose days are its working days: its region's zone, else WIB."""
     topic: str | None = None
 
     @field_validator("zone", mode="before")
     @classmethod
     def _zone_by_name(cls, value: object) -> object:
-        # The file says WIB/WITA/WIT; the enum's values are the IANA zones.
-        return Zone[value] if isinstance(value, str) and value in Zone.__members__ else value
+        return _zone_named(value)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _zone_of_region(cls, data: Any) -> Any:
+        # A zone left out, or mistyped, would move every deadline of a WITA or WIT agency by
+        # its first local hours: it follows from the region, and must agree with it.
+        if not isinstance(data, dict) or not isinstance(data.get("region"), str):
+            return data
+        zone = regions.zone_of(data["region"])
+        if zone is None:
+            return data
+        given = data.get("zone")
+        if given is None:
+            return {**data, "zone": zone}
+        if _zone_named(given) != zone:
+            raise ValueError(f"zone {given} is not that of region {data['region']} ({zone.name})")
+        return data
 
     @property
     def topic_name(self) -> str:

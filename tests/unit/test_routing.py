@@ -7,9 +7,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hub.calendar import Zone
 from hub.categories import ancestors, categories
 from hub.model import Channel, Complaint, Location, SourceRef, tracking_id_for
-from hub.routing import Directory, RegistryError, Rule
+from hub.routing import Agency, Directory, Level, RegistryError, Rule
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 DIRECTORY = Directory.load()
@@ -80,6 +81,11 @@ def test_reroute_walks_down_the_candidates() -> None:
             "national: a\nagencies:\n - {code: a, name: A, level: national, zone: CET}\n",
             "agencies.0.zone",
         ),
+        (
+            "national: a\nagencies:\n - {code: a, name: A, level: national}\n"
+            " - {code: s, name: S, level: province, region: '73', zone: WIB}\n",
+            "agencies.1: Value error, zone WIB is not that of region 73",
+        ),
         ("national: [", "cannot read agency registry"),
     ],
 )
@@ -132,3 +138,17 @@ def test_rule_index_agrees_with_a_scan_of_every_rule(
         indexed = [d.agency.code for d in directory.candidates(c) if d.reason == "rule"]
         expected = list(dict.fromkeys(scanned(directory, c)))
         assert indexed == [code for code in expected if code != c.target_agency]
+
+
+@pytest.mark.parametrize(("region", "zone"), [
+    ("61.72", Zone.WIB),  # Kota Singkawang, Kalimantan Barat
+    ("62.01", Zone.WIB),  # Kotawaringin Barat, Kalimantan Tengah
+    ("64", Zone.WITA),  # Kalimantan Timur
+    ("51.71", Zone.WITA),  # Kota Denpasar
+    ("73.71", Zone.WITA),  # Kota Makassar
+    ("82", Zone.WIT),  # Maluku Utara
+    ("96.71", Zone.WIT),  # Kota Sorong, Papua Barat Daya
+    (None, Zone.WIB),  # a national agency: Jakarta's
+])
+def test_an_agency_without_a_zone_takes_its_regions(region: str | None, zone: Zone) -> None:
+    assert Agency(code="a", name="A", level=Level.PROVINCE, region=region).zone is zone
