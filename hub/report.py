@@ -120,7 +120,7 @@ def run_report(
     if agency is not None and not figures:
         known = rules.directory.agencies[agency]
         figures = [Figures(agency, known.name)]
-    _print(figures, first, last)
+    _print(figures, first, last, rules.config.deadlines.first_follow_up)
     if csv_path is not None:
         _write_csv(figures, csv_path)
     if png_path is not None:
@@ -249,7 +249,7 @@ def _days(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
 
-def _print(figures: list[Figures], first: date, last: date) -> None:
+def _print(figures: list[Figures], first: date, last: date, limit_days: int) -> None:
     console = Console()
     if not figures:
         console.print(f"No complaints were received from {first} to {last}.")
@@ -263,7 +263,7 @@ def _print(figures: list[Figures], first: date, last: date) -> None:
     table.add_column("resolution rate\nresolved / total", justify="right")
     table.add_column("first follow-up\nmedian (working days)", justify="right")
     table.add_column("first follow-up\np90 (working days)", justify="right")
-    table.add_column("breaches\n> 5 working days", justify="right")
+    table.add_column(f"breaches\n> {limit_days} working days", justify="right")
     total = Figures("all agencies", "all agencies")
     for f in figures:
         total.add(f)
@@ -275,7 +275,8 @@ def _print(figures: list[Figures], first: date, last: date) -> None:
         "Follow-up rate counts every complaint with a first follow-up (in progress, asked the "
         "reporter, answered) or closed; resolution rate only closed ones. Times run from the "
         "routing to the agency holding the complaint, on its working days, without time "
-        "waiting for the reporter. A breach is a first follow-up later than 5 working days "
+        f"waiting for the reporter. A breach is a first follow-up later than {limit_days} "
+        "working days "
         f"(or none by then). Duplicates count as their original. Target follow-up rate: "
         f"{TARGET:.0%}."
     )

@@ -230,3 +230,21 @@ def test_a_follow_up_older_than_the_routing_is_cleared_by_migration_0008(
     assert report(database_url, tmp_path)["kota-bekasi-rsud"]["followed_up"] == "1"
     migrate.upgrade(database_url)
     assert report(database_url, tmp_path)["kota-bekasi-rsud"]["followed_up"] == "0"
+
+
+def test_breaches_are_counted_and_named_by_the_configured_limit(
+    filled: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    packaged = (Path(__file__).parents[2] / "hub" / "data" / "deadlines.yaml").read_text()
+    assert "first_follow_up: 5 " in packaged
+    deadlines = tmp_path / "deadlines.yaml"
+    deadlines.write_text(packaged.replace("first_follow_up: 5 ", "first_follow_up: 1 "))
+    out = tmp_path / "report.csv"
+    run_report(Settings(database_url=filled, deadlines_file=deadlines), MONDAY, "2025-02-07",
+               agency="kota-bekasi-dinkes", csv_path=out, png_path=None)
+    shown = capsys.readouterr().out
+    assert "> 1 working days" in shown and "> 5" not in shown
+    assert "later than 1 working days" in " ".join(shown.split())
+    with out.open(encoding="utf-8") as rows:
+        (row,) = csv.DictReader(rows)
+    assert row["breaches"] == "4"  # 1.5, 2 and 5.75 working days, and one not followed up
