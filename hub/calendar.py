@@ -202,12 +202,14 @@ class Deadlines(_Frozen):
 
 
 class CalendarConfig(_Frozen):
-    """Time limits in working days and the collective-leave days, from `deadlines.yaml`."""
+    """Time limits in working days, the collective-leave days and the days off the `holidays`
+    package does not know (a holiday decreed at short notice), from `deadlines.yaml`."""
 
     deadlines: Deadlines
     collective_leave: frozenset[date]
+    extra_holidays: frozenset[date] = frozenset()
 
-    @field_validator("collective_leave", mode="before")
+    @field_validator("collective_leave", "extra_holidays", mode="before")
     @classmethod
     def _flatten_years(cls, by_year: Any) -> Any:
         # The file lists days under their year; a day filed under the wrong year is a typo.
@@ -217,12 +219,13 @@ class CalendarConfig(_Frozen):
         for year, listed in by_year.items():
             for day in listed or ():
                 if not isinstance(day, date) or day.year != int(year):
-                    raise ValueError(f"collective leave {day!r} is not a date in {year}")
+                    raise ValueError(f"{day!r} is not a date in {year}")
                 days.append(day)
         return days
 
     def calendar(self) -> WorkingCalendar:
-        return WorkingCalendar(collective_leave=self.collective_leave)
+        return WorkingCalendar(collective_leave=self.collective_leave,
+                               extra_holidays=self.extra_holidays)
 
     def years_without_leave(self, today: date) -> list[int]:
         """Years a deadline set today can run into for which no collective leave is listed:

@@ -263,6 +263,20 @@ def test_a_config_file_can_replace_the_packaged_one(tmp_path: Path) -> None:
     assert not config.calendar().is_working_day(date(2027, 2, 5))
 
 
+def test_a_holiday_the_package_does_not_know_can_be_listed(tmp_path: Path) -> None:
+    # A national holiday decreed at short notice (as the 2024 election day was): the file
+    # takes it without waiting for a new release of the holidays package.
+    packaged = (Path(__file__).parents[2] / "hub" / "data" / "deadlines.yaml").read_text()
+    path = tmp_path / "deadlines.yaml"
+    path.write_text(packaged + "extra_holidays:\n  2026:\n    - 2026-12-31\n")
+    assert CONFIG.calendar().is_working_day(date(2026, 12, 31))
+    config = load_calendar_config(path)
+    assert not config.calendar().is_working_day(date(2026, 12, 31))
+    path.write_text(packaged + "extra_holidays: {2026: [2027-01-04]}\n")
+    with pytest.raises(OperatorFileError, match=r"extra_holidays: .* is not a date in 2026"):
+        load_calendar_config(path)
+
+
 @pytest.mark.parametrize(
     "collective_leave",
     ["{2027: [2026-12-24]}", "{2027: [not-a-date]}"],
