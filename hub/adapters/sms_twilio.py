@@ -31,6 +31,10 @@ def normalize(raw: RawMessage) -> list[Outcome]:
 
 
 def _complaint(raw: RawMessage, form: dict[str, list[str]], message_id: str) -> Complaint:
+    status = form_text(form, "MessageStatus")
+    if status and "Body" not in form:
+        # A status callback pointed at the inbound URL: the fate of an SMS the hub sent.
+        raise RejectedError("not_a_complaint", f"status callback {status[:30]}")
     source = SourceRef(system=raw.source, message_id=message_id)
     return Complaint(
         tracking_id=tracking_id_for(source),

@@ -91,6 +91,14 @@ def test_empty_body_is_refused_with_its_message_sid() -> None:
     ]
 
 
+def test_a_status_callback_is_not_a_complaint() -> None:
+    # Twilio's status callback, if pointed at the inbound URL, tells of an SMS sent out.
+    callback = {"MessageSid": "SM0b1c", "MessageStatus": "delivered", "SmsStatus": "delivered",
+                "From": "+62211708", "To": "+6281234567890", "AccountSid": "AC12",
+                "ApiVersion": "2010-04-01"}
+    assert run(callback) == [Rejection("not_a_complaint", "status callback delivered", "SM0b1c")]
+
+
 def test_media_count_must_match_the_media_fields() -> None:
     fields = form("inbound_sms.urlencoded")
     (missing,) = run(fields | {"NumMedia": "1"})
