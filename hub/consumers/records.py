@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+from aiokafka.structs import ConsumerRecord
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
+from faststream.message import StreamMessage
 
 from hub.intake import Record
 from hub.settings import Settings
@@ -21,6 +24,29 @@ async def keep_bytes(msg: KafkaMessage) -> bytes:
     parser (and so the dead-letter topic) rather than fail inside FastStream.
     """
     return msg.body
+
+
+async def readable_headers(
+    records: tuple[ConsumerRecord[bytes, bytes], ...],
+    original: Callable[[Any], Awaitable[StreamMessage[Any]]],
+) -> StreamMessage[Any]:
+    """FastStream parser that lets a batch with a header value not in UTF-8 through.
+
+    FastStream's batch parser decodes every header value strictly and fails the whole batch
+    before the handler runs, and the next batch's commit then passes over it: one producer's
+    stray byte lost every record fetched beside it. Here it parses copies whose values are
+    readable, and the handler gets the records as they came (`to_records` reads them so).
+    """
+    try:
+        return await original(records)
+    except UnicodeDecodeError:
+        copies = tuple(
+            replace(r, headers=[(k, v.decode(errors="replace").encode()) for k, v in r.headers])
+            for r in records
+        )
+        message = await original(copies)
+        message.raw_message = records
+        return message
 
 
 def to_records(raw: Any) -> list[Record]:
@@ -48,7 +74,8 @@ def batch_subscriber(
 
     MANUAL acknowledgement: FastStream's ACK policy commits even when the handler
     raises, so each handler commits itself, only after its batch is stored and its
-    events acknowledged. Bodies stay bytes (`keep_bytes`).
+    events acknowledged. Bodies stay bytes (`keep_bytes`), headers need not be UTF-8
+    (`readable_headers`).
     """
     subscriber: Callable[[Callable[..., Awaitable[None]]], Any] = broker.subscriber(
         *topics,
@@ -60,6 +87,7 @@ def batch_subscriber(
         else fetch_max_wait_ms,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.MANUAL,
+        parser=readable_headers,
         decoder=keep_bytes,
         title=title,
         description=description,
