@@ -119,7 +119,9 @@ def apply_follow_up(
         "reason": event.reason,
         "at": event.at,
     })
-    at = max(event.at, row.routed_at)  # an agency's clock running behind must not go negative
+    # An agency's clock running behind (or two agency systems' clocks disagreeing) must not
+    # make a time go negative: nothing happens before the routing or the pause it ends.
+    at = max(event.at, row.routed_at, row.paused_since or row.routed_at)
     pauses = pauses_of(row)
     if lifecycle.stops_clock(current) and not lifecycle.stops_clock(landed) and row.paused_since:
         pauses.append((row.paused_since, at))
