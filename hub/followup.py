@@ -90,6 +90,8 @@ def apply_follow_up(
                        f"{AHEAD_LIMIT.days} days ahead of the hub's clock")
     if row is None:
         return Refusal("unknown_complaint", f"no complaint {event.tracking_id}")
+    if event.agency_code != row.agency_code and rules.directory.get(event.agency_code) is None:
+        return Refusal("unknown_agency", f"agency {event.agency_code} is not in the registry")
     if event.agency_code != row.agency_code:
         return Refusal(
             "not_holder",
@@ -103,6 +105,10 @@ def apply_follow_up(
         landed = lifecycle.transition(current, event.status)
     except lifecycle.IllegalTransition as exc:
         return Refusal("illegal_transition", str(exc))
+    if event.status is Status.NOT_AUTHORITY and holder.code == rules.directory.national.code:
+        # There is no level above to return it to: declined, it came straight back here.
+        return Refusal("illegal_transition", "the national admin cannot decline a complaint: "
+                       "disposition it to an agency, or archive it with a reason")
     target: Agency | None = None
     if event.status is Status.DISPOSITIONED and event.target_agency:
         target = rules.directory.get(event.target_agency)

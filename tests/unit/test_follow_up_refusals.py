@@ -1,0 +1,62 @@
+"""Follow-ups the hub refuses by who sends them: each a dead letter that says why."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from itertools import count
+
+from hub import topics
+from hub.intake import Record
+from hub.model import FollowUpEvent, Status
+from hub.service import Hub
+from tests.support import FakePublisher, web_record
+
+OFFSETS = count()
+"""The hub passes over an offset of a partition it has taken before."""
+
+
+async def send(service: Hub, publisher: FakePublisher, tracking_id: str, agency: str,
+               status: Status, **extra: str) -> list[dict[str, str]]:
+    """Apply one event; the dead letters it made."""
+    publisher.sent.clear()
+    event = FollowUpEvent(event_id=f"{agency}-{status}-{extra}", tracking_id=tracking_id,
+                          agency_code=agency, status=status, at=datetime.now(UTC), **extra)
+    await service.follow_up([Record(topics.FOLLOW_UP, 0, next(OFFSETS), None,
+                                    event.model_dump_json().encode(), {}, datetime.now(UTC))])
+    return [json.loads(p.value) for p in publisher.sent if p.topic == topics.DEAD_LETTER]
+
+
+async def routed_to_national(service: Hub, publisher: FakePublisher) -> str:
+    # No category and no place: no rule and no coordinator, so the national admin.
+    await service.intake([web_record("national-1", "Mohon informasi prosedur pengaduan "
+                                     "pelayanan publik secara umum", kategori=None, lokasi={})])
+    (routed,) = [json.loads(p.value) for p in publisher.sent]
+    assert routed["agency_code"] == service.rules.directory.national.code
+    return str(routed["tracking_id"])
+
+
+async def test_the_national_admin_cannot_decline(driven: tuple[Hub, FakePublisher]) -> None:
+    service, publisher = driven
+    tracking_id = await routed_to_national(service, publisher)
+    national = service.rules.directory.national.code
+    (letter,) = await send(service, publisher, tracking_id, national, Status.NOT_AUTHORITY)
+    assert letter["reason"] == "illegal_transition"
+    assert "archive it with a reason" in letter["detail"]
+    assert not [p for p in publisher.sent if p.topic.startswith("lapor.agency.")]
+    assert not await send(service, publisher, tracking_id, national, Status.DISPOSITIONED,
+                          target_agency="kota-bekasi-dinkes")
+
+
+async def test_an_agency_not_in_the_registry_is_named_so(
+    driven: tuple[Hub, FakePublisher],
+) -> None:
+    service, publisher = driven
+    tracking_id = await routed_to_national(service, publisher)
+    (letter,) = await send(service, publisher, tracking_id, "kota-bekasi-dinkse",
+                           Status.IN_PROGRESS)
+    assert (letter["reason"], letter["detail"]) == (
+        "unknown_agency", "agency kota-bekasi-dinkse is not in the registry")
+    (letter,) = await send(service, publisher, tracking_id, "kota-bekasi-dinkes",
+                           Status.IN_PROGRESS)
+    assert letter["reason"] == "not_holder"
