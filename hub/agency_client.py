@@ -23,6 +23,7 @@ from rich.markup import escape
 from hub import terminal, topics
 from hub.kafka import client_options, start_together
 from hub.model import DuplicateEvent, EscalationEvent, FollowUpEvent, RoutingEvent, Status
+from hub.routing import Agency
 from hub.settings import Settings
 
 console = terminal.console()
@@ -101,22 +102,24 @@ def show(raw: bytes) -> None:
     )
 
 
-def greet(code: str) -> None:
+def greet(code: str, topic: str) -> None:
     # HELP escaped: rich would take "[message]" for a tag and print nothing of it.
-    console.print(f"[bold]{escape(code)}[/] listening on {topics.agency(code)}. {escape(HELP)}")
+    console.print(f"[bold]{escape(code)}[/] listening on {escape(topic)}. {escape(HELP)}")
 
 
 async def run_agency(
-    settings: Settings, code: str, agencies: Collection[str], *, interactive: bool
+    settings: Settings, agency: Agency, agencies: Collection[str], *, interactive: bool
 ) -> None:
+    """Show what is routed to `agency` (on its registry topic) and send what is typed."""
+    code = agency.code
     options = client_options(settings)
     consumer = AIOKafkaConsumer(
-        topics.agency(code), **options, group_id=f"agency-{code}",
+        agency.topic_name, **options, group_id=f"agency-{code}",
         auto_offset_reset="earliest", enable_auto_commit=True,
     )
     producer = AIOKafkaProducer(**options, acks="all")
     await start_together(consumer, producer)
-    greet(code)
+    greet(code, agency.topic_name)
     reader = asyncio.create_task(_read(consumer))
     try:
         while interactive:

@@ -197,9 +197,10 @@ def agency(
         directory = Directory.load(settings.agencies_file)
     except RegistryError as exc:
         _fail(str(exc))
-    if directory.get(code) is None:
+    known = directory.get(code)
+    if known is None:
         _fail(f"unknown agency {code!r}")
-    asyncio.run(run_agency(settings, code, directory.agencies.keys(), interactive=not listen_only))
+    asyncio.run(run_agency(settings, known, directory.agencies.keys(), interactive=not listen_only))
 
 
 @cli.command()

@@ -1,8 +1,13 @@
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
+import threading
+import uuid
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -17,7 +22,7 @@ from hub.model import (
     SourceRef,
     Status,
 )
-from tests.support import LAPOR_HUB
+from tests.support import LAPOR_HUB, produce
 
 TID = "123456789012345678"
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
@@ -61,7 +66,7 @@ def test_in_a_pipe_a_complaint_keeps_its_lines_whole(capsys: pytest.CaptureFixtu
 
 
 def test_the_greeting_shows_the_whole_usage(capsys: pytest.CaptureFixture[str]) -> None:
-    greet("kota-bekasi-dinkes")
+    greet("kota-bekasi-dinkes", "lapor.agency.kota-bekasi-dinkes")
     shown = " ".join(capsys.readouterr().out.split())
     assert "<status> [--to AGENCY] [message] statuses: needs_info" in shown, shown
 
@@ -94,3 +99,51 @@ def test_without_its_broker_the_client_stops_with_one_line_and_closes_its_client
     assert out.stderr.strip().splitlines()[-1].startswith(
         "lapor-hub: broker: KafkaConnectionError"), out.stderr
     assert "Unclosed" not in out.stderr and "Traceback" not in out.stderr, out.stderr
+
+
+@pytest.mark.broker
+def test_the_client_reads_the_topic_the_registry_gives_its_agency(
+    kafka_bootstrap: str, tmp_path: Path,
+) -> None:
+    # An agency with its own topic in the registry: the client read lapor.agency.<code>.
+    topic = f"dinkes-inbox-{uuid.uuid4().hex[:8]}"
+    packaged = (Path(__file__).parents[2] / "hub" / "data" / "agencies.yaml").read_text()
+    line = "  - {code: kota-bekasi-dinkes, name: Dinas Kesehatan Kota Bekasi,"
+    assert line in packaged
+    registry = tmp_path / "agencies.yaml"
+    registry.write_text(packaged.replace(line, line.replace(", name", f", topic: {topic}, name")))
+    complaint = Complaint(
+        tracking_id=TID, source=SourceRef(system="web", message_id="m-3"), channel=Channel.WEB,
+        description="Antrean puskesmas panjang", location=Location(region_code="32.75"),
+        submitted_at=NOW, received_at=NOW,
+    )
+    event = RoutingEvent(event_id="e-3", tracking_id=TID, agency_code="kota-bekasi-dinkes",
+                         reason="rule", routed_at=NOW, confidential=False, complaint=complaint)
+    asyncio.run(produce(kafka_bootstrap, topic,
+                        [(TID.encode(), event.model_dump_json().encode(), {})]))
+    client = subprocess.Popen(
+        [LAPOR_HUB, "agency", "kota-bekasi-dinkes", "--listen-only"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "HUB_KAFKA_BOOTSTRAP": kafka_bootstrap,
+             "HUB_AGENCIES_FILE": str(registry)},
+    )
+    stop = threading.Timer(60, client.kill)  # its output then ends, whatever it printed
+    stop.start()
+    try:
+        assert client.stdout is not None
+        shown = _until(client.stdout, TID)
+    finally:
+        stop.cancel()
+        client.terminate()
+        client.wait(10)
+    assert f"listening on {topic}" in " ".join(shown.split())
+
+
+def _until(stream: IO[str], text: str) -> str:
+    """What the stream printed, up to and with the first line holding `text`."""
+    seen = []
+    for line in stream:
+        seen.append(line)
+        if text in line:
+            break
+    return "".join(seen)
