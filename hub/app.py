@@ -245,9 +245,16 @@ async def _watch_loop(hub: Hub, interval: float, fragment_wait: timedelta) -> No
     """Deadlines, gauges and overdue SMS parts; a full page means more is due, so go again."""
     warned: set[int] = set()
     while True:
-        check_collective_leave(hub.rules.config, datetime.now(UTC).date(), warned)
-        handled = await hub.watch_deadlines()
-        joined = await hub.expire_fragments(fragment_wait)
+        try:
+            check_collective_leave(hub.rules.config, datetime.now(UTC).date(), warned)
+            handled = await hub.watch_deadlines()
+            joined = await hub.expire_fragments(fragment_wait)
+        except Exception as exc:  # outages are waited out inside; this is anything else
+            # Ending here would stop escalations and auto-closes, and freeze the gauges,
+            # until a restart, with nothing said.
+            log.error("deadline watch failed (%s); again in %.0f s",  # noqa: TRY400
+                      type(exc).__name__, interval)
+            handled = joined = 0
         if joined:
             log.info("joined %d multi-part SMS that waited too long for a part", joined)
         if handled < 500:
@@ -312,6 +319,10 @@ async def _outbox_loop(hub: Hub) -> None:
     """Publish what a crash or outage left in the outbox."""
     while True:
         await asyncio.sleep(5)
-        sent = await hub.relay_outbox()
+        try:
+            sent = await hub.relay_outbox()
+        except Exception as exc:  # as the watch: the relay must outlive what it cannot send
+            log.error("outbox relay failed (%s)", type(exc).__name__)  # noqa: TRY400
+            continue
         if sent:
             log.info("relayed %d outbox events left unsent", sent)

@@ -90,6 +90,22 @@ TRANSIENT: tuple[type[BaseException], ...] = (
     TimeoutError,
 )
 
+# PostgreSQL states that blame the database, not the record: its connection (08), its
+# resources (53: disk full), an operator (57), read-only after a failover (25006), tables or
+# columns the code does not find (42P01, 42703: a migration not run, a database recreated
+# empty) and rights taken away (42501). Taken for errors of the record, they moved records
+# on to the retry topic through that same database, failed there too, and were passed over.
+_OUTAGE_STATES = ("08", "53", "57", "25006", "42P01", "42703", "42501")
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Whether the failure says "not now" (retry, report not ready) rather than "never"."""
+    if isinstance(exc, TRANSIENT):
+        return True
+    state = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    return isinstance(exc, sa.exc.DBAPIError) and isinstance(state, str) \
+        and state.startswith(_OUTAGE_STATES)
+
 
 @dataclass(slots=True)
 class Health:
@@ -138,7 +154,9 @@ class Hub:
         while True:
             try:
                 result = await step()
-            except TRANSIENT as exc:
+            except Exception as exc:
+                if not is_outage(exc):
+                    raise
                 self.health.problems[what] = f"{type(exc).__name__}: {exc}"[:300]
                 self._set_health(what, ok=False)
                 log.warning("%s failed, retrying in %.1fs: %s", what, delay, exc)
