@@ -9,7 +9,7 @@ import logging
 import os
 import signal
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 
 from aiokafka.admin import AIOKafkaAdminClient
@@ -169,6 +169,7 @@ def build(settings: Settings) -> tuple[AsgiFastStream, Hub]:
             hub, settings.watcher_interval_s, timedelta(minutes=settings.fragment_wait_minutes)
         )))
         background.append(asyncio.create_task(_lag_loop(broker, settings.kafka_group)))
+        background.append(asyncio.create_task(_ready_loop(hub, lambda: _broker_problem(broker))))
         background.append(asyncio.create_task(_watchdog(broker, stopping)))
         quiet_collector()
         try:
@@ -268,6 +269,20 @@ async def _broker_problem(broker: KafkaBroker) -> str | None:
     if not await broker.ping(2.0):
         return "no answer"
     return None
+
+
+READY_EVERY_S = 5.0
+
+
+async def _ready_loop(hub: Hub, broker_problem: Callable[[], Awaitable[str | None]]) -> None:
+    """Keep `lapor_ready` true to what /readyz would say: an idle hub whose broker went away
+    meets no failure of its own, and a gauge set only by probes and failures said 1."""
+    while True:
+        await asyncio.sleep(READY_EVERY_S)
+        try:
+            await http.readiness(hub, broker_problem)
+        except Exception as exc:  # the check itself must not end the loop
+            log.debug("readiness check failed: %s", type(exc).__name__)
 
 
 async def _watchdog(broker: KafkaBroker, stopping: asyncio.Event) -> None:

@@ -171,36 +171,46 @@ def healthz() -> ASGIApp:
     return app
 
 
-def readyz(hub: Hub, broker_problem: Callable[[], Awaitable[str | None]]) -> ASGIApp:
-    """Ready when the database and the broker answer, checked now, and the consumers
-    have joined their groups."""
+async def readiness(
+    hub: Hub, broker_problem: Callable[[], Awaitable[str | None]]
+) -> dict[str, str]:
+    """What keeps the hub from being ready, checked now (none: ready), also set as the
+    `lapor_ready` gauge: the database and the broker answer, the topics exist, the consumers
+    have joined their groups, and the last attempts of the hub's own work met no outage."""
 
     def ping_db() -> None:
         with hub.engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
 
+    problems: dict[str, str] = dict(hub.health.problems)
+    try:
+        await asyncio.wait_for(asyncio.to_thread(ping_db), timeout=3)
+    except Exception as exc:
+        problems["database"] = f"{type(exc).__name__}: {exc}"[:300]
+    try:
+        problem = await asyncio.wait_for(broker_problem(), timeout=3)
+        if problem:
+            problems["broker"] = problem
+        else:
+            # A broker that answers may still have lost our topics (the embedded one
+            # keeps them in memory); until the publisher re-creates them we are not ready.
+            missing = await asyncio.wait_for(hub.publisher.missing_topics(), timeout=3)
+            if missing:
+                problems["broker"] = (
+                    f"{len(missing)} topics missing, being re-created: "
+                    + ", ".join(sorted(missing)[:5])
+                )[:300]
+    except Exception as exc:
+        problems["broker"] = f"{type(exc).__name__}: {exc}"[:300]
+    metrics.ready.set(0 if problems else 1)
+    return problems
+
+
+def readyz(hub: Hub, broker_problem: Callable[[], Awaitable[str | None]]) -> ASGIApp:
+    """200 when `readiness` finds nothing, else 503 with what it found."""
+
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        problems: dict[str, str] = dict(hub.health.problems)
-        try:
-            await asyncio.wait_for(asyncio.to_thread(ping_db), timeout=3)
-        except Exception as exc:
-            problems["database"] = f"{type(exc).__name__}: {exc}"[:300]
-        try:
-            problem = await asyncio.wait_for(broker_problem(), timeout=3)
-            if problem:
-                problems["broker"] = problem
-            else:
-                # A broker that answers may still have lost our topics (the embedded one
-                # keeps them in memory); until the publisher re-creates them we are not ready.
-                missing = await asyncio.wait_for(hub.publisher.missing_topics(), timeout=3)
-                if missing:
-                    problems["broker"] = (
-                        f"{len(missing)} topics missing, being re-created: "
-                        + ", ".join(sorted(missing)[:5])
-                    )[:300]
-        except Exception as exc:
-            problems["broker"] = f"{type(exc).__name__}: {exc}"[:300]
-        metrics.ready.set(0 if problems else 1)
+        problems = await readiness(hub, broker_problem)
         if problems:
             await respond(send, 503, {"status": "not ready", "problems": problems})
         else:

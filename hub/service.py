@@ -172,7 +172,10 @@ class Hub:
             self.health.database = ok
         elif what == "broker":
             self.health.broker = ok
-        metrics.ready.set(1 if self.health.ready else 0)
+        # Only lowered here: an idle hub meets no outage of its own, so it is the full check
+        # (hub.http.readiness, every few seconds) that raises the gauge again.
+        if not self.health.ready:
+            metrics.ready.set(0)
 
     async def intake(self, records: Sequence[Record]) -> None:
         """Normalize, route, store and publish one batch of raw records."""

@@ -380,6 +380,13 @@ async def test_broker_outage_and_restart_with_no_topics(tmp_path: Path) -> None:
                 broker.stop()
                 stopped_at = time.monotonic()
 
+                async def gauge_not_ready() -> bool:
+                    # Prometheus only scrapes: the gauge must fall with no /readyz asked.
+                    text = (await client.get(f"{hub.base_url}/metrics", timeout=10)).text
+                    return "\nlapor_ready 0.0" in text
+
+                await wait_for(gauge_not_ready, 20, "lapor_ready 0 with no /readyz asked")
+
                 async def broker_problem() -> bool:
                     status, body = await readyz(client, hub.base_url)
                     return status == 503 and "broker" in body.get("problems", {})
