@@ -236,30 +236,35 @@ def _apply_batch(
             .with_for_update()
         )
     }
-    seen = set(
+    # Event id -> the complaint it was applied to. The same again is a replay, passed over;
+    # on another complaint it is an id used twice, which must not pass unseen.
+    seen: dict[str, str] = dict(
         session.exec(
-            select(HistoryRow.event_id).where(
+            select(HistoryRow.event_id, HistoryRow.tracking_id).where(
                 sa.column("event_id").in_({e.event_id for e in events})
             )
-        )
+        ).all()
     )
     applied: list[tuple[FollowUpEvent, Effects]] = []
     letters: list[tuple[DeadLetter, str]] = []
     outbox: list[dict[str, Any]] = []
     for record, item in parsed:
-        if isinstance(item, FollowUpEvent) and item.event_id in seen:
+        result: Effects | Refusal
+        if isinstance(item, Refusal):
+            result = item
+        elif (applied_to := seen.get(item.event_id)) == item.tracking_id:
             continue
-        result = (
-            apply_follow_up(rows.get(item.tracking_id), item, rules, now)
-            if isinstance(item, FollowUpEvent)
-            else item
-        )
+        elif applied_to is not None:
+            result = Refusal("duplicate_event_id", f"event_id {item.event_id!r} was applied to "
+                             f"{applied_to}; an agency's event ids must be unique")
+        else:
+            result = apply_follow_up(rows.get(item.tracking_id), item, rules, now)
         if isinstance(result, Refusal):
             letter = dead_letter(record, result.reason, result.detail, "follow_up", now)
             letters.append((letter, f"{record.where}:0"))
             continue
         assert isinstance(item, FollowUpEvent)
-        seen.add(item.event_id)
+        seen[item.event_id] = item.tracking_id
         session.add(HistoryRow(**result.history))
         outbox.extend(result.outbox)
         applied.append((item, result))

@@ -211,7 +211,10 @@ class FollowUpEvent(_Frozen):
     """An agency's status update (tindak lanjut) on a complaint it holds."""
 
     schema_version: Literal[1] = SCHEMA_VERSION
-    event_id: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    event_id: Annotated[str, StringConstraints(min_length=1, max_length=100)] = Field(
+        description="Unique across all of the agency's events (a UUID): the same id again is "
+        "a re-send and passed over; on another complaint it is refused (duplicate_event_id)."
+    )
     tracking_id: TrackingId
     agency_code: AgencyCode
     status: Status

@@ -17,10 +17,12 @@ OFFSETS = count()
 
 
 async def send(service: Hub, publisher: FakePublisher, tracking_id: str, agency: str,
-               status: Status, **extra: str) -> list[dict[str, str]]:
+               status: Status, event_id: str | None = None, **extra: str,
+               ) -> list[dict[str, str]]:
     """Apply one event; the dead letters it made."""
     publisher.sent.clear()
-    event = FollowUpEvent(event_id=f"{agency}-{status}-{extra}", tracking_id=tracking_id,
+    event = FollowUpEvent(event_id=event_id or f"{agency}-{status}-{extra}",
+                          tracking_id=tracking_id,
                           agency_code=agency, status=status, at=datetime.now(UTC), **extra)
     await service.follow_up([Record(topics.FOLLOW_UP, 0, next(OFFSETS), None,
                                     event.model_dump_json().encode(), {}, datetime.now(UTC))])
@@ -60,3 +62,21 @@ async def test_an_agency_not_in_the_registry_is_named_so(
     (letter,) = await send(service, publisher, tracking_id, "kota-bekasi-dinkes",
                            Status.IN_PROGRESS)
     assert letter["reason"] == "not_holder"
+
+
+async def test_an_event_id_used_on_another_complaint_is_refused_not_passed_over(
+    driven: tuple[Hub, FakePublisher],
+) -> None:
+    # An agency numbering its events per complaint: the second complaint's "1" was taken for
+    # a re-send of the first's and passed over, with nothing said.
+    service, publisher = driven
+    await service.intake([web_record(f"ids-{n}", f"Sampah menumpuk di pasar nomor {n} sejak "
+                                     "minggu lalu dan berbau") for n in (1, 2)])
+    first, second = sorted({(json.loads(p.value)["tracking_id"], json.loads(p.value)
+                             ["agency_code"]) for p in publisher.sent})
+    assert not await send(service, publisher, *first, Status.VERIFIED, event_id="1")
+    assert not await send(service, publisher, *first, Status.VERIFIED, event_id="1")  # re-sent
+    (letter,) = await send(service, publisher, *second, Status.VERIFIED, event_id="1")
+    assert letter["reason"] == "duplicate_event_id"
+    assert letter["detail"] == (f"event_id '1' was applied to {first[0]}; an agency's event "
+                                "ids must be unique")
