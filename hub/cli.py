@@ -397,17 +397,23 @@ def operator_error(exc: Exception) -> str | None:
     """One line for what the operator must fix (a setting, a file, a database or broker out
     of reach), None for anything else (a bug keeps its traceback)."""
     from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError
-    from sqlalchemy.exc import InterfaceError, OperationalError
+    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
     from hub.operator_files import OperatorFileError
+    from hub.service import is_outage
     from hub.settings import CannotServe
 
     if isinstance(exc, ValidationError) and exc.title == "Settings":
         return f"bad setting {setting_errors(exc)}"
     if isinstance(exc, OperatorFileError | CannotServe):
         return str(exc).splitlines()[0]
-    if isinstance(exc, OperationalError | InterfaceError):  # parameters are never shown
-        return f"database: {str(exc.orig).splitlines()[0] if exc.orig else type(exc).__name__}"
+    if isinstance(exc, OperationalError | InterfaceError) or (  # parameters are never shown
+        isinstance(exc, DBAPIError) and is_outage(exc)  # a schema missing, read-only, ...
+    ):
+        said = str(exc.orig).splitlines()[0] if exc.orig else type(exc).__name__
+        if "no such table" in said or "does not exist" in said:
+            said += " (lapor-hub db upgrade makes the tables)"
+        return f"database: {said}"
     if isinstance(exc, KafkaConnectionError | KafkaTimeoutError):
         return f"broker: {str(exc).splitlines()[0]}"
     return None
