@@ -282,6 +282,8 @@ def dlq_list(
 
     engine = _existing_database()
     letters = list_letters(engine, reason=reason, include_replayed=replayed, limit=limit)
+    if reason and not letters:
+        _check_reason(engine, reason)
     if as_json:
         for dl in letters:
             typer.echo(json.dumps(dataclasses.asdict(dl), default=str, ensure_ascii=False))
@@ -308,8 +310,10 @@ def dlq_replay(
     if not (ids or reason or all_):
         _fail("say which: ids, --reason R or --all")
     settings = get_settings()
-    sent = asyncio.run(replay(settings, _existing_database(),
-                              Sealer.from_settings(settings), ids or [], reason))
+    engine = _existing_database()
+    sent = asyncio.run(replay(settings, engine, Sealer.from_settings(settings), ids or [], reason))
+    if reason and not sent:
+        _check_reason(engine, reason)
     typer.echo(f"replayed {len(sent)} dead letter(s)")
     if unknown := sorted(set(ids or []) - set(sent)):
         _fail(f"not replayed: {', '.join(map(str, unknown))}: no such dead letter"
@@ -319,6 +323,16 @@ def dlq_replay(
 
 SHOWN_DETAIL = 120
 """Characters of a dead letter's detail in `dlq list`'s table (--json gives all of it)."""
+
+
+def _check_reason(engine: Engine, reason: str) -> None:
+    """A --reason no dead letter has is a typo to say, not "nothing to do"."""
+    from hub.dlq import reasons
+
+    held = reasons(engine)
+    if reason not in held:
+        _fail(f"no dead letter has reason {reason!r}; reasons held: "
+              + (", ".join(held) or "none"))
 
 
 def _existing_database() -> Engine:

@@ -68,6 +68,13 @@ def replayable(
     return out
 
 
+def reasons(engine: Engine) -> list[str]:
+    """The reasons of the dead letters held, replayed or not."""
+    with engine.connect() as conn:
+        return list(conn.execute(sa.select(TABLE.c.reason).distinct().order_by(TABLE.c.reason))
+                    .scalars())
+
+
 def mark_replayed(engine: Engine, ids: Sequence[int]) -> None:
     with transaction(engine) as conn:
         conn.execute(

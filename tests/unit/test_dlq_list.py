@@ -74,3 +74,14 @@ def test_a_long_detail_is_shown_cut_with_a_mark_and_whole_in_json(tmp_path: Path
     shown = dlq(url, "list").stdout
     assert detail[:119] + "…" in shown, shown
     assert json.loads(dlq(url, "list", "--json").stdout)["detail"] == detail
+
+
+def test_a_reason_no_dead_letter_has_is_named_with_those_held(tmp_path: Path) -> None:
+    """`dlq replay --reason invalid_jsn` said "replayed 0 dead letter(s)" and succeeded."""
+    url = database_with_letter(tmp_path, "invalid_json", "Expecting value", "intake")
+    for args in (["replay", "--reason", "invalid_jsn"], ["list", "--reason", "invalid_jsn"]):
+        out = dlq(url, *args)
+        assert (out.returncode, out.stderr) == (2, "lapor-hub: no dead letter has reason "
+                                                "'invalid_jsn'; reasons held: invalid_json\n")
+    out = dlq(url, "list", "--reason", "invalid_json")
+    assert out.returncode == 0 and "Expecting value" in out.stdout
