@@ -58,11 +58,38 @@ class _Chatter(logging.Filter):
         return not record.getMessage().startswith(self.NOISE)
 
 
+class _Repeats(logging.Filter):
+    """One line per kind of aiokafka complaint each `every` seconds, saying how many it stood
+    for: with the broker away aiokafka logs "Unable connect to node" and "Unable to update
+    metadata" for every connection attempt, about 190 lines a second."""
+
+    def __init__(self, every: float = 30.0) -> None:
+        super().__init__()
+        self.every = every
+        self.last: dict[tuple[str, object], tuple[float, int]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith("aiokafka"):
+            return True
+        key = (record.name, record.msg)
+        shown_at, held = self.last.get(key, (-self.every, 0))
+        if record.created - shown_at < self.every:
+            self.last[key] = (shown_at, held + 1)
+            return False
+        self.last[key] = (record.created, 0)
+        if held:
+            record.msg = f"{record.msg} (and {held} more like it in the last {self.every:.0f} s)"
+        return True
+
+
 def _logging(level: str = "INFO") -> None:
     logging.basicConfig(
         level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, _Repeats) for f in handler.filters):
+            handler.addFilter(_Repeats())
     for name in ("alembic.runtime.migration", "hub.kafka"):
         logger = logging.getLogger(name)
         if not any(isinstance(f, _Chatter) for f in logger.filters):
