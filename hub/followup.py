@@ -56,6 +56,8 @@ class Effects:
     history: dict[str, Any]
     outbox: list[dict[str, Any]] = field(default_factory=list)
     latencies: list[tuple[str, str, float]] = field(default_factory=list)
+    routed: list[tuple[str, str]] = field(default_factory=list)
+    """(agency, reason) of each routing event: a reroute or a disposition to another agency."""
     """(agency, stage, working seconds)."""
 
 
@@ -155,10 +157,14 @@ def apply_follow_up(
     if event.status is Status.NOT_AUTHORITY:
         declined = [*json.loads(row.declined), holder.code]
         row.declined = json.dumps(declined)
-        decision = rules.directory.route(complaint_of(row, rules), exclude=declined)
-        effects.outbox.append(route_to(row, Decision(decision.agency, "reroute"), rules, now))
+        decision = Decision(
+            rules.directory.route(complaint_of(row, rules), exclude=declined).agency, "reroute"
+        )
+        effects.outbox.append(route_to(row, decision, rules, now))
+        effects.routed.append((decision.agency.code, decision.reason))
     elif target is not None and target.code != holder.code:
         effects.outbox.append(route_to(row, Decision(target, "disposition"), rules, now))
+        effects.routed.append((target.code, "disposition"))
     set_deadline(row, rules, rules.directory.get(row.agency_code) or holder)
     if event.status in NOTIFY:
         effects.outbox.append(notification_outbox(row, event, holder, rules, now))
@@ -195,6 +201,8 @@ class Applied:
             metrics.follow_ups.labels(event.agency_code, event.status.value).inc()
             for agency, stage, seconds in effects.latencies:
                 metrics.latency.labels(agency, stage).observe(seconds)
+            for agency, reason in effects.routed:
+                metrics.routed.labels(agency, reason).inc()
         for letter in self.dead_letters:
             metrics.dead_letters.labels(letter.stage, letter.reason).inc()
 

@@ -8,8 +8,18 @@ themselves: "within 5 working days" is the `le="432000"` bucket, exactly.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+)
 from prometheus_client.registry import Collector
+
+# A `_created` series beside every labelled counter and histogram (a quarter of all of ours:
+# 532 of 2,971 lines with the demo's 41 agencies) that no rule or panel reads.
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 DAY = 86_400.0
 # Edges on the deadlines (3 verification, 5 first follow-up and settle, 10 auto-close,
