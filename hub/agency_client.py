@@ -27,7 +27,8 @@ from hub.routing import Agency
 from hub.settings import Settings
 
 console = terminal.console()
-FOLLOW_UP_STATUSES = tuple(s.value for s in Status if s is not Status.RECEIVED)
+FOLLOW_UP_STATUSES = tuple(s.value for s in Status)
+"""All of them: received too, which takes a complaint back from needs_info or deferred."""
 STATUSES = ", ".join(FOLLOW_UP_STATUSES)
 HELP = f"type: <tracking-id> <status> [--to AGENCY] [message]   statuses: {STATUSES}   ·   quit"
 
@@ -50,6 +51,8 @@ def parse_command(
         target, rest = rest[1], rest[2:]
         if agencies and target not in agencies:
             return f"not sent: no agency {target!r} in the registry"
+    if status == "archived" and not rest:
+        return "not sent: archived needs a reason, typed after it"
     try:
         return FollowUpEvent(
             event_id=str(uuid.uuid4()),

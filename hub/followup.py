@@ -83,15 +83,13 @@ def route_to(
     return routing_outbox(event, decision.agency.topic_name, now)
 
 
-def apply_follow_up(
-    row: ComplaintRow | None, event: FollowUpEvent, rules: Rules, now: datetime
-) -> Effects | Refusal:
-    """Apply one agency event; the row is changed in place only when it is accepted."""
+def _from_whom(
+    row: ComplaintRow, event: FollowUpEvent, rules: Rules, now: datetime
+) -> Refusal | None:
+    """The refusals that do not depend on the complaint's status: when and who."""
     if event.at - now > AHEAD_LIMIT:
         return Refusal("invalid_follow_up", f"at: {event.at.isoformat()} lies more than "
                        f"{AHEAD_LIMIT.days} days ahead of the hub's clock")
-    if row is None:
-        return Refusal("unknown_complaint", f"no complaint {event.tracking_id}")
     if event.agency_code != row.agency_code and rules.directory.get(event.agency_code) is None:
         return Refusal("unknown_agency", f"agency {event.agency_code} is not in the registry")
     if event.agency_code != row.agency_code:
@@ -99,6 +97,15 @@ def apply_follow_up(
             "not_holder",
             f"{event.agency_code} does not hold {event.tracking_id} ({row.agency_code} does)",
         )
+    return None
+
+
+def apply_follow_up(
+    row: ComplaintRow | None, event: FollowUpEvent, rules: Rules, now: datetime
+) -> Effects | Refusal:
+    """Apply one agency event; the row is changed in place only when it is accepted."""
+    if row is None or (refused := _from_whom(row, event, rules, now)):
+        return refused or Refusal("unknown_complaint", f"no complaint {event.tracking_id}")
     holder = rules.directory.get(row.agency_code)
     if holder is None:
         return Refusal("unknown_agency", f"agency {row.agency_code} left the registry")
@@ -107,6 +114,9 @@ def apply_follow_up(
         landed = lifecycle.transition(current, event.status)
     except lifecycle.IllegalTransition as exc:
         return Refusal("illegal_transition", str(exc))
+    if event.status is Status.ARCHIVED and not (event.reason or "").strip():
+        # An archived complaint leaves every count of follow-up: the evaluators ask why.
+        return Refusal("invalid_follow_up", "archived needs a reason")
     if event.status is Status.NOT_AUTHORITY and holder.code == rules.directory.national.code:
         # There is no level above to return it to: declined, it came straight back here.
         return Refusal("illegal_transition", "the national admin cannot decline a complaint: "

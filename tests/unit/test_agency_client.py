@@ -37,6 +37,16 @@ def test_a_typed_line_becomes_a_follow_up() -> None:
     assert event.agency_code == "a"
 
 
+def test_received_takes_a_complaint_back_and_archived_needs_a_reason() -> None:
+    back = parse_command(f"{TID} received", "a")
+    assert isinstance(back, FollowUpEvent) and back.status is Status.RECEIVED
+    assert parse_command(f"{TID} archived", "a") == (
+        "not sent: archived needs a reason, typed after it")
+    archived = parse_command(f"{TID} archived Bukan pengaduan pelayanan publik", "a")
+    assert isinstance(archived, FollowUpEvent)
+    assert archived.reason == "Bukan pengaduan pelayanan publik"
+
+
 def test_bad_lines_say_why() -> None:
     assert parse_command("", "a") == HELP
     assert parse_command(f"{TID} done", "a") == f"not sent: no status 'done'; statuses: {STATUSES}"
@@ -68,7 +78,7 @@ def test_in_a_pipe_a_complaint_keeps_its_lines_whole(capsys: pytest.CaptureFixtu
 def test_the_greeting_shows_the_whole_usage(capsys: pytest.CaptureFixture[str]) -> None:
     greet("kota-bekasi-dinkes", "lapor.agency.kota-bekasi-dinkes")
     shown = " ".join(capsys.readouterr().out.split())
-    assert "<status> [--to AGENCY] [message] statuses: needs_info" in shown, shown
+    assert "<status> [--to AGENCY] [message] statuses: received, needs_info" in shown, shown
 
 
 def test_what_citizens_wrote_is_shown_as_written(capsys: pytest.CaptureFixture[str]) -> None:

@@ -80,3 +80,13 @@ async def test_an_event_id_used_on_another_complaint_is_refused_not_passed_over(
     assert letter["reason"] == "duplicate_event_id"
     assert letter["detail"] == (f"event_id '1' was applied to {first[0]}; an agency's event "
                                 "ids must be unique")
+
+
+async def test_archiving_needs_a_reason(driven: tuple[Hub, FakePublisher]) -> None:
+    service, publisher = driven
+    tracking_id = await routed_to_national(service, publisher)
+    national = service.rules.directory.national.code
+    (letter,) = await send(service, publisher, tracking_id, national, Status.ARCHIVED)
+    assert (letter["reason"], letter["detail"]) == ("invalid_follow_up", "archived needs a reason")
+    assert not await send(service, publisher, tracking_id, national, Status.ARCHIVED,
+                          reason="Bukan pengaduan pelayanan publik")
