@@ -258,7 +258,9 @@ def simulate(
 
 @cli.command()
 def report(
-    date_from: Annotated[str, typer.Option("--from", help="First day, YYYY-MM-DD.")],
+    date_from: Annotated[str, typer.Option("--from", help=(
+        "First day, YYYY-MM-DD: a complaint counts on the day its agency received it, in the "
+        "agency's time zone (WIB, WITA or WIT), not in UTC."))],
     date_to: Annotated[str, typer.Option("--to", help="Last day, YYYY-MM-DD.")],
     agency: Annotated[str | None, typer.Option(help="One agency code.")] = None,
     csv: Annotated[Path | None, typer.Option(help="Also write the table as CSV.")] = None,
