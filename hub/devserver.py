@@ -171,5 +171,5 @@ async def _post_forms(client: httpx.AsyncClient, rate: float) -> None:
             if answer.status_code == 202:
                 tally.posted += 1
             else:
-                tally.refused += 1
+                tally.refuse(str(answer.status_code))
         await asyncio.sleep(1 / rate)

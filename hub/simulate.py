@@ -531,6 +531,9 @@ class Tally:
     """Complaints the ingress accepted."""
     ignored: int = 0
     refused: int = 0
+    refused_by: dict[str, int] = field(default_factory=dict)
+    """Refusals by the ingress's status code, or `unreachable`: a 401 (a token missing) or a
+    503 (the broker away) is not the 422 of the stream's deliberately broken posts."""
     routed: int = 0
     """Routing events the responders picked up."""
     sent: int = 0
@@ -538,9 +541,14 @@ class Tally:
     unsent: int = 0
     """Follow-ups still scheduled when time ran out."""
 
+    def refuse(self, why: str) -> None:
+        self.refused += 1
+        self.refused_by[why] = self.refused_by.get(why, 0) + 1
+
     def line(self) -> str:
+        by = ", ".join(f"{why}: {n}" for why, n in sorted(self.refused_by.items()))
         return (f"{self.posted} complaints · {self.routed} routed · {self.sent} follow-ups · "
-                f"{self.refused} refused · {self.ignored} ignored")
+                f"{self.refused} refused{f' ({by})' if by else ''} · {self.ignored} ignored")
 
 
 @dataclass(slots=True)
@@ -636,7 +644,7 @@ async def _post(
     try:
         answer = await client.post(path, content=item.body, headers=headers)
     except httpx.HTTPError:
-        tally.refused += 1
+        tally.refuse("unreachable")
         return
     accepted = answer.json().get("accepted", []) if answer.is_success else None
     if accepted:
@@ -644,7 +652,7 @@ async def _post(
     elif accepted is not None:  # 200 for what is no complaint (a read receipt, a part)
         tally.ignored += 1
     else:
-        tally.refused += 1
+        tally.refuse(str(answer.status_code))
 
 
 async def _post_all(client: httpx.AsyncClient, settings: Settings, seed: int, rate: float,

@@ -16,7 +16,7 @@ from hub.followup import Refusal, apply_follow_up
 from hub.intake import routing_event
 from hub.model import Complaint, RoutingEvent, Status
 from hub.routing import Decision, Directory
-from hub.simulate import MAX_HANDOVERS, MIX, follow_ups, payload, plan
+from hub.simulate import MAX_HANDOVERS, MIX, Tally, follow_ups, payload, plan
 from hub.store import ComplaintRow
 
 RULES = Rules.of(Directory.load(), load_calendar_config())
@@ -202,3 +202,12 @@ def test_a_pace_that_is_none_stops_with_one_line_before_anything_starts(
 
     done = CliRunner().invoke(cli.cli, args)
     assert (done.exit_code, done.output) == (2, f"lapor-hub: {says}\n")
+
+
+def test_the_tally_says_why_posts_were_refused() -> None:
+    # A 401 (no token for a source) looked like the stream's deliberate 422s: all "refused".
+    tally = Tally()
+    for why in ("422", "401", "401", "unreachable"):
+        tally.refuse(why)
+    assert "4 refused (401: 2, 422: 1, unreachable: 1) · 0 ignored" in tally.line()
+    assert Tally().line().endswith("· 0 refused · 0 ignored")
