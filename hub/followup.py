@@ -37,7 +37,7 @@ from hub.model import (
     Status,
 )
 from hub.routing import Agency, Decision
-from hub.store import ComplaintRow, HistoryRow, Pending, add_outbox, outbox_row
+from hub.store import ComplaintRow, HistoryRow, Pending, add_outbox, outbox_row, table_of
 
 # What the citizen hears about; internal steps (dispositioned, in_progress) are not sent.
 NOTIFY = frozenset({
@@ -182,22 +182,56 @@ def apply_follow_up(
 
 
 def notification_outbox(
-    row: ComplaintRow, event: FollowUpEvent, agency: Agency, rules: Rules, now: datetime
+    row: ComplaintRow, event: FollowUpEvent, agency: Agency, rules: Rules, now: datetime,
+    *, original: ComplaintRow | None = None,
 ) -> dict[str, Any]:
+    """What the citizen of `row` hears of `event`: on its own complaint, or on the `original`
+    its report was linked to as a duplicate."""
     complaint = complaint_of(row, rules)
+    confidential = complaint.confidential or bool(original and original.confidential)
     note = Notification(
-        event_id=f"notify-{event.event_id}",
+        event_id=f"notify-{event.event_id}" + (f"-{row.tracking_id}" if original else ""),
         tracking_id=row.tracking_id,
         channel=complaint.channel,
         source=complaint.source,
         address=complaint.reporter,
         status=event.status,
-        message=None if complaint.confidential else event.message,
+        message=None if confidential else event.message,
         agency_name=agency.name,
         at=event.at,
     )
     return outbox_row(topics.NOTIFICATION, row.tracking_id, note, now,
                       **{"event-id": note.event_id})
+
+
+COMPLAINTS: sa.Table = table_of(ComplaintRow)
+
+
+def echo_to_duplicates(
+    conn: Connection, originals: Sequence[tuple[ComplaintRow, Sequence[FollowUpEvent]]],
+    rules: Rules, now: datetime,
+) -> list[dict[str, Any]]:
+    """The reports linked to these complaints as duplicates take their status, and their
+    citizens hear what the original's citizen hears of `events`: each waits for the same
+    answer, as theirs is not routed on its own (it stayed `received`, its citizen unheard)."""
+    by_id = {row.tracking_id: (row, events) for row, events in originals}
+    found = conn.execute(
+        sa.select(COMPLAINTS).where(COMPLAINTS.c.duplicate_of.in_(by_id))
+    ).all() if by_id else []
+    out: list[dict[str, Any]] = []
+    for mapping in found:
+        duplicate = ComplaintRow.model_validate(dict(mapping._mapping))
+        original, events = by_id[duplicate.duplicate_of or ""]
+        agency = rules.directory.get(original.agency_code) or rules.directory.national
+        out.extend(notification_outbox(duplicate, event, agency, rules, now, original=original)
+                   for event in events if event.status in NOTIFY)
+    for original, _ in originals:
+        if any(mapping.duplicate_of == original.tracking_id for mapping in found):
+            conn.execute(sa.update(COMPLAINTS)
+                         .where(COMPLAINTS.c.duplicate_of == original.tracking_id)
+                         .values(status=original.status, closed_at=original.closed_at,
+                                 updated_at=now))
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,6 +321,11 @@ def _apply_batch(
         outbox.extend(result.outbox)
         applied.append((item, result))
     session.flush()
+    changed: dict[str, list[FollowUpEvent]] = {}
+    for event, _ in applied:
+        changed.setdefault(event.tracking_id, []).append(event)
+    outbox.extend(echo_to_duplicates(
+        conn, [(rows[tid], events) for tid, events in changed.items()], rules, now))
     new_letters = store_dead_letters(conn, letters, rules.sealer)
     outbox.extend(dead_letter_outbox(dl, now) for dl in new_letters)
     return Applied(add_outbox(conn, outbox), applied, new_letters)

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 from hub import metrics
 from hub.calendar import DeadlineKind
 from hub.deadlines import Rules, pauses_of
-from hub.followup import notification_outbox
+from hub.followup import echo_to_duplicates, notification_outbox
 from hub.model import EscalationEvent, FollowUpEvent, Status
 from hub.routing import Agency
 from hub.store import (
@@ -148,7 +148,9 @@ def _auto_close(
         row.received_at, closed_at, agency.zone, pauses_of(row)
     )
     out.closed.append((agency.code, seconds))
-    return [notification_outbox(row, event, agency, rules, now)]
+    closed = row.model_copy(update={"status": Status.CLOSED.value, "closed_at": closed_at})
+    return [notification_outbox(row, event, agency, rules, now),
+            *echo_to_duplicates(conn, [(closed, [event])], rules, now)]
 
 
 def refresh_gauges(conn: Connection, rules: Rules, now: datetime) -> None:

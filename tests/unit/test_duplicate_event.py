@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
-from hub.model import DuplicateEvent, RoutingEvent
+import sqlalchemy as sa
+
+from hub import store, topics
+from hub.intake import Record
+from hub.model import DuplicateEvent, FollowUpEvent, RoutingEvent, Status
 from hub.service import Hub
 from tests.support import FakePublisher, web_record
 
@@ -38,3 +43,47 @@ async def test_the_holder_hears_of_a_second_report_without_the_anonymous_reporte
 
     await service.intake([web_record("w-2", TEXT, anonim=True)])  # the same report delivered again
     assert len(by_type(publisher, "duplicate")) == 1
+
+
+async def test_the_second_reports_citizen_hears_the_answer_and_its_status_follows(
+    driven: tuple[Hub, FakePublisher],
+) -> None:
+    # It stayed "received" for ever and its citizen heard nothing: the answer went to the
+    # first report's citizen alone.
+    service, publisher = driven
+    await service.intake([web_record("n-1", TEXT, pelapor={"telepon": "+6281234567890"})])
+    ((_, routing),) = by_type(publisher, "routing")
+    original, agency = str(routing["tracking_id"]), str(routing["agency_code"])
+    await service.intake([web_record("n-2", TEXT, pelapor={"telepon": "+6281299990000"})])
+    ((_, duplicate),) = by_type(publisher, "duplicate")
+    second = str(duplicate["duplicate"]["tracking_id"])  # type: ignore[index]
+    publisher.sent.clear()
+    now = datetime.now(UTC)
+    for n, status in enumerate((Status.DISPOSITIONED, Status.RESPONDED)):
+        event = FollowUpEvent(event_id=f"n-{n}", tracking_id=original, agency_code=agency,
+                              status=status, at=now, message="Lampu sudah diganti.")
+        await service.follow_up([Record(topics.FOLLOW_UP, 0, n, None,
+                                        event.model_dump_json().encode(), {}, now)])
+    notes = [json.loads(p.value) for p in publisher.sent if p.topic == topics.NOTIFICATION]
+    assert [(n["tracking_id"], n["status"], n["address"]["phone"]) for n in notes] == [
+        (original, "responded", "+6281234567890"), (second, "responded", "+6281299990000")]
+    assert notes[1]["message"] == "Lampu sudah diganti."
+    assert status_of(service, second) == "responded"
+
+    # The reporter never replies: the watcher closes both.
+    publisher.sent.clear()
+    table = store.table_of(store.ComplaintRow)  # typed: stored as the hub stores times
+    with service.engine.begin() as conn:
+        conn.execute(sa.update(table).where(table.c.tracking_id == original)
+                     .values(due_at=now - timedelta(hours=1)))
+    await service.watch_deadlines()
+    notes = [json.loads(p.value) for p in publisher.sent if p.topic == topics.NOTIFICATION]
+    assert [(n["tracking_id"], n["status"]) for n in notes] == [
+        (original, "closed"), (second, "closed")]
+    assert status_of(service, second) == "closed"
+
+
+def status_of(service: Hub, tracking_id: str) -> str:
+    with service.engine.connect() as conn:
+        return str(conn.execute(sa.text("SELECT status FROM complaint WHERE tracking_id = :t"),
+                                {"t": tracking_id}).scalar_one())
