@@ -104,8 +104,10 @@ def apply_follow_up(
     row: ComplaintRow | None, event: FollowUpEvent, rules: Rules, now: datetime
 ) -> Effects | Refusal:
     """Apply one agency event; the row is changed in place only when it is accepted."""
-    if row is None or (refused := _from_whom(row, event, rules, now)):
-        return refused or Refusal("unknown_complaint", f"no complaint {event.tracking_id}")
+    if row is None:
+        return Refusal("unknown_complaint", f"no complaint {event.tracking_id}")
+    if refused := _from_whom(row, event, rules, now):
+        return refused
     holder = rules.directory.get(row.agency_code)
     if holder is None:
         return Refusal("unknown_agency", f"agency {row.agency_code} left the registry")

@@ -90,3 +90,11 @@ async def test_archiving_needs_a_reason(driven: tuple[Hub, FakePublisher]) -> No
     assert (letter["reason"], letter["detail"]) == ("invalid_follow_up", "archived needs a reason")
     assert not await send(service, publisher, tracking_id, national, Status.ARCHIVED,
                           reason="Bukan pengaduan pelayanan publik")
+
+
+async def test_an_event_on_no_complaint_is_named_so(driven: tuple[Hub, FakePublisher]) -> None:
+    service, publisher = driven
+    (letter,) = await send(service, publisher, "123456789012345678", "kota-bekasi-dinkes",
+                           Status.IN_PROGRESS)
+    assert (letter["reason"], letter["detail"]) == (
+        "unknown_complaint", "no complaint 123456789012345678")
