@@ -464,6 +464,12 @@ def _store_pass(conn: Connection, plan: IntakePlan, rules: Rules, now: datetime)
             duplicate_of[complaint.tracking_id] = found
         else:
             pool.add(Candidate(complaint.tracking_id, mine))
+    # A report of a complaint already in hand takes the status its original has reached.
+    table = table_of(ComplaintRow)
+    reached = dict(conn.execute(
+        sa.select(table.c.tracking_id, table.c.status)
+        .where(table.c.tracking_id.in_({o for o, _ in duplicate_of.values()}))
+    ).all()) if duplicate_of else {}
     rows = []
     for c, d in complaints:
         fp = prints[c.tracking_id]
@@ -478,7 +484,8 @@ def _store_pass(conn: Connection, plan: IntakePlan, rules: Rules, now: datetime)
             "category": c.category,
             "region_code": c.location.region_code,
             "agency_code": d.agency.code,
-            "status": Status.RECEIVED.value,
+            "status": reached.get(original[0], Status.RECEIVED.value) if original
+            else Status.RECEIVED.value,
             "anonymous": c.anonymous,
             "confidential": c.confidential,
             "document": c.model_copy(update={"reporter": Reporter()}).model_dump_json(),

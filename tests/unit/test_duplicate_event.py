@@ -69,6 +69,11 @@ async def test_the_second_reports_citizen_hears_the_answer_and_its_status_follow
         (original, "responded", "+6281234567890"), (second, "responded", "+6281299990000")]
     assert notes[1]["message"] == "Lampu sudah diganti."
     assert status_of(service, second) == "responded"
+    # A third report, after the answer, starts where the first has got to.
+    await service.intake([web_record("n-3", TEXT, pelapor={"telepon": "+6281277770000"})])
+    (third,) = {str(e["duplicate"]["tracking_id"])  # type: ignore[index]
+                for _, e in by_type(publisher, "duplicate")} - {second}
+    assert status_of(service, third) == "responded"
 
     # The reporter never replies: the watcher closes both.
     publisher.sent.clear()
@@ -78,9 +83,9 @@ async def test_the_second_reports_citizen_hears_the_answer_and_its_status_follow
                      .values(due_at=now - timedelta(hours=1)))
     await service.watch_deadlines()
     notes = [json.loads(p.value) for p in publisher.sent if p.topic == topics.NOTIFICATION]
-    assert [(n["tracking_id"], n["status"]) for n in notes] == [
-        (original, "closed"), (second, "closed")]
-    assert status_of(service, second) == "closed"
+    assert sorted((n["tracking_id"], n["status"]) for n in notes) == sorted([
+        (original, "closed"), (second, "closed"), (third, "closed")])
+    assert status_of(service, second) == status_of(service, third) == "closed"
 
 
 def status_of(service: Hub, tracking_id: str) -> str:
