@@ -443,7 +443,7 @@ def operator_error(exc: Exception) -> str | None:
     from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
     from hub.operator_files import OperatorFileError
-    from hub.service import is_outage
+    from hub.outages import is_outage
     from hub.settings import CannotServe
 
     if isinstance(exc, ValidationError) and exc.title == "Settings":

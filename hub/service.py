@@ -16,8 +16,6 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
-import sqlalchemy as sa
-from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 from sqlalchemy.engine import Connection, Engine
 
@@ -38,6 +36,7 @@ from hub.intake import (
     store_intake,
 )
 from hub.model import Stage, fits_one_record
+from hub.outages import is_outage
 from hub.producers.publisher import Publisher
 
 log = logging.getLogger("hub.service")
@@ -78,34 +77,6 @@ def describe(exc: BaseException) -> str:
         return f"ValidationError at {', '.join(where)[:300]}"
     first = str(exc).splitlines()[0] if str(exc) else ""
     return f"{type(exc).__name__}: {first}"[:500]
-
-# Failures that say "not now" rather than "never": the database or broker is away.
-TRANSIENT: tuple[type[BaseException], ...] = (
-    sa.exc.OperationalError,
-    sa.exc.InterfaceError,
-    sa.exc.DisconnectionError,
-    sa.exc.TimeoutError,
-    KafkaError,
-    ConnectionError,
-    TimeoutError,
-)
-
-# PostgreSQL states that blame the database, not the record: its connection (08), its
-# resources (53: disk full), an operator (57), read-only after a failover (25006), tables or
-# columns the code does not find (42P01, 42703: a migration not run, a database recreated
-# empty) and rights taken away (42501). Taken for errors of the record, they moved records
-# on to the retry topic through that same database, failed there too, and were passed over.
-_OUTAGE_STATES = ("08", "53", "57", "25006", "42P01", "42703", "42501")
-
-
-def is_outage(exc: BaseException) -> bool:
-    """Whether the failure says "not now" (retry, report not ready) rather than "never"."""
-    if isinstance(exc, TRANSIENT):
-        return True
-    state = getattr(getattr(exc, "orig", None), "sqlstate", None)
-    return isinstance(exc, sa.exc.DBAPIError) and isinstance(state, str) \
-        and state.startswith(_OUTAGE_STATES)
-
 
 @dataclass(slots=True)
 class Health:

@@ -15,7 +15,8 @@ import sqlalchemy as sa
 
 from hub.app import _watch_loop
 from hub.model import SourceRef, tracking_id_for
-from hub.service import Hub, is_outage
+from hub.outages import is_outage
+from hub.service import Hub
 from tests.support import FakePublisher, web_record
 
 

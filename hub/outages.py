@@ -1,0 +1,34 @@
+"""Which failures are outages: "not now" (wait, retry, report not ready) rather than "never"
+(a bad record, to isolate). The hub's retries and the command line's one-line errors ask it."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from aiokafka.errors import KafkaError
+
+# Failures that say "not now" rather than "never": the database or broker is away.
+TRANSIENT: tuple[type[BaseException], ...] = (
+    sa.exc.OperationalError,
+    sa.exc.InterfaceError,
+    sa.exc.DisconnectionError,
+    sa.exc.TimeoutError,
+    KafkaError,
+    ConnectionError,
+    TimeoutError,
+)
+
+# PostgreSQL states that blame the database, not the record: its connection (08), its
+# resources (53: disk full), an operator (57), read-only after a failover (25006), tables or
+# columns the code does not find (42P01, 42703: a migration not run, a database recreated
+# empty) and rights taken away (42501). Taken for errors of the record, they moved records
+# on to the retry topic through that same database, failed there too, and were passed over.
+_OUTAGE_STATES = ("08", "53", "57", "25006", "42P01", "42703", "42501")
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Whether the failure says "not now" (retry, report not ready) rather than "never"."""
+    if isinstance(exc, TRANSIENT):
+        return True
+    state = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    return isinstance(exc, sa.exc.DBAPIError) and isinstance(state, str) \
+        and state.startswith(_OUTAGE_STATES)
