@@ -35,6 +35,7 @@ from hub.model import (
     FollowUpEvent,
     Notification,
     Status,
+    derived_event_id,
 )
 from hub.routing import Agency, Decision
 from hub.store import ComplaintRow, HistoryRow, Pending, add_outbox, outbox_row, table_of
@@ -56,9 +57,9 @@ class Effects:
     history: dict[str, Any]
     outbox: list[dict[str, Any]] = field(default_factory=list)
     latencies: list[tuple[str, str, float]] = field(default_factory=list)
+    """(agency, stage, working seconds)."""
     routed: list[tuple[str, str]] = field(default_factory=list)
     """(agency, reason) of each routing event: a reroute or a disposition to another agency."""
-    """(agency, stage, working seconds)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,7 +193,8 @@ def notification_outbox(
     complaint = complaint_of(row, rules)
     confidential = complaint.confidential or bool(original and original.confidential)
     note = Notification(
-        event_id=f"notify-{event.event_id}" + (f"-{row.tracking_id}" if original else ""),
+        event_id=derived_event_id("notify", event.event_id,
+                                  *([row.tracking_id] if original else [])),
         tracking_id=row.tracking_id,
         channel=complaint.channel,
         source=complaint.source,

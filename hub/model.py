@@ -294,3 +294,15 @@ def tracking_id_for(source: SourceRef) -> str:
     ).digest()
     return f"{int.from_bytes(digest, 'big') % 10**18:018d}"
 
+
+
+EVENT_ID_MAX = 100
+
+
+def derived_event_id(*parts: str) -> str:
+    """The id of an event the hub derives from others (`notify-<event id>`): the parts joined
+    with "-", or, past the length an event id may have, their first and a digest of all."""
+    joined = "-".join(parts)
+    if len(joined) <= EVENT_ID_MAX:
+        return joined
+    return f"{parts[0]}-blake2b-{hashlib.blake2b(joined.encode(), digest_size=20).hexdigest()}"

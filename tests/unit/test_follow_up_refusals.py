@@ -98,3 +98,19 @@ async def test_an_event_on_no_complaint_is_named_so(driven: tuple[Hub, FakePubli
                            Status.IN_PROGRESS)
     assert (letter["reason"], letter["detail"]) == (
         "unknown_complaint", "no complaint 123456789012345678")
+
+
+async def test_an_event_id_at_its_limit_is_applied_and_its_citizen_told(
+    driven: tuple[Hub, FakePublisher],
+) -> None:
+    # The notification's id was "notify-" + the event's: past the 100 characters an id may
+    # have, so the batch failed, was retried and ended a dead letter processing_error.
+    service, publisher = driven
+    tracking_id = await routed_to_national(service, publisher)
+    national = service.rules.directory.national.code
+    long_id = "e" * 100
+    assert not await send(service, publisher, tracking_id, national, Status.VERIFIED,
+                          event_id=long_id)
+    (note,) = [json.loads(p.value) for p in publisher.sent if p.topic == topics.NOTIFICATION]
+    assert note["status"] == "verified" and len(note["event_id"]) <= 100
+    assert not [p for p in publisher.sent if p.topic in (topics.RETRY, topics.DEAD_LETTER)]
