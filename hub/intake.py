@@ -302,17 +302,41 @@ def join_fragments(
     joined = IntakePlan()
     if not fragments:
         return joined
-    insert_ignoring_duplicates(conn, FragmentRow, [
-        {
+    table: sa.Table = table_of(FragmentRow)
+    held = {
+        (row.group_key, row.idx): (rules.sealer.open(row.body), row.joined_at is not None)
+        for row in conn.execute(
+            sa.select(table.c.group_key, table.c.idx, table.c.body, table.c.joined_at)
+            .where(table.c.group_key.in_({f.group_key for f, _ in fragments}))
+        )
+    }
+    fresh: list[dict[str, Any]] = []
+    for f, record in fragments:
+        before = held.get((f.group_key, f.index))
+        if before is not None and before[0] == f.raw.body:
+            continue  # the same part again: a gateway's or Kafka's re-send
+        if before is not None and not before[1]:
+            # Another text as a part still waiting: the sender's phone reused the SMS's
+            # reference too soon. Kept as it came, to replay once the first is joined.
+            joined.dead_letters.append((dead_letter(
+                record, "fragment_conflict", f"part {f.index}/{f.total} of a multi-part SMS "
+                "came already with other text; replay once that SMS is joined", "intake", now,
+            ), f"{record.where}:fragment"))
+            continue
+        if before is not None:
+            # The reference reused after its SMS was joined: this is a new SMS.
+            conn.execute(sa.delete(table).where(table.c.group_key == f.group_key,
+                                                table.c.joined_at.is_not(None)))
+            held = {k: v for k, v in held.items() if k[0] != f.group_key}
+        held[(f.group_key, f.index)] = (f.raw.body, False)
+        fresh.append({
             "group_key": f.group_key, "idx": f.index, "total": f.total, "source": f.raw.source,
             "body": rules.sealer.seal(f.raw.body), "content_type": f.raw.content_type,
             "message_id": f.raw.message_id, "received_at": f.raw.received_at,
-        }
-        for f, _ in fragments
-    ], "group_key")
-    first_record = {f.group_key: r for f, r in reversed(fragments)}
-    for group_key, record in first_record.items():
-        _join_stored(conn, group_key, record, rules, now, joined, partial=False)
+        })
+    insert_ignoring_duplicates(conn, FragmentRow, fresh, "group_key")
+    for group_key in dict.fromkeys(f.group_key for f, _ in fragments):
+        _join_stored(conn, group_key, rules, now, joined, partial=False)
     return joined
 
 
@@ -325,24 +349,28 @@ def join_expired_fragments(
     joiner marks each missing part in the text, so the agency sees the gap.
     """
     table: sa.Table = table_of(FragmentRow)
+    # Joined parts are kept only while a gateway may still re-send one.
+    conn.execute(sa.delete(table).where(table.c.joined_at < now - rules.duplicate_window))
     expired = conn.execute(
-        sa.select(table.c.group_key).group_by(table.c.group_key)
+        sa.select(table.c.group_key).where(table.c.joined_at.is_(None))
+        .group_by(table.c.group_key)
         .having(sa.func.min(table.c.received_at) < waited_since).limit(limit)
     ).scalars().all()
     joined = IntakePlan()
     for group_key in expired:
-        _join_stored(conn, group_key, None, rules, now, joined, partial=True)
+        _join_stored(conn, group_key, rules, now, joined, partial=True)
     return joined
 
 
 def _join_stored(
-    conn: Connection, group_key: str, record: Record | None, rules: Rules, now: datetime,
-    into: IntakePlan, *, partial: bool,
+    conn: Connection, group_key: str, rules: Rules, now: datetime, into: IntakePlan, *,
+    partial: bool,
 ) -> None:
-    """Join one stored group into `into` and forget its parts; complete groups only
-    unless `partial`. `record` is the raw record a dead letter cites (None: the parts)."""
+    """Join one stored group into `into` and mark its parts joined; complete groups only
+    unless `partial`. A group refused cites each part with its own bytes, replayable."""
     table: sa.Table = table_of(FragmentRow)
-    rows = conn.execute(sa.select(table).where(table.c.group_key == group_key)).all()
+    waiting = (table.c.group_key == group_key, table.c.joined_at.is_(None))
+    rows = conn.execute(sa.select(table).where(*waiting)).all()
     if not rows or (len(rows) < rows[0].total and not partial):
         return
     source = SOURCES[rows[0].source]
@@ -360,18 +388,23 @@ def _join_stored(
     )
     if any(isinstance(o, Fragment) for o in outcomes):
         return  # still missing a part after all (e.g. indexes out of range)
-    whole = b"\n".join(bodies)
-    cited = replace(record, value=whole) if record else Record(
-        topic=topics.raw(source.name), partition=None, offset=None, key=None, value=whole,
-        headers={}, timestamp=now,
-    )
     for i, outcome in enumerate(outcomes):
         if isinstance(outcome, Complaint):
             into.complaints.append((outcome, rules.directory.route(outcome)))
         elif isinstance(outcome, Rejection):
-            letter = dead_letter(cited, outcome.reason, outcome.detail, "intake", now)
-            into.dead_letters.append((letter, f"fragments:{group_key}:{i}"))
-    conn.execute(sa.delete(table).where(table.c.group_key == group_key))
+            # Each part its own dead letter with its own bytes: replayed, it is a part again
+            # (the parts joined into one body were no payload the adapter could read).
+            for row, body in zip(rows, bodies, strict=True):
+                cited = Record(
+                    topic=topics.raw(source.name), partition=None, offset=None, key=None,
+                    value=body, timestamp=now, headers={
+                        "content-type": row.content_type,
+                        **({"hub-message-id": row.message_id} if row.message_id else {}),
+                    },
+                )
+                letter = dead_letter(cited, outcome.reason, outcome.detail, "intake", now)
+                into.dead_letters.append((letter, f"fragments:{group_key}:{i}:{row.idx}"))
+    conn.execute(sa.update(table).where(*waiting).values(joined_at=now))
 
 
 KEY_COLUMNS = ("reporter_key", "place_key", "text_key")

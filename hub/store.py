@@ -131,7 +131,8 @@ class HistoryRow(SQLModel, table=True):
 
 
 class FragmentRow(SQLModel, table=True):
-    """One part of a multi-part SMS, kept until all its parts are in."""
+    """One part of a multi-part SMS, kept until all its parts are in, then, joined, as long
+    as a gateway may send it again (so a re-sent part is not a new SMS)."""
 
     __tablename__ = "fragment"
 
@@ -144,6 +145,7 @@ class FragmentRow(SQLModel, table=True):
     content_type: str = Field(max_length=100)
     message_id: str | None = Field(default=None, max_length=256)
     received_at: datetime = _ts(index=True)
+    joined_at: datetime | None = _ts(nullable=True, index=True)
 
 
 class OutboxRow(SQLModel, table=True):

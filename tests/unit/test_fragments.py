@@ -1,9 +1,12 @@
-"""A multi-part SMS whose last part never comes is not held back for ever."""
+"""Multi-part SMS: a part that never comes does not hold the SMS back for ever; a part sent
+again is no new SMS; another text under a waiting part's place is kept to replay."""
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import UTC, datetime, timedelta
+from itertools import count
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -20,23 +23,41 @@ FIXTURES = Path(__file__).parents[1] / "fixtures" / "sms-gateway"
 TRACKING_ID = tracking_id_for(SourceRef(system="sms-gateway", message_id="smsc-8b2c01"))
 
 
-def parts(*numbers: int) -> list[Record]:
-    return [
-        Record(topics.raw("sms-gateway"), 0, n, None, (FIXTURES / f"fragment_{n}.json").read_bytes(),
-               {"content-type": "application/json"}, datetime.now(UTC))
-        for n in numbers
-    ]
+OFFSETS = count(100)
+"""The hub passes over an offset it has taken before: each delivery its own."""
+
+
+def parts(*numbers: int, **changes: object) -> list[Record]:
+    """Fixture parts as delivered to the raw topic, each at a new offset; `changes` replace
+    fields of every part (a new SMS: its id and text)."""
+    found = []
+    for n in numbers:
+        body = (FIXTURES / f"fragment_{n}.json").read_bytes()
+        if changes:
+            fields = json.loads(body) | {
+                k: f"{v}-{n}" if k == "id" else v for k, v in changes.items()}
+            body = json.dumps(fields).encode()
+        found.append(Record(topics.raw("sms-gateway"), 0, next(OFFSETS), None, body,
+                            {"content-type": "application/json"}, datetime.now(UTC)))
+    return found
 
 
 def routed(publisher: FakePublisher) -> dict[str, dict[str, object]]:
-    return {p.key or "": json.loads(p.value) for p in publisher.sent}
+    return {p.key or "": json.loads(p.value) for p in publisher.sent
+            if p.topic != topics.DEAD_LETTER}
 
 
 def fragments_left(service: Hub) -> int:
+    """Parts still waiting for their SMS to be joined."""
+    table = table_of(FragmentRow)
     with service.engine.connect() as conn:
         return int(conn.execute(
-            sa.select(sa.func.count()).select_from(table_of(FragmentRow))
+            sa.select(sa.func.count()).select_from(table).where(table.c.joined_at.is_(None))
         ).scalar_one())
+
+
+def letters(publisher: FakePublisher) -> list[dict[str, object]]:
+    return [json.loads(p.value) for p in publisher.sent if p.topic == topics.DEAD_LETTER]
 
 
 async def test_a_complete_group_is_routed_at_once(driven: tuple[Hub, FakePublisher]) -> None:
@@ -64,3 +85,61 @@ async def test_a_group_missing_a_part_is_routed_with_the_gap_after_the_wait(
     assert fragments_left(service) == 0
     assert await service.expire_fragments(timedelta(0)) == 0  # joined once
     assert len(publisher.sent) == 1
+
+
+async def test_a_part_sent_again_after_its_sms_was_joined_is_no_new_complaint(
+    driven: tuple[Hub, FakePublisher],
+) -> None:
+    # Its group was forgotten at the join: the re-sent part began a new SMS, routed after the
+    # wait as "[bagian 1/3 tidak diterima] ..." - a second complaint that was none.
+    service, publisher = driven
+    await service.intake(parts(1, 2, 3))
+    await service.intake(parts(2))
+    assert await service.expire_fragments(timedelta(0)) == 0
+    assert list(routed(publisher)) == [TRACKING_ID]
+    assert fragments_left(service) == 0
+
+
+async def test_a_reference_reused_after_the_join_is_a_new_sms(
+    driven: tuple[Hub, FakePublisher],
+) -> None:
+    service, publisher = driven
+    await service.intake(parts(1, 2, 3))
+    await service.intake(parts(1, 2, 3, id="smsc-next", text="Lampu jalan mati."))
+    second = tracking_id_for(SourceRef(system="sms-gateway", message_id="smsc-next-1"))
+    assert list(routed(publisher)) == [TRACKING_ID, second]
+    assert routed(publisher)[second]["complaint"]["description"] == (  # type: ignore[index]
+        "Lampu jalan mati." * 3)
+
+
+async def test_another_text_for_a_waiting_part_is_kept_to_replay(
+    driven: tuple[Hub, FakePublisher],
+) -> None:
+    # Its part 1 was thrown away (the stored one kept its place) and its text lost unseen.
+    service, publisher = driven
+    await service.intake(parts(1))
+    clash = parts(1, id="smsc-other", text="Pesan lain")
+    await service.intake(clash)
+    (letter,) = letters(publisher)
+    assert letter["reason"] == "fragment_conflict"
+    assert base64.b64decode(str(letter["original"])) == clash[0].value
+    await service.intake(parts(2, 3))
+    assert list(routed(publisher)) == [TRACKING_ID]  # the first SMS whole
+
+
+async def test_a_refused_group_leaves_each_part_replayable(
+    driven: tuple[Hub, FakePublisher],
+) -> None:
+    # The parts disagree on their total. The dead letter held all parts' bodies joined by
+    # newlines, which a replay refused as invalid JSON.
+    service, publisher = driven
+    records = parts(1, 2, 3)
+    odd = json.loads(records[2].value)
+    odd["concat"]["total"] = 4
+    records[2] = Record(records[2].topic, 0, next(OFFSETS), None, json.dumps(odd).encode(),
+                        records[2].headers, records[2].timestamp)
+    await service.intake(records)
+    found = letters(publisher)
+    assert {str(dl["reason"]) for dl in found} == {"inconsistent_fragments"}
+    assert sorted(base64.b64decode(str(dl["original"])) for dl in found) == sorted(
+        r.value for r in records)
