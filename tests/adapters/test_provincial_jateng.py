@@ -109,7 +109,7 @@ def test_export_level_problems_are_one_rejection() -> None:
         (b"", "invalid_payload"),
         (HEADER.encode(), "empty_batch"),
         (b"tiket,isi\nA,B\n", "invalid_payload"),
-        (b"\xff\xfe" + HEADER.encode(), "invalid_encoding"),
+        (b"\x81" + HEADER.encode(), "invalid_encoding"),  # 0x81: not even Windows-1252
         (b"no_tiket,uraian,uraian\nA,B,C\n", "invalid_payload"),
     ]:
         (refused,) = run(body)
@@ -118,7 +118,7 @@ def test_export_level_problems_are_one_rejection() -> None:
 
 
 def test_dates_must_be_in_the_export_format() -> None:
-    body = (HEADER + "T-1,2024-05-02,,Isi,,,,,,,,,,\n").encode()
+    body = (HEADER + "T-1,kemarin sore,,Isi,,,,,,,,,,\n").encode()
     (refused,) = run(body)
     assert refused == Rejection("invalid_field", "tgl_lapor is not a date as dd/mm/yyyy hh:mm",
                                 "T-1")
@@ -127,7 +127,9 @@ def test_dates_must_be_in_the_export_format() -> None:
 def test_dates_as_a_spreadsheet_saves_them_again_are_read() -> None:
     """Re-saved, the export's "02/05/2024 08:15" comes back with seconds, or a day alone."""
     for typed, day in [("02/05/2024 08:15:00", datetime(2024, 5, 2, 8, 15, tzinfo=WIB)),
-                       ("2/5/2024", datetime(2024, 5, 2, tzinfo=WIB))]:
+                       ("2/5/2024", datetime(2024, 5, 2, tzinfo=WIB)),
+                       ("02/05/2024 08.15", datetime(2024, 5, 2, 8, 15, tzinfo=WIB)),  # id locale
+                       ("2024-05-02 08:15:00", datetime(2024, 5, 2, 8, 15, tzinfo=WIB))]:
         (found,) = run((HEADER + f"T-1,{typed},,Isi,,,,,,,,,,\n").encode())
         assert isinstance(found, Complaint), found
         assert found.submitted_at == day
@@ -137,3 +139,47 @@ def test_status_words_cover_the_lifecycle() -> None:
     assert STATUS_WORDS["Belum Diverifikasi"] is Status.RECEIVED
     assert STATUS_WORDS["Selesai"] is Status.CLOSED
     assert set(STATUS_WORDS.values()) == set(Status) - {Status.REPORTER_REPLIED}
+
+
+def test_an_export_as_windows_or_unicode_text_saves_it_is_read() -> None:
+    # Saved as "CSV" on Windows (1252) one "Andé" refused the whole export; "Unicode text"
+    # is UTF-16 with tabs.
+    text = HEADER + "T-1,02/05/2024 08:15,,Air PDAM keruh – sudah 3 hari,,,,,,Ria Andé,,,,\n"
+    for body in (text.encode("cp1252"),
+                 text.replace(",", "\t").encode("utf-16")):
+        (found,) = run(body)
+        assert isinstance(found, Complaint), found
+        assert found.description == "Air PDAM keruh – sudah 3 hari"
+        assert found.reporter.name == "Ria Andé"
+
+
+def test_columns_without_a_name_are_passed_over_if_empty() -> None:
+    # A sheet whose used range is wider than its data: "export repeats a column" before.
+    wide = HEADER.rstrip("\n") + ",,\n"
+    body = (wide + "T-1,02/05/2024 08:15,,Isi,,,,,,,,,,,,\n"
+            + "T-2,02/05/2024 08:15,,Isi,,,,,,,,,,,,catatan\n").encode()
+    found, refused = run(body)
+    assert isinstance(found, Complaint)
+    assert refused == Rejection("invalid_row", "line 3 has text under a column without a name",
+                                "T-2")
+
+
+def test_a_quote_never_closed_says_the_rest_was_unread() -> None:
+    body = (HEADER + "T-1,02/05/2024 08:15,,Isi,,,,,,,,,,\n"
+            + 'T-2,02/05/2024 08:15,,"Lampu mati di ""gang 5,,,,,,,,,,\n'
+            + "T-3,02/05/2024 08:15,,Isi,,,,,,,,,,\n"
+            + "T-4,02/05/2024 08:15,,Isi,,,,,,,,,,\n").encode()
+    found, refused = run(body)
+    assert isinstance(found, Complaint)
+    assert refused == Rejection(
+        "invalid_row", "line 3 opens a quote it never closes: lines 3-5 read as one row, "
+        "rest unread", "T-2")
+
+
+def test_attachments_listed_with_commas() -> None:
+    body = (HEADER + "T-1,02/05/2024 08:15,,Isi,,,,,,,,,"
+            '"https://f/1.jpg, https://f/2.jpg;https://f/3.jpg",\n').encode()
+    (found,) = run(body)
+    assert isinstance(found, Complaint)
+    assert [a.url for a in found.attachments] == [
+        "https://f/1.jpg", "https://f/2.jpg", "https://f/3.jpg"]

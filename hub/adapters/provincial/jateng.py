@@ -15,9 +15,11 @@ the export (confirm with the province; this module is the one place to change).
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import csv
 import io
+import re
 from datetime import datetime
 from functools import partial
 
@@ -63,26 +65,32 @@ STATUS_WORDS: dict[str, Status] = {
 
 _PROVINCE = "33"
 _REQUIRED = ("no_tiket", "uraian")
-_DATE_FORMATS = ("%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S", "%d/%m/%Y")
-"""The export's own, then as a spreadsheet saves it again: with seconds, or the day only."""
+_DATE_FORMATS = (
+    "%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S", "%d/%m/%Y", "%d/%m/%Y %H.%M", "%d/%m/%Y %H.%M.%S",
+    "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d",
+)
+"""The export's own, then as a spreadsheet saves it again: with seconds, or the day only,
+with the dotted time of the Indonesian locale (08.15), or as ISO dates."""
 
 Row = dict[str, str]
+
+_LIST_SEPARATORS = re.compile(r"[\s,;]+")
+"""Between the URLs in `lampiran`: spaces, commas or semicolons, as people list them."""
 
 
 @rejecting
 def normalize(raw: RawMessage) -> list[Outcome]:
     """Each row is one complaint; a bad row is a rejection beside the good ones."""
-    try:
-        text = raw.body.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise RejectedError("invalid_encoding", f"export is not UTF-8: {exc.reason}") from exc
+    text = _text(raw.body)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
     outcomes: list[Outcome] = []
     try:
         header = _header(next(reader, []))
+        after = reader.line_num
         for cells in reader:
             if any(cell.strip() for cell in cells):  # spreadsheets leave blank lines
-                outcomes.append(_row_outcome(raw, header, cells, reader.line_num))
+                outcomes.append(_row_outcome(raw, header, cells, (after + 1, reader.line_num)))
+            after = reader.line_num
     except csv.Error as exc:
         outcomes.append(Rejection("invalid_csv", f"line {reader.line_num}, rest unread: {exc}"))
     if not outcomes:
@@ -90,11 +98,29 @@ def normalize(raw: RawMessage) -> list[Outcome]:
     return outcomes
 
 
+def _text(body: bytes) -> str:
+    """UTF-8 (with or without its mark); UTF-16 as a spreadsheet's "Unicode text" saves it;
+    else Windows-1252, the "CSV" of a spreadsheet on Windows ("Andé" in one row refused
+    the whole export)."""
+    try:
+        if body.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            return body.decode("utf-16")
+        return body.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return body.decode("cp1252")
+    except UnicodeDecodeError as exc:
+        raise RejectedError(
+            "invalid_encoding", f"export is neither UTF-8 nor Windows-1252: {exc.reason}"
+        ) from exc
+
+
 def _delimiter(text: str) -> str:
-    """Comma, or semicolon as a spreadsheet in an Indonesian locale writes "CSV" (the
-    comma is its decimal mark): whichever the header line holds more of."""
+    """Comma, semicolon as a spreadsheet in an Indonesian locale writes "CSV" (the comma is
+    its decimal mark), or tab ("Unicode text"): whichever the header line holds most of."""
     first_line = text.partition("\n")[0]
-    return ";" if first_line.count(";") > first_line.count(",") else ","
+    return max((",", ";", "\t"), key=first_line.count)
 
 
 def _header(cells: list[str]) -> list[str]:
@@ -102,17 +128,30 @@ def _header(cells: list[str]) -> list[str]:
     missing = [name for name in _REQUIRED if name not in header]
     if missing:
         raise RejectedError("invalid_payload", f"export lacks columns {', '.join(missing)}")
-    if len(set(header)) != len(header):
+    named = [name for name in header if name]  # a sheet's used range wider than its data
+    if len(set(named)) != len(named):
         raise RejectedError("invalid_payload", "export repeats a column")
     return header
 
 
-def _row_outcome(raw: RawMessage, header: list[str], cells: list[str], line: int) -> Outcome:
+def _row_outcome(
+    raw: RawMessage, header: list[str], cells: list[str], lines: tuple[int, int]
+) -> Outcome:
     row = dict(zip(header, cells, strict=False))
     record_id = message_id_of(row.get("no_tiket"))
+    first, last = lines
     if len(cells) != len(header):
-        detail = f"line {line} has {len(cells)} cells for {len(header)} columns"
+        if last > first and cells and "\n" in cells[-1] and len(cells) < len(header):
+            # A quote opened and never closed: the csv reader takes the rest as one cell.
+            detail = (f"line {first} opens a quote it never closes: lines {first}-{last} "
+                      "read as one row, rest unread")
+        else:
+            detail = f"line {last} has {len(cells)} cells for {len(header)} columns"
         return Rejection("invalid_row", detail, record_id)
+    if any(cell.strip() for name, cell in zip(header, cells, strict=True) if not name):
+        return Rejection("invalid_row", f"line {last} has text under a column without a name",
+                         record_id)
+    row.pop("", None)
     return entry_outcome(record_id, partial(_complaint, raw, row))
 
 
@@ -139,7 +178,10 @@ def _complaint(raw: RawMessage, row: Row) -> Complaint:
             email=_cell(row, "email_pelapor"),
         ),
         confidential=as_flag(row.get("rahasia"), "rahasia"),
-        attachments=tuple(Attachment(url=url) for url in (_cell(row, "lampiran") or "").split()),
+        attachments=tuple(
+            Attachment(url=url) for url in _LIST_SEPARATORS.split(_cell(row, "lampiran") or "")
+            if url
+        ),
         submitted_at=_date(_cell(row, "tgl_lapor")) or raw.received_at,
         received_at=raw.received_at,
     )
