@@ -20,6 +20,7 @@ from hub.adapters.base import (
     as_text,
     e164_phone,
     iso_datetime,
+    locate,
     parse_json_object,
     rejecting,
     report_type_from,
@@ -63,13 +64,7 @@ def normalize(raw: RawMessage) -> list[Outcome]:
             description=as_text(form.get("isi"), "isi", required=True) or "",
             category=category_code(category_text) or ("other" if category_text else None),
             target_agency=as_text(form.get("instansi_tujuan"), "instansi_tujuan"),
-            location=Location(
-                region_code=_region_code(place.get("kode_wilayah")),
-                region_name=as_text(place.get("nama"), "lokasi.nama"),
-                latitude=as_coordinate(place.get("lat"), "lokasi.lat"),
-                longitude=as_coordinate(place.get("lng"), "lokasi.lng"),
-                address=as_text(place.get("alamat"), "lokasi.alamat"),
-            ),
+            location=_location(place),
             reporter=Reporter(
                 name=as_text(person.get("nama"), "pelapor.nama"),
                 nik=_nik(person.get("nik")),
@@ -89,6 +84,20 @@ def normalize(raw: RawMessage) -> list[Outcome]:
 
 
 REGION_CODE = re.compile(REGION_CODE_PATTERN)
+
+
+def _location(place: dict[str, Any]) -> Location:
+    """The form's place; without a code, its region is read from the name ("Kota Bekasi"),
+    as the other channels' are, rather than left to the national admin."""
+    code = _region_code(place.get("kode_wilayah"))
+    name = as_text(place.get("nama"), "lokasi.nama")
+    found = locate(
+        None if code else name,
+        latitude=as_coordinate(place.get("lat"), "lokasi.lat"),
+        longitude=as_coordinate(place.get("lng"), "lokasi.lng"),
+        address=as_text(place.get("alamat"), "lokasi.alamat"),
+    )
+    return found.model_copy(update={"region_code": code, "region_name": name}) if code else found
 
 
 def _region_code(value: Any) -> str | None:

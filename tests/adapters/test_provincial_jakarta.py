@@ -92,3 +92,14 @@ def test_an_unknown_status_word_is_refused_with_the_record_id() -> None:
 def test_a_record_without_its_id_is_refused() -> None:
     record = {k: v for k, v in load("menunggu.json").items() if k != "id_laporan"}
     assert run(record) == [Rejection("missing_field", "id_laporan is required")]
+
+
+@pytest.mark.parametrize("photos", [
+    "https://jaki.example/1.jpg, https://jaki.example/2.jpg",
+    [{"url": "https://jaki.example/1.jpg"}, {"url": "https://jaki.example/2.jpg"}],
+])
+def test_photos_written_another_way_are_kept_with_the_complaint(photos: object) -> None:
+    # "foto must be a list" or "foto[] must be text" refused the whole complaint.
+    found = complaint(run(load("menunggu.json") | {"foto": photos}))
+    assert [a.url for a in found.attachments] == [
+        "https://jaki.example/1.jpg", "https://jaki.example/2.jpg"]

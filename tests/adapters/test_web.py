@@ -120,3 +120,15 @@ def test_a_region_code_that_is_none_is_refused_with_the_field_named(typed: str) 
     assert (found.reason, found.detail) == (
         "invalid_field", "lokasi.kode_wilayah must be a Kemendagri code such as 32.75"
     )
+
+
+def test_a_place_named_without_a_code_is_resolved_by_its_name() -> None:
+    # Without kode_wilayah the complaint had no region and went to the national admin.
+    found = complaint({"id": "w-name", "isi": "Jalan rusak parah",
+                       "lokasi": {"nama": "Kota Bekasi"}})
+    assert (found.location.region_code, found.location.region_name) == ("32.75", "Kota Bekasi")
+    vague = complaint({"id": "w-vague", "isi": "Jalan rusak parah", "lokasi": {"nama": "Bekasi"}})
+    assert (vague.location.region_code, vague.location.region_name) == (None, "Bekasi")
+    given = complaint({"id": "w-code", "isi": "Jalan rusak parah",
+                       "lokasi": {"nama": "dekat pasar", "kode_wilayah": "32.16"}})
+    assert (given.location.region_code, given.location.region_name) == ("32.16", "dekat pasar")

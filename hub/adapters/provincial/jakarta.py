@@ -94,10 +94,19 @@ def _complaint(raw: RawMessage, record: dict[str, Any]) -> Complaint:
         ),
         anonymous=as_flag(record.get("anonim"), "anonim"),
         confidential=as_flag(record.get("rahasia"), "rahasia"),
-        attachments=tuple(
-            Attachment(url=as_text(item, "foto[]", required=True) or "")
-            for item in as_list(record.get("foto"), "foto")
-        ),
+        attachments=_photos(record.get("foto")),
         submitted_at=iso_datetime(record.get("waktu_lapor"), "waktu_lapor") or raw.received_at,
         received_at=raw.received_at,
+    )
+
+
+def _photos(value: Any) -> tuple[Attachment, ...]:
+    """`foto`: a list of URLs; also one URL (or several) as text, or objects with a `url`:
+    a photo written another way must not cost the complaint its text."""
+    if isinstance(value, str):
+        return tuple(Attachment(url=url) for url in value.replace(",", " ").split())
+    return tuple(
+        Attachment(url=as_text(item.get("url") if isinstance(item, dict) else item,
+                               "foto[]", required=True) or "")
+        for item in as_list(value, "foto")
     )
