@@ -222,7 +222,8 @@ def as_shown(complaint: Complaint) -> Complaint:
 
 
 def routing_outbox(event: RoutingEvent, topic: str, now: datetime) -> dict[str, Any]:
-    return outbox_row(topic, event.tracking_id, event, now, **{"event-id": event.event_id})
+    return outbox_row(topic, event.tracking_id, event, now,
+                      **{"event-id": event.event_id, "event-type": "routing"})
 
 
 def store_dead_letters(
