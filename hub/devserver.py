@@ -102,6 +102,14 @@ async def run_dev(rate: float, port: int) -> None:
             f"ready: {base}/readyz\n  Ctrl-C stops everything.",
             soft_wrap=True,
         )
+        if broker.port != port:
+            # Another broker holds the port the other commands default to: they would talk
+            # to it and see nothing of this demo.
+            console.print(
+                f"[yellow]port {port} is taken[/]: this demo's broker listens on "
+                f"{broker.port}; for lapor-hub agency, simulate or dlq replay set "
+                f"HUB_KAFKA_BOOTSTRAP={broker.bootstrap}", soft_wrap=True,
+            )
         serving = asyncio.create_task(server.serve())
         feeding = asyncio.create_task(_feed(base, rate, settings))
         try:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -71,6 +72,38 @@ def run_dev_until_routed(tmp_path: Path) -> None:
         assert counts and set(counts) == {"0"}, "".join(lines)[-3000:]
         assert not broker_outlives(broker_port), "the embedded broker outlived `lapor-hub dev`"
     finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_a_taken_broker_port_is_said_with_the_bootstrap_to_use(tmp_path: Path) -> None:
+    # dev moved its broker to a free port without a word; the agency client, on the port it
+    # was told, then talked to whatever held it and saw nothing of the demo.
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    env = {**os.environ, "HUB_HTTP_PORT": str(free_port()),
+           "HUB_DATABASE_URL": f"sqlite:///{tmp_path}/hub.db"}
+    env.pop("HUB_KAFKA_BOOTSTRAP", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hub", "dev", "--port", str(port), "--rate", "1"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        said = ""
+        deadline = time.monotonic() + 60
+        while "HUB_KAFKA_BOOTSTRAP=" not in said and time.monotonic() < deadline:
+            said += proc.stdout.readline()
+        (line,) = [line for line in said.splitlines() if "is taken" in line]
+        assert line.startswith(f"port {port} is taken: this demo's broker listens on "), line
+        assert re.search(r"set HUB_KAFKA_BOOTSTRAP=127\.0\.0\.1:\d+$", line), line
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0
+    finally:
+        taken.close()
         if proc.poll() is None:
             proc.kill()
             proc.wait()
