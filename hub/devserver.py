@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import sqlite3
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,7 +16,7 @@ import uvicorn
 from rich.live import Live
 from rich.table import Table
 
-from hub import metrics, terminal
+from hub import metrics, store, terminal
 from hub.demo import web_complaints
 from hub.embedded_broker import EmbeddedBroker, accepts, free_port
 from hub.routing import Directory
@@ -67,6 +68,20 @@ async def _show_progress(serving: asyncio.Task[None]) -> None:
         console.print(progress_line(), highlight=False, soft_wrap=True)
 
 
+def _open_from_earlier_runs(url: str) -> int:
+    """Open complaints already in the demo's SQLite file (0 for none, or no such file)."""
+    path = store.sqlite_file(url)
+    if path is None or not path.exists():
+        return 0
+    try:
+        with contextlib.closing(sqlite3.connect(path)) as db:
+            (count,) = db.execute("SELECT count(*) FROM complaint WHERE status NOT IN "
+                                  "('closed', 'archived') AND duplicate_of IS NULL").fetchone()
+    except sqlite3.Error:  # no tables yet
+        return 0
+    return int(count)
+
+
 async def run_dev(rate: float, port: int) -> None:
     # SIGTERM (a service manager, `timeout`, `kill`) must stop the broker too: it runs in
     # its own session, so dying at once would leave it running, port and all. Uvicorn
@@ -102,6 +117,13 @@ async def run_dev(rate: float, port: int) -> None:
             f"ready: {base}/readyz\n  Ctrl-C stops everything.",
             soft_wrap=True,
         )
+        if earlier := _open_from_earlier_runs(settings.database_url):
+            # Their routing events went to the last run's broker, which kept them in memory.
+            console.print(
+                f"[yellow]{earlier} open complaints of earlier runs[/] are in the database; "
+                "their agencies' topics went with the last run's broker (`make clean` starts "
+                "afresh)", soft_wrap=True,
+            )
         if broker.port != port:
             # Another broker holds the port the other commands default to: they would talk
             # to it and see nothing of this demo.

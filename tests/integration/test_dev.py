@@ -20,17 +20,22 @@ from tests.support import broker_outlives, broker_running_on
 
 
 def test_dev_shows_progress_and_stops_its_broker_on_sigterm(tmp_path: Path) -> None:
-    run_dev_until_routed(tmp_path)
+    first = run_dev_until_routed(tmp_path)
+    assert not [line for line in first if "earlier runs" in line]
     # `make run` again on the same database: the demo is new complaints, not the last
-    # run's again (stored already: routed 0 until it passed the last run's count).
-    run_dev_until_routed(tmp_path)
+    # run's again (stored already: routed 0 until it passed the last run's count); the
+    # last run's open ones are said to be there, their topics gone with its broker.
+    again = run_dev_until_routed(tmp_path)
+    (said,) = [line for line in again if "earlier runs" in line]
+    assert re.match(r"\d+ open complaints of earlier runs are in the database", said), said
     with sqlite3.connect(tmp_path / "hub.db") as db:
         streams = {row[0].rsplit("-", 1)[0] for row in db.execute(
             "SELECT source_message_id FROM complaint WHERE source_system = 'web'")}
     assert len(streams) == 2, streams
 
 
-def run_dev_until_routed(tmp_path: Path) -> None:
+def run_dev_until_routed(tmp_path: Path) -> list[str]:
+    """Run `dev` until the demo is routed, then stop it; what it printed."""
     broker_port, http_port = free_port(), free_port()
     env = {
         **os.environ,
@@ -75,6 +80,7 @@ def run_dev_until_routed(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+    return lines
 
 
 def test_a_taken_broker_port_is_said_with_the_bootstrap_to_use(tmp_path: Path) -> None:
