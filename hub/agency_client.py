@@ -42,6 +42,8 @@ def parse_command(
     if len(words) < 2:
         return HELP
     tracking_id, status, rest = words[0], words[1], words[2:]
+    if not (tracking_id.isascii() and tracking_id.isdigit() and len(tracking_id) == 18):
+        return f"not sent: {tracking_id!r} is no tracking id (18 digits); {HELP}"
     if status not in FOLLOW_UP_STATUSES:
         return f"not sent: no status {status!r}; statuses: {STATUSES}"
     target = None
@@ -134,7 +136,9 @@ async def run_agency(
                 console.print(result, markup=False)  # may quote what was typed
                 continue
             await producer.send_and_wait(
-                topics.FOLLOW_UP, result.model_dump_json().encode(), key=result.tracking_id.encode()
+                topics.FOLLOW_UP, result.model_dump_json().encode(),
+                key=result.tracking_id.encode(),
+                headers=[("content-type", b"application/json")],
             )
             console.print(f"sent {result.status.value} for {result.tracking_id}")
         if not interactive:

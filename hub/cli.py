@@ -161,7 +161,9 @@ def dev(
 @cli.command()
 def normalize(
     file: Annotated[str, typer.Argument(help="Payload file, or - for standard input.")],
-    channel: Annotated[str, typer.Option(help="web, mobile, sms, x, meta, ...")] = "web",
+    channel: Annotated[str, typer.Option(
+        help="web, mobile, sms, x, meta, whatsapp, open311, provincial; or a source name as "
+        "in /intake/<source> (sms-twilio, prov-jakarta, ...)")] = "web",
     source: Annotated[str | None, typer.Option(help="Source variant, e.g. twilio.")] = None,
     content_type: Annotated[str | None, typer.Option(help="Defaults to the source's.")] = None,
 ) -> None:

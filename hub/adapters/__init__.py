@@ -65,19 +65,26 @@ SOURCES: dict[str, Source] = {
 
 
 def find_source(channel: str, source: str | None = None) -> Source:
-    """Resolve `--channel C [--source S]`: S may be a full source name or a variant of C.
+    """Resolve `--channel C [--source S]`: S may be a full source name or a variant of C,
+    and C alone may be a source name (sms-twilio, prov-jakarta), as the ingress paths say.
 
     Variants are named `<channel>-<variant>` (sms-twilio), provincial ones `prov-<name>`.
     """
+    if source is None and channel in SOURCES:
+        return SOURCES[channel]
     if source is not None:
         for name in (source, f"{channel}-{source}", f"prov-{source}"):
             if name in SOURCES and SOURCES[name].channel == channel:
                 return SOURCES[name]
         known = ", ".join(s.name for s in SOURCES.values() if s.channel == channel)
-        raise KeyError(f"no source {source!r} for channel {channel!r}; known: {known or 'none'}")
+        if not known:
+            raise KeyError(f"unknown channel {channel!r}; channels: "
+                           f"{', '.join(sorted(channels()))}; sources: {', '.join(SOURCES)}")
+        raise KeyError(f"no source {source!r} for channel {channel!r}; known: {known}")
     matches = [s for s in SOURCES.values() if s.channel == channel]
     if not matches:
-        raise KeyError(f"unknown channel {channel!r}; known: {', '.join(sorted(channels()))}")
+        raise KeyError(f"unknown channel {channel!r}; channels: "
+                       f"{', '.join(sorted(channels()))}; sources: {', '.join(SOURCES)}")
     return matches[0]
 
 

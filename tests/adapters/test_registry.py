@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from hub.adapters import SOURCES, find_source
 from hub.adapters.provincial import DIALECTS
 
@@ -33,3 +35,12 @@ def test_every_dialect_is_a_provincial_source() -> None:
     for name, dialect in DIALECTS.items():
         assert SOURCES[name].channel == "provincial"
         assert SOURCES[name].normalize is dialect.normalize
+
+
+def test_a_source_name_is_taken_for_a_channel_and_an_unknown_one_lists_both() -> None:
+    # `normalize --channel sms-twilio` (the name /intake/<source> uses) said "unknown channel".
+    assert find_source("sms-twilio").name == "sms-twilio"
+    assert find_source("prov-jakarta").name == "prov-jakarta"
+    with pytest.raises(KeyError, match=r"unknown channel 'prov'; channels: .*provincial.*; "
+                       r"sources: .*prov-jakarta"):
+        find_source("prov", "jakarta")

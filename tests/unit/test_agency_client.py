@@ -50,7 +50,11 @@ def test_received_takes_a_complaint_back_and_archived_needs_a_reason() -> None:
 def test_bad_lines_say_why() -> None:
     assert parse_command("", "a") == HELP
     assert parse_command(f"{TID} done", "a") == f"not sent: no status 'done'; statuses: {STATUSES}"
-    assert str(parse_command("12 responded", "a")).startswith("not sent:")
+    assert str(parse_command("12 responded", "a")).startswith(
+        "not sent: '12' is no tracking id (18 digits)")
+    # A line without its tracking id took the first word for one: "no status 'line'".
+    assert str(parse_command("garbage line", "a")).startswith(
+        "not sent: 'garbage' is no tracking id (18 digits)")
     registry = {"a", "kota-bekasi-rsud"}
     assert parse_command(f"{TID} dispositioned --to kota-bekasi-rsu", "a", registry) == (
         "not sent: no agency 'kota-bekasi-rsu' in the registry")
