@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 
 from hub import migrate, store, topics
 from hub.calendar import Zone, load_calendar_config
@@ -222,10 +223,12 @@ def test_a_follow_up_older_than_the_routing_is_cleared_by_migration_0008(
     tracking_id = hub.complain("m1", "kesehatan", "32.75", wib(f"{MONDAY} 09:00"))
     hub.follow_up(tracking_id, "kota-bekasi-dinkes",
                   (Status.DISPOSITIONED, wib(f"{MONDAY} 12:00")), to="kota-bekasi-rsud")
+    with hub.engine.connect() as conn:  # the schema as 0007 left it
+        command.downgrade(migrate.config(conn), "0007")
+        conn.commit()
     table = store.table_of(store.ComplaintRow)
     with store.transaction(hub.engine) as conn:
         conn.execute(sa.update(table).values(first_follow_up_at=wib(f"{MONDAY} 10:00")))
-        conn.execute(sa.text("UPDATE alembic_version SET version_num = '0007'"))
     hub.engine.dispose()
     assert report(database_url, tmp_path)["kota-bekasi-rsud"]["followed_up"] == "1"
     migrate.upgrade(database_url)
