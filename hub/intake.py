@@ -8,6 +8,7 @@ before (same source system and source message id) adds nothing.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from collections import Counter
 from collections.abc import Collection, Iterator, Sequence
@@ -328,7 +329,7 @@ def join_fragments(
             # The reference reused after its SMS was joined: this is a new SMS.
             conn.execute(sa.delete(table).where(table.c.group_key == f.group_key,
                                                 table.c.joined_at.is_not(None)))
-            held = {k: v for k, v in held.items() if k[0] != f.group_key}
+            held = {k: v for k, v in held.items() if k[0] != f.group_key or not v[1]}
         held[(f.group_key, f.index)] = (f.raw.body, False)
         fresh.append({
             "group_key": f.group_key, "idx": f.index, "total": f.total, "source": f.raw.source,
@@ -396,6 +397,8 @@ def _join_stored(
             # Each part its own dead letter with its own bytes: replayed, it is a part again
             # (the parts joined into one body were no payload the adapter could read).
             for row, body in zip(rows, bodies, strict=True):
+                # Per part and delivery: a reused reference, or a replay, is a letter again.
+                digest = hashlib.sha256(body).hexdigest()[:16]
                 cited = Record(
                     topic=topics.raw(source.name), partition=None, offset=None, key=None,
                     value=body, timestamp=now, headers={
@@ -404,8 +407,13 @@ def _join_stored(
                     },
                 )
                 letter = dead_letter(cited, outcome.reason, outcome.detail, "intake", now)
-                into.dead_letters.append((letter, f"fragments:{group_key}:{i}:{row.idx}"))
-    conn.execute(sa.update(table).where(*waiting).values(joined_at=now))
+                into.dead_letters.append(
+                    (letter, f"fragments:{group_key}:{i}:{row.idx}:{digest}:"
+                             f"{row.received_at.isoformat()}"))
+    if any(isinstance(o, Complaint) for o in outcomes):
+        conn.execute(sa.update(table).where(*waiting).values(joined_at=now))
+    else:  # refused: forgotten, so that its parts, replayed after a fix, are parts again
+        conn.execute(sa.delete(table).where(*waiting))
 
 
 KEY_COLUMNS = ("reporter_key", "place_key", "text_key")

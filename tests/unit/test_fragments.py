@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import base64
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from itertools import count
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from hub import topics
+from hub.adapters import SOURCES
+from hub.adapters.base import Fragment, Outcome, Rejection
 from hub.adapters.sms_gateway import missing_part
 from hub.intake import Record
 from hub.model import SourceRef, tracking_id_for
@@ -143,3 +147,25 @@ async def test_a_refused_group_leaves_each_part_replayable(
     assert {str(dl["reason"]) for dl in found} == {"inconsistent_fragments"}
     assert sorted(base64.b64decode(str(dl["original"])) for dl in found) == sorted(
         r.value for r in records)
+
+
+async def test_the_parts_of_a_refused_sms_replayed_after_a_fix_make_the_complaint(
+    driven: tuple[Hub, FakePublisher], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The refused group's parts were kept as joined: their replay looked like a gateway's
+    # re-send and vanished, with no complaint and no dead letter.
+    service, publisher = driven
+    gateway = SOURCES["sms-gateway"]
+    def refuse(parts: list[Fragment], partial: bool = False) -> list[Outcome]:
+        return [Rejection("adapter_error", "a bug")]
+
+    monkeypatch.setitem(SOURCES, "sms-gateway", replace(gateway, join=refuse))
+    await service.intake(parts(1, 2, 3))
+    refused = letters(publisher)
+    assert [dl["reason"] for dl in refused] == ["adapter_error"] * 3
+    monkeypatch.setitem(SOURCES, "sms-gateway", gateway)  # fixed; `dlq replay` sends them
+    await service.intake([Record(topics.raw("sms-gateway"), 0, next(OFFSETS), None,
+                                 base64.b64decode(str(dl["original"])),
+                                 {"content-type": "application/json", "hub-replay-of": "1"},
+                                 datetime.now(UTC)) for dl in refused])
+    assert list(routed(publisher)) == [TRACKING_ID]
