@@ -218,11 +218,15 @@ def test_the_chart_is_a_png_at_the_path_given_whatever_its_suffix(
 def test_a_follow_up_older_than_the_routing_is_cleared_by_migration_0008(
     database_url: str, tmp_path: Path,
 ) -> None:
-    # Before 0008 a hand-on kept the earlier holder's first follow-up on the row.
+    # Before 0008 a hand-on kept the earlier holder's first follow-up on the row, and the new
+    # holder's own did not replace it: the migration takes that from the history, or none.
     hub = Hub(database_url)
-    tracking_id = hub.complain("m1", "kesehatan", "32.75", wib(f"{MONDAY} 09:00"))
-    hub.follow_up(tracking_id, "kota-bekasi-dinkes",
-                  (Status.DISPOSITIONED, wib(f"{MONDAY} 12:00")), to="kota-bekasi-rsud")
+    taken, left = (hub.complain(ref, "kesehatan", "32.75", wib(f"{MONDAY} 09:00"))
+                   for ref in ("m1", "m2"))
+    for tracking_id in (taken, left):
+        hub.follow_up(tracking_id, "kota-bekasi-dinkes",
+                      (Status.DISPOSITIONED, wib(f"{MONDAY} 12:00")), to="kota-bekasi-rsud")
+    hub.follow_up(taken, "kota-bekasi-rsud", (Status.IN_PROGRESS, wib("2025-02-05 12:00")))
     with hub.engine.connect() as conn:  # the schema as 0007 left it
         command.downgrade(migrate.config(conn), "0007")
         conn.commit()
@@ -230,9 +234,10 @@ def test_a_follow_up_older_than_the_routing_is_cleared_by_migration_0008(
     with store.transaction(hub.engine) as conn:
         conn.execute(sa.update(table).values(first_follow_up_at=wib(f"{MONDAY} 10:00")))
     hub.engine.dispose()
-    assert report(database_url, tmp_path)["kota-bekasi-rsud"]["followed_up"] == "1"
+    assert report(database_url, tmp_path)["kota-bekasi-rsud"]["followed_up"] == "2"
     migrate.upgrade(database_url)
-    assert report(database_url, tmp_path)["kota-bekasi-rsud"]["followed_up"] == "0"
+    row = report(database_url, tmp_path)["kota-bekasi-rsud"]
+    assert (row["followed_up"], row["first_follow_up_median_working_days"]) == ("1", "1.50")
 
 
 def test_breaches_are_counted_and_named_by_the_configured_limit(
