@@ -30,7 +30,7 @@ async def readable_headers(
     records: tuple[ConsumerRecord[bytes, bytes], ...],
     original: Callable[[Any], Awaitable[StreamMessage[Any]]],
 ) -> StreamMessage[Any]:
-    """FastStream parser that lets a batch with a header value not in UTF-8 through.
+    """FastStream parser that lets a batch with a header value not in UTF-8, or null, through.
 
     FastStream's batch parser decodes every header value strictly and fails the whole batch
     before the handler runs, and the next batch's commit then passes over it: one producer's
@@ -39,9 +39,10 @@ async def readable_headers(
     """
     try:
         return await original(records)
-    except UnicodeDecodeError:
+    except (UnicodeDecodeError, AttributeError):  # a value not UTF-8, or null (None)
         copies = tuple(
-            replace(r, headers=[(k, v.decode(errors="replace").encode()) for k, v in r.headers])
+            replace(r, headers=[(k, (v or b"").decode(errors="replace").encode())
+                                for k, v in r.headers])
             for r in records
         )
         message = await original(copies)
@@ -59,7 +60,7 @@ def to_records(raw: Any) -> list[Record]:
             offset=r.offset,
             key=r.key,
             value=r.value if r.value is not None else b"",
-            headers={k: v.decode(errors="replace") for k, v in (r.headers or ())},
+            headers={k: (v or b"").decode(errors="replace") for k, v in (r.headers or ())},
             timestamp=datetime.fromtimestamp(r.timestamp / 1000, UTC),
         )
         for r in batch
