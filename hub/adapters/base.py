@@ -330,6 +330,15 @@ def locate(
     )
 
 
+_URL_SEPARATORS = re.compile(r"[\s;]+|,(?=\s*https?://)")
+
+
+def urls(text: str | None) -> list[str]:
+    """URLs listed in one text field as people list them: by spaces, semicolons, or commas
+    before the next URL (a comma inside one, as image services write sizes, stays)."""
+    return [url for url in _URL_SEPARATORS.split(text or "") if url]
+
+
 def category_from(text: str | None) -> str | None:
     """The category code for a source's category text; text we do not know files under "other"."""
     if text is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 from datetime import UTC, datetime
@@ -183,3 +184,40 @@ def test_attachments_listed_with_commas() -> None:
     assert isinstance(found, Complaint)
     assert [a.url for a in found.attachments] == [
         "https://f/1.jpg", "https://f/2.jpg", "https://f/3.jpg"]
+
+
+def test_a_row_saved_in_windows_1252_garbles_no_other_row() -> None:
+    # Decoded whole as 1252 for one such row, every UTF-8 row read "Ungaranâ€“Bawen".
+    utf8 = (HEADER + "T-1,02/05/2024 08:15,,Ruas Ungaran–Bawen berlubang,,,,,,,,,,\n").encode()
+    appended = "T-2,02/05/2024 09:00,,Sampah menumpuk,,,,,,André,,,,\n".encode("cp1252")
+    for body in (utf8 + appended, codecs.BOM_UTF8 + utf8 + appended):
+        first, second = run(body)
+        assert isinstance(first, Complaint) and isinstance(second, Complaint), (first, second)
+        assert first.description == "Ruas Ungaran–Bawen berlubang"
+        assert second.reporter.name == "André"
+
+
+def test_a_quote_never_closed_in_the_last_column_swallows_no_row_unsaid() -> None:
+    # A full row's worth of cells: the rows after it became part of its complaint.
+    header = "no_tiket,kategori,uraian\n"
+    body = (header + 'A1,Jalan,"Jalan rusak\nA2,Jalan,Lampu mati\nA3,Banjir,Banjir\n').encode()
+    (refused,) = run(body)
+    assert refused == Rejection(
+        "invalid_row", "line 2 opens a quote it never closes: lines 2-4 read as one row, "
+        "rest unread", "A1")
+
+
+def test_a_closed_quote_over_two_lines_is_no_unclosed_one() -> None:
+    header = "no_tiket,kategori,uraian,lampiran\n"
+    body = (header + 'A1,Jalan,"baris satu\nbaris dua"\nA2,Jalan,Lampu mati,\n').encode()
+    short, found = run(body)
+    assert short == Rejection("invalid_row", "line 3 has 3 cells for 4 columns", "A1")
+    assert isinstance(found, Complaint)
+
+
+def test_a_comma_inside_an_attachment_url_stays() -> None:
+    url = "https://res.cloudinary.com/x/image/upload/w_300,h_200/foto.jpg"
+    body = (HEADER + f'T-1,02/05/2024 08:15,,Isi,,,,,,,,,"{url}, https://f/2.jpg",\n').encode()
+    (found,) = run(body)
+    assert isinstance(found, Complaint)
+    assert [a.url for a in found.attachments] == [url, "https://f/2.jpg"]

@@ -35,6 +35,7 @@ from hub.adapters.base import (
     rejecting,
     report_type_from,
     status_from,
+    urls,
 )
 from hub.model import Attachment, Channel, Complaint, Reporter, SourceRef, Status, tracking_id_for
 
@@ -104,7 +105,7 @@ def _photos(value: Any) -> tuple[Attachment, ...]:
     """`foto`: a list of URLs; also one URL (or several) as text, or objects with a `url`:
     a photo written another way must not cost the complaint its text."""
     if isinstance(value, str):
-        return tuple(Attachment(url=url) for url in value.replace(",", " ").split())
+        return tuple(Attachment(url=url) for url in urls(value))
     return tuple(
         Attachment(url=as_text(item.get("url") if isinstance(item, dict) else item,
                                "foto[]", required=True) or "")

@@ -19,7 +19,6 @@ import codecs
 import contextlib
 import csv
 import io
-import re
 from datetime import datetime
 from functools import partial
 
@@ -38,6 +37,7 @@ from hub.adapters.base import (
     rejecting,
     report_type_from,
     status_from,
+    urls,
 )
 from hub.model import (
     Attachment,
@@ -74,22 +74,26 @@ with the dotted time of the Indonesian locale (08.15), or as ISO dates."""
 
 Row = dict[str, str]
 
-_LIST_SEPARATORS = re.compile(r"[\s,;]+")
-"""Between the URLs in `lampiran`: spaces, commas or semicolons, as people list them."""
 
 
 @rejecting
 def normalize(raw: RawMessage) -> list[Outcome]:
     """Each row is one complaint; a bad row is a rejection beside the good ones."""
     text = _text(raw.body)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
+    lines = io.StringIO(text, newline="").readlines()  # as the csv reader counts them
+    reader = csv.reader(lines, delimiter=_delimiter(text))
     outcomes: list[Outcome] = []
     try:
         header = _header(next(reader, []))
         after = reader.line_num
         for cells in reader:
             if any(cell.strip() for cell in cells):  # spreadsheets leave blank lines
-                outcomes.append(_row_outcome(raw, header, cells, (after + 1, reader.line_num)))
+                # A row over several lines with an odd count of quotes: one never closed
+                # (a stray quote inside an unquoted cell is text, and stays on its line).
+                quotes = sum(line.count('"') for line in lines[after:reader.line_num])
+                unclosed = reader.line_num > after + 1 and quotes % 2 == 1
+                outcomes.append(_row_outcome(raw, header, cells, (after + 1, reader.line_num),
+                                             unclosed=unclosed))
             after = reader.line_num
     except csv.Error as exc:
         outcomes.append(Rejection("invalid_csv", f"line {reader.line_num}, rest unread: {exc}"))
@@ -99,17 +103,26 @@ def normalize(raw: RawMessage) -> list[Outcome]:
 
 
 def _text(body: bytes) -> str:
-    """UTF-8 (with or without its mark); UTF-16 as a spreadsheet's "Unicode text" saves it;
-    else Windows-1252, the "CSV" of a spreadsheet on Windows ("Andé" in one row refused
-    the whole export)."""
-    try:
-        if body.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+    """UTF-16 as a spreadsheet's "Unicode text" saves it; else each line UTF-8 (the mark
+    dropped) or, where it is not, Windows-1252, the "CSV" of a spreadsheet on Windows: one
+    such row ("Andé") refused the whole export, and a row appended so to a UTF-8 export must
+    not garble the others."""
+    if body.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
             return body.decode("utf-16")
-        return body.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise RejectedError("invalid_encoding", f"export is not UTF-16: {exc.reason}") from exc
+    return "".join(_line_text(line) for line in body.removeprefix(codecs.BOM_UTF8)
+                   .splitlines(keepends=True))
+
+
+def _line_text(line: bytes) -> str:
+    try:
+        return line.decode("utf-8")
     except UnicodeDecodeError:
         pass
     try:
-        return body.decode("cp1252")
+        return line.decode("cp1252")
     except UnicodeDecodeError as exc:
         raise RejectedError(
             "invalid_encoding", f"export is neither UTF-8 nor Windows-1252: {exc.reason}"
@@ -135,18 +148,19 @@ def _header(cells: list[str]) -> list[str]:
 
 
 def _row_outcome(
-    raw: RawMessage, header: list[str], cells: list[str], lines: tuple[int, int]
+    raw: RawMessage, header: list[str], cells: list[str], lines: tuple[int, int], *,
+    unclosed: bool,
 ) -> Outcome:
     row = dict(zip(header, cells, strict=False))
     record_id = message_id_of(row.get("no_tiket"))
     first, last = lines
+    if unclosed:
+        # A quote opened and never closed (its lines hold an odd count of quotes): the csv
+        # reader took the rest of the export into this row, whole rows into one cell.
+        return Rejection("invalid_row", f"line {first} opens a quote it never closes: lines "
+                         f"{first}-{last} read as one row, rest unread", record_id)
     if len(cells) != len(header):
-        if last > first and cells and "\n" in cells[-1] and len(cells) < len(header):
-            # A quote opened and never closed: the csv reader takes the rest as one cell.
-            detail = (f"line {first} opens a quote it never closes: lines {first}-{last} "
-                      "read as one row, rest unread")
-        else:
-            detail = f"line {last} has {len(cells)} cells for {len(header)} columns"
+        detail = f"line {last} has {len(cells)} cells for {len(header)} columns"
         return Rejection("invalid_row", detail, record_id)
     if any(cell.strip() for name, cell in zip(header, cells, strict=True) if not name):
         return Rejection("invalid_row", f"line {last} has text under a column without a name",
@@ -178,10 +192,7 @@ def _complaint(raw: RawMessage, row: Row) -> Complaint:
             email=_cell(row, "email_pelapor"),
         ),
         confidential=as_flag(row.get("rahasia"), "rahasia"),
-        attachments=tuple(
-            Attachment(url=url) for url in _LIST_SEPARATORS.split(_cell(row, "lampiran") or "")
-            if url
-        ),
+        attachments=tuple(Attachment(url=url) for url in urls(_cell(row, "lampiran"))),
         submitted_at=_date(_cell(row, "tgl_lapor")) or raw.received_at,
         received_at=raw.received_at,
     )
