@@ -70,8 +70,12 @@ def find_source(channel: str, source: str | None = None) -> Source:
 
     Variants are named `<channel>-<variant>` (sms-twilio), provincial ones `prov-<name>`.
     """
-    if source is None and channel in SOURCES:
-        return SOURCES[channel]
+    if channel in SOURCES:
+        named = SOURCES[channel]
+        if source in (None, named.name, named.name.split("-", 1)[-1]):
+            return named
+        raise KeyError(f"--channel {channel} is a source already; --source {source} names "
+                       "another: give one of them")
     if source is not None:
         for name in (source, f"{channel}-{source}", f"prov-{source}"):
             if name in SOURCES and SOURCES[name].channel == channel:

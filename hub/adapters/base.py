@@ -267,9 +267,16 @@ def e164_phone(text: str | None) -> str | None:
     if not text:
         return None
     if _COUNTRY_CODE_FIRST.match(text):
-        # Indonesians write a national number with its trunk 0, so a leading 62 is the country
-        # code (gateways send MSISDNs so); the library would read 62 21 … as the 0622 area.
-        text = "+" + text.strip()
+        # Indonesians write a national number with its trunk 0, so a leading 62 is first
+        # read as the country code (gateways send MSISDNs so; the library alone read
+        # 62 21 … as the 0622 area), and only if that is no number as the library reads it.
+        found = _e164(f"+{text.strip()}")
+        if found:
+            return found
+    return _e164(text)
+
+
+def _e164(text: str) -> str | None:
     try:
         number = phonenumbers.parse(text, "ID")
     except phonenumbers.NumberParseException:

@@ -83,8 +83,10 @@ def _complaint(raw: RawMessage, tweet: Any, includes: _Includes) -> Complaint:
         raise RejectedError("invalid_payload", "a tweet must be an object")
     tweet_id = as_text(tweet.get("id"), "id", required=True) or ""
     text = as_text(tweet.get("text"), "text", required=True) or ""
-    note = as_object(tweet.get("note_tweet"), "note_tweet")
-    text = as_text(note.get("text"), "note_tweet.text") or text
+    note = tweet.get("note_tweet")
+    whole = note.get("text") if isinstance(note, dict) else None
+    # A note_tweet not as documented costs the post only its length, not the complaint.
+    text = whole if isinstance(whole, str) and whole.strip() else text
     # A retweet repeats someone else's complaint, which arrives on its own.
     if any(
         isinstance(ref, dict) and ref.get("type") == "retweeted"

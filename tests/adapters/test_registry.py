@@ -41,6 +41,9 @@ def test_a_source_name_is_taken_for_a_channel_and_an_unknown_one_lists_both() ->
     # `normalize --channel sms-twilio` (the name /intake/<source> uses) said "unknown channel".
     assert find_source("sms-twilio").name == "sms-twilio"
     assert find_source("prov-jakarta").name == "prov-jakarta"
+    assert find_source("sms-twilio", "twilio").name == "sms-twilio"
+    with pytest.raises(KeyError, match="is a source already"):
+        find_source("sms-twilio", "gateway")
     with pytest.raises(KeyError, match=r"unknown channel 'prov'; channels: .*provincial.*; "
                        r"sources: .*prov-jakarta"):
         find_source("prov", "jakarta")

@@ -130,3 +130,11 @@ def test_a_long_post_is_read_whole_from_note_tweet() -> None:
     assert isinstance(found, Complaint)
     assert found.description.endswith("Mohon segera ditindaklanjuti.")
     assert "https://t.co" not in found.description
+
+
+def test_a_note_tweet_not_as_documented_leaves_the_text() -> None:
+    notes: list[object] = ["a long text", [], {"text": ["a"]}, {"text": "  "}]
+    for note in notes:
+        (found,) = run(tweet("#LAPOR Lampu jalan mati @LAPOR1708", note_tweet=note))
+        assert isinstance(found, Complaint), (note, found)
+        assert found.description == "Lampu jalan mati"
