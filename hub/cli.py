@@ -66,19 +66,22 @@ class _Repeats(logging.Filter):
     def __init__(self, every: float = 30.0) -> None:
         super().__init__()
         self.every = every
-        self.last: dict[tuple[str, object], tuple[float, int]] = {}
+        self.last: dict[tuple[str, str], tuple[float, int, float]] = {}
+        """Per kind: when one was last shown, how many held since, when the first of them."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not record.name.startswith("aiokafka"):
+        if not record.name.startswith("aiokafka") or getattr(record, "held_told", False):
             return True
-        key = (record.name, record.msg)
-        shown_at, held = self.last.get(key, (-self.every, 0))
+        key = (record.name, str(record.msg))
+        shown_at, held, since = self.last.get(key, (-self.every, 0, 0.0))
         if record.created - shown_at < self.every:
-            self.last[key] = (shown_at, held + 1)
+            self.last[key] = (shown_at, held + 1, since if held else record.created)
             return False
-        self.last[key] = (record.created, 0)
+        self.last[key] = (record.created, 0, 0.0)
         if held:
-            record.msg = f"{record.msg} (and {held} more like it in the last {self.every:.0f} s)"
+            at = time.strftime("%H:%M:%S", time.localtime(since))
+            record.msg = f"{record.msg} (and {held} more like it since {at})"
+        record.held_told = True  # another handler's filter must not count it again
         return True
 
 
@@ -87,9 +90,9 @@ def _logging(level: str = "INFO") -> None:
         level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
-    for handler in logging.getLogger().handlers:
-        if not any(isinstance(f, _Repeats) for f in handler.filters):
-            handler.addFilter(_Repeats())
+    handlers = logging.getLogger().handlers
+    if handlers and not any(isinstance(f, _Repeats) for h in handlers for f in h.filters):
+        handlers[0].addFilter(_Repeats())  # the one basicConfig made
     for name in ("alembic.runtime.migration", "hub.kafka"):
         logger = logging.getLogger(name)
         if not any(isinstance(f, _Chatter) for f in logger.filters):
