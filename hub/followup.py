@@ -87,7 +87,12 @@ def route_to(
 def _from_whom(
     row: ComplaintRow, event: FollowUpEvent, rules: Rules, now: datetime
 ) -> Refusal | None:
-    """The refusals that do not depend on the complaint's status: when and who."""
+    """The refusals that do not depend on the complaint's status: when, who and which."""
+    if row.duplicate_of:
+        # A second report follows its original (echo_to_duplicates): its own events would
+        # be overwritten by the original's next one.
+        return Refusal("duplicate_complaint", f"{row.tracking_id} is a report of "
+                       f"{row.duplicate_of}: follow up on that one")
     if event.at - now > AHEAD_LIMIT:
         return Refusal("invalid_follow_up", f"at: {event.at.isoformat()} lies more than "
                        f"{AHEAD_LIMIT.days} days ahead of the hub's clock")

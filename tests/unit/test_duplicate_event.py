@@ -87,6 +87,24 @@ async def test_the_second_reports_citizen_hears_the_answer_and_its_status_follow
         (original, "closed"), (second, "closed"), (third, "closed")])
     assert status_of(service, second) == status_of(service, third) == "closed"
 
+    # A report after the close starts closed, with the time it closed; an agency answering
+    # a second report itself is told to answer the first.
+    await service.intake([web_record("n-4", TEXT, pelapor={"telepon": "+6281266660000"})])
+    (fourth,) = {str(e["duplicate"]["tracking_id"])  # type: ignore[index]
+                 for _, e in by_type(publisher, "duplicate")} - {second, third}
+    with service.engine.connect() as conn:
+        closed = conn.execute(sa.select(table.c.status, table.c.closed_at)
+                              .where(table.c.tracking_id.in_([original, fourth]))).all()
+    assert len({tuple(row) for row in closed}) == 1 and closed[0][0] == "closed"
+    publisher.sent.clear()
+    event = FollowUpEvent(event_id="n-own", tracking_id=second, agency_code=agency,
+                          status=Status.RESPONDED, at=now)
+    await service.follow_up([Record(topics.FOLLOW_UP, 0, 9, None,
+                                    event.model_dump_json().encode(), {}, now)])
+    (letter,) = [json.loads(p.value) for p in publisher.sent if p.topic == topics.DEAD_LETTER]
+    assert (letter["reason"], letter["detail"]) == (
+        "duplicate_complaint", f"{second} is a report of {original}: follow up on that one")
+
 
 def status_of(service: Hub, tracking_id: str) -> str:
     with service.engine.connect() as conn:
