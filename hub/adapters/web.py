@@ -91,13 +91,13 @@ def _location(place: dict[str, Any]) -> Location:
     as the other channels' are, rather than left to the national admin."""
     code = _region_code(place.get("kode_wilayah"))
     name = as_text(place.get("nama"), "lokasi.nama")
-    found = locate(
-        None if code else name,
-        latitude=as_coordinate(place.get("lat"), "lokasi.lat"),
-        longitude=as_coordinate(place.get("lng"), "lokasi.lng"),
-        address=as_text(place.get("alamat"), "lokasi.alamat"),
-    )
-    return found.model_copy(update={"region_code": code, "region_name": name}) if code else found
+    latitude = as_coordinate(place.get("lat"), "lokasi.lat")
+    longitude = as_coordinate(place.get("lng"), "lokasi.lng")
+    address = as_text(place.get("alamat"), "lokasi.alamat")
+    if code is None:
+        return locate(name, latitude=latitude, longitude=longitude, address=address)
+    return Location(region_code=code, region_name=name, latitude=latitude, longitude=longitude,
+                    address=address)
 
 
 def _region_code(value: Any) -> str | None:

@@ -79,9 +79,8 @@ Row = dict[str, str]
 @rejecting
 def normalize(raw: RawMessage) -> list[Outcome]:
     """Each row is one complaint; a bad row is a rejection beside the good ones."""
-    text = _text(raw.body)
-    lines = io.StringIO(text, newline="").readlines()  # as the csv reader counts them
-    reader = csv.reader(lines, delimiter=_delimiter(text))
+    lines = _lines(raw.body)
+    reader = csv.reader(lines, delimiter=_delimiter(lines[0] if lines else ""))
     outcomes: list[Outcome] = []
     try:
         header = _header(next(reader, []))
@@ -102,18 +101,18 @@ def normalize(raw: RawMessage) -> list[Outcome]:
     return outcomes
 
 
-def _text(body: bytes) -> str:
-    """UTF-16 as a spreadsheet's "Unicode text" saves it; else each line UTF-8 (the mark
-    dropped) or, where it is not, Windows-1252, the "CSV" of a spreadsheet on Windows: one
-    such row ("Andé") refused the whole export, and a row appended so to a UTF-8 export must
-    not garble the others."""
+def _lines(body: bytes) -> list[str]:
+    """The export's lines, as the csv reader counts them (at \n, \r or \r\n). UTF-16 as a
+    spreadsheet's "Unicode text" saves it; else each line UTF-8 (the mark dropped) or, where
+    it is not, Windows-1252, the "CSV" of a spreadsheet on Windows: one such row ("Andé")
+    refused the whole export, and a row appended so to a UTF-8 export must not garble the
+    others."""
     if body.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         try:
-            return body.decode("utf-16")
+            return io.StringIO(body.decode("utf-16"), newline="").readlines()
         except UnicodeDecodeError as exc:
             raise RejectedError("invalid_encoding", f"export is not UTF-16: {exc.reason}") from exc
-    return "".join(_line_text(line) for line in body.removeprefix(codecs.BOM_UTF8)
-                   .splitlines(keepends=True))
+    return [_line_text(line) for line in body.removeprefix(codecs.BOM_UTF8).splitlines(True)]
 
 
 def _line_text(line: bytes) -> str:
@@ -129,11 +128,10 @@ def _line_text(line: bytes) -> str:
         ) from exc
 
 
-def _delimiter(text: str) -> str:
+def _delimiter(header_line: str) -> str:
     """Comma, semicolon as a spreadsheet in an Indonesian locale writes "CSV" (the comma is
     its decimal mark), or tab ("Unicode text"): whichever the header line holds most of."""
-    first_line = text.partition("\n")[0]
-    return max((",", ";", "\t"), key=first_line.count)
+    return max((",", ";", "\t"), key=header_line.count)
 
 
 def _header(cells: list[str]) -> list[str]:
