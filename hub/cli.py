@@ -70,7 +70,7 @@ class _Repeats(logging.Filter):
         """Per kind: when one was last shown, how many held since, when the first of them."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not record.name.startswith("aiokafka") or getattr(record, "held_told", False):
+        if not record.name.startswith("aiokafka"):
             return True
         key = (record.name, str(record.msg))
         shown_at, held, since = self.last.get(key, (-self.every, 0, 0.0))
@@ -81,7 +81,6 @@ class _Repeats(logging.Filter):
         if held:
             at = time.strftime("%H:%M:%S", time.localtime(since))
             record.msg = f"{record.msg} (and {held} more like it since {at})"
-        record.held_told = True  # another handler's filter must not count it again
         return True
 
 
@@ -445,7 +444,7 @@ def operator_error(exc: Exception) -> str | None:
     """One line for what the operator must fix (a setting, a file, a database or broker out
     of reach), None for anything else (a bug keeps its traceback)."""
     from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError
-    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+    from sqlalchemy.exc import DBAPIError
 
     from hub.operator_files import OperatorFileError
     from hub.outages import is_outage
@@ -455,9 +454,8 @@ def operator_error(exc: Exception) -> str | None:
         return f"bad setting {setting_errors(exc)}"
     if isinstance(exc, OperatorFileError | CannotServe):
         return str(exc).splitlines()[0]
-    if isinstance(exc, OperationalError | InterfaceError) or (  # parameters are never shown
-        isinstance(exc, DBAPIError) and is_outage(exc)  # a schema missing, read-only, ...
-    ):
+    # Away, a schema missing, read-only, ... (parameters are never shown)
+    if isinstance(exc, DBAPIError) and is_outage(exc):
         said = str(exc.orig).splitlines()[0] if exc.orig else type(exc).__name__
         if "no such table" in said or "does not exist" in said:
             said += " (lapor-hub db upgrade makes the tables)"

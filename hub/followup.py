@@ -234,12 +234,11 @@ def echo_to_duplicates(
         agency = rules.directory.get(original.agency_code) or rules.directory.national
         out.extend(notification_outbox(duplicate, event, agency, rules, now, original=original)
                    for event in events if event.status in NOTIFY)
-    for original, _ in originals:
-        if any(mapping.duplicate_of == original.tracking_id for mapping in found):
-            conn.execute(sa.update(COMPLAINTS)
-                         .where(COMPLAINTS.c.duplicate_of == original.tracking_id)
-                         .values(status=original.status, closed_at=original.closed_at,
-                                 updated_at=now))
+    for tracking_id in {mapping.duplicate_of for mapping in found}:
+        original, _ = by_id[tracking_id]
+        conn.execute(sa.update(COMPLAINTS).where(COMPLAINTS.c.duplicate_of == tracking_id)
+                     .values(status=original.status, closed_at=original.closed_at,
+                             updated_at=now))
     return out
 
 

@@ -508,6 +508,7 @@ def _store_pass(conn: Connection, plan: IntakePlan, rules: Rules, now: datetime)
             pool.add(Candidate(complaint.tracking_id, mine))
     # A report of a complaint already in hand takes the status its original has reached.
     table = table_of(ComplaintRow)
+    fresh: tuple[str, datetime | None] = (Status.RECEIVED.value, None)
     reached = {tid: (status, closed_at) for tid, status, closed_at in conn.execute(
         sa.select(table.c.tracking_id, table.c.status, table.c.closed_at)
         .where(table.c.tracking_id.in_({o for o, _ in duplicate_of.values()}))
@@ -516,6 +517,7 @@ def _store_pass(conn: Connection, plan: IntakePlan, rules: Rules, now: datetime)
     for c, d in complaints:
         fp = prints[c.tracking_id]
         original = duplicate_of.get(c.tracking_id)
+        status, closed_at = reached.get(original[0], fresh) if original else fresh
         rows.append({
             "tracking_id": c.tracking_id,
             "source_system": c.source.system,
@@ -526,9 +528,8 @@ def _store_pass(conn: Connection, plan: IntakePlan, rules: Rules, now: datetime)
             "category": c.category,
             "region_code": c.location.region_code,
             "agency_code": d.agency.code,
-            "status": reached.get(original[0], (Status.RECEIVED.value, None))[0] if original
-            else Status.RECEIVED.value,
-            "closed_at": reached.get(original[0], (None, None))[1] if original else None,
+            "status": status,
+            "closed_at": closed_at,
             "anonymous": c.anonymous,
             "confidential": c.confidential,
             "document": c.model_copy(update={"reporter": Reporter()}).model_dump_json(),
