@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import sys
 import uuid
 from collections.abc import Collection
@@ -22,7 +23,14 @@ from rich.markup import escape
 
 from hub import terminal, topics
 from hub.kafka import client_options, start_together
-from hub.model import DuplicateEvent, EscalationEvent, FollowUpEvent, RoutingEvent, Status
+from hub.model import (
+    TRACKING_ID_PATTERN,
+    DuplicateEvent,
+    EscalationEvent,
+    FollowUpEvent,
+    RoutingEvent,
+    Status,
+)
 from hub.routing import Agency
 from hub.settings import Settings
 
@@ -42,7 +50,7 @@ def parse_command(
     if len(words) < 2:
         return HELP
     tracking_id, status, rest = words[0], words[1], words[2:]
-    if not (tracking_id.isascii() and tracking_id.isdigit() and len(tracking_id) == 18):
+    if not re.match(TRACKING_ID_PATTERN, tracking_id, re.ASCII):
         return f"not sent: {tracking_id!r} is no tracking id (18 digits); {HELP}"
     if status not in FOLLOW_UP_STATUSES:
         return f"not sent: no status {status!r}; statuses: {STATUSES}"

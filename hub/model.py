@@ -29,9 +29,10 @@ RegionCode = Annotated[
     StringConstraints(pattern=REGION_CODE_PATTERN),
     Field(description="Kemendagri region code PP[.KK[.CC[.DDDD]]], e.g. 32.75 (Kota Bekasi)."),
 ]
+TRACKING_ID_PATTERN = r"^\d{18}$"
 TrackingId = Annotated[
     str,
-    StringConstraints(pattern=r"^\d{18}$"),
+    StringConstraints(pattern=TRACKING_ID_PATTERN),
     Field(description="Public numeric tracking id, derived from the source message id."),
 ]
 AgencyCode = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
