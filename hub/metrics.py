@@ -18,7 +18,7 @@ from prometheus_client import (
 from prometheus_client.registry import Collector
 
 # A `_created` series beside every labelled counter and histogram (a sixth of all of ours:
-# 532 of 2,971 lines with the demo's 41 agencies) that no rule or panel reads.
+# 356 of 2,277 lines after 70 s of `lapor-hub dev`) that no rule or panel reads.
 disable_created_metrics()  # type: ignore[no-untyped-call]
 
 DAY = 86_400.0
