@@ -110,6 +110,16 @@ def normalize_record(record: Record) -> list[Outcome]:
         return [Rejection("adapter_error", f"{type(exc).__name__}: {exc}"[:500])]
 
 
+def _key_fields(key: bytes | None) -> dict[str, str | None]:
+    """A dead letter's key as text, and as base64 too when it is not text (a binary key)."""
+    if key is None:
+        return {"key": None, "key_base64": None}
+    try:
+        return {"key": key.decode(), "key_base64": None}
+    except UnicodeDecodeError:
+        return {"key": key.decode(errors="replace"), "key_base64": base64.b64encode(key).decode()}
+
+
 def dead_letter(
     record: Record, reason: str, detail: str, stage: Stage, now: datetime
 ) -> DeadLetter:
@@ -120,7 +130,7 @@ def dead_letter(
         topic=record.topic,
         partition=record.partition,
         offset=record.offset,
-        key=record.key.decode(errors="replace") if record.key else None,
+        **_key_fields(record.key),
         headers=record.headers,
         original=base64.b64encode(record.value).decode(),
         at=now,
@@ -240,7 +250,7 @@ def store_dead_letters(
             "topic": dl.topic,
             "partition": dl.partition,
             "offset": dl.offset,
-            "key": dl.key,
+            "key": dl.key_bytes,
             "headers": json.dumps(dl.headers),
             "original": sealer.seal(base64.b64decode(dl.original)),
             "at": dl.at,
@@ -258,11 +268,11 @@ def dead_letter_outbox(letter: DeadLetter, now: datetime) -> dict[str, Any]:
     would refuse the event for ever and hold up the consumer.
     """
     omissions: list[dict[str, Any]] = [
-        {}, {"original": ""}, {"original": "", "key": None, "headers": {}},
+        {}, {"original": ""}, {"original": "", "key": None, "key_base64": None, "headers": {}},
     ]
     for omit in omissions:
         slim = letter.model_copy(update={**omit, "original_omitted": bool(omit)})
-        row = outbox_row(topics.DEAD_LETTER, slim.key, slim, now, reason=slim.reason)
+        row = outbox_row(topics.DEAD_LETTER, slim.key_bytes, slim, now, reason=slim.reason)
         if fits_one_record(row["value"], row["key"], row["headers"]):
             break
     return row

@@ -7,6 +7,7 @@ world: `schemas/` holds their JSON Schema, and a test fails when the two drift.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -270,7 +271,14 @@ class DeadLetter(_Frozen):
     topic: str
     partition: int | None = None
     offset: int | None = None
-    key: str | None = None
+    key: str | None = Field(
+        default=None, description="The original key as text (undecodable bytes replaced)."
+    )
+    key_base64: str | None = Field(
+        default=None,
+        description="The original key's bytes, base64, when they are not UTF-8 text "
+        "(a binary key); `key` then shows them only roughly.",
+    )
     headers: dict[str, str] = {}
     original: str = Field(
         description="The original message bytes, base64; empty when original_omitted."
@@ -278,10 +286,18 @@ class DeadLetter(_Frozen):
     original_omitted: bool = Field(
         default=False,
         description="The original record was too large to travel with this event: "
-        "`original` is empty (and `key` and `headers` too, if they were that large); the "
-        "hub's dead_letter table keeps all of it, and `lapor-hub dlq replay` sends it again.",
+        "`original` is empty (and `key`, `key_base64` and `headers` too, if they were that "
+        "large); the hub's dead_letter table keeps all of it, and `lapor-hub dlq replay` "
+        "sends it again.",
     )
     at: AwareDatetime
+
+    @property
+    def key_bytes(self) -> bytes | None:
+        """The original key exactly as it came."""
+        if self.key_base64 is not None:
+            return base64.b64decode(self.key_base64)
+        return None if self.key is None else self.key.encode()
 
 
 def tracking_id_for(source: SourceRef) -> str:

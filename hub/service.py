@@ -198,7 +198,7 @@ class Hub:
         """
         if not events:
             return
-        keys = {p.key for p in events if p.key}
+        keys = {p.key for p in events if isinstance(p.key, str)}  # tracking ids
         self._routing_sending |= keys
         try:
             await self.retrying("broker", lambda: self.publisher.send(events))
@@ -307,8 +307,7 @@ class Hub:
             metrics.dead_letters.labels(stage, "processing_error").inc()
         else:
             letter = None
-            rows = [{"topic": topics.RETRY, "key": record.key.decode(errors="replace")
-                     if record.key else None, "value": record.value,
+            rows = [{"topic": topics.RETRY, "key": record.key, "value": record.value,
                      "headers": headers, "created_at": now}]
 
         def write() -> list[store.Pending]:

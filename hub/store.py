@@ -155,7 +155,9 @@ class OutboxRow(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     topic: str = Field(max_length=255)
-    key: str | None = Field(default=None, max_length=255)
+    key: bytes | None = Field(default=None, sa_column=sa.Column(sa.LargeBinary))
+    """The record key as bytes: a record sent on (a retry, a replay) keeps its own, of any
+    length or encoding, and with it its partition."""
     value: bytes = Field(sa_column=sa.Column(sa.LargeBinary, nullable=False))
     headers: str = Field(
         default="{}", sa_column=sa.Column(sa.Text, nullable=False, default="{}")
@@ -179,7 +181,8 @@ class DeadLetterRow(SQLModel, table=True):
     partition: int | None = None
     offset: int | None = Field(default=None, sa_type=sa.BigInteger)
     """Kafka offsets are 64-bit."""
-    key: str | None = Field(default=None, max_length=255)
+    key: bytes | None = Field(default=None, sa_column=sa.Column(sa.LargeBinary))
+    """The original key as it came (a replay goes to the partition the record went to)."""
     headers: str = Field(
         default="{}", sa_column=sa.Column(sa.Text, nullable=False, default="{}")
     )
@@ -309,13 +312,15 @@ class Pending:
 
     id: int
     topic: str
-    key: str | None
+    key: str | bytes | None
+    """Text for the hub's own events (a tracking id), the bytes a record came with for
+    one sent on."""
     value: bytes
     headers: Mapping[str, str]
 
 
 def outbox_row(
-    topic: str, key: str | None, event: BaseModel, now: datetime, **headers: str
+    topic: str, key: str | bytes | None, event: BaseModel, now: datetime, **headers: str
 ) -> dict[str, Any]:
     """An outbox row for a JSON event; headers name it for consumers that do not parse it.
 
@@ -332,6 +337,10 @@ def outbox_row(
     }
 
 
+def key_bytes(key: str | bytes | None) -> bytes | None:
+    return key.encode() if isinstance(key, str) else key
+
+
 def add_outbox(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[Pending]:
     """Write outbox rows (headers as a dict); returns them ready to send, in order."""
     if not rows:
@@ -340,7 +349,8 @@ def add_outbox(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[Pending
     ids = conn.execute(
         # Publish order is outbox order: RETURNING must keep the order rows were given in.
         sa.insert(tbl).returning(tbl.c.id, sort_by_parameter_order=True),
-        [{**row, "headers": json.dumps(row["headers"])} for row in rows],
+        [{**row, "key": key_bytes(row["key"]), "headers": json.dumps(row["headers"])}
+         for row in rows],
     ).scalars().all()
     return [
         Pending(id_, row["topic"], row["key"], row["value"], row["headers"])

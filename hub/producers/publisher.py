@@ -19,7 +19,7 @@ from aiokafka.protocol.metadata import MetadataRequest
 
 from hub.kafka import client_options
 from hub.settings import Settings
-from hub.store import Pending
+from hub.store import Pending, key_bytes
 
 log = logging.getLogger("hub.publisher")
 
@@ -151,7 +151,7 @@ class Publisher:
                 await self._producer.send(
                     p.topic,
                     p.value,
-                    key=p.key.encode() if p.key else None,
+                    key=key_bytes(p.key),
                     headers=[(k, v.encode()) for k, v in p.headers.items()],
                 )
                 for p in pending
