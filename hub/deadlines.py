@@ -93,17 +93,26 @@ def pauses_of(row: ComplaintRow) -> list[Interval]:
 
 
 def set_deadline(row: ComplaintRow, rules: Rules, agency: Agency) -> None:
-    """Set the deadline running in the row's status; a new deadline may be escalated anew."""
-    kind = lifecycle.deadline_after(Status(row.status))
+    """Set the deadline running in the row's status.
+
+    The row remembers the deadline last escalated (`escalated_kind`, `escalated_due_at`):
+    back at it after a detour (an answer, then the reporter's reply; a question, then the
+    answer after the deadline) it is the same breach, already escalated.
+    """
+    kind = lifecycle.deadline_after(
+        Status(row.status), followed_up=row.first_follow_up_at is not None
+    )
     if kind is None:
         row.due_kind, row.due_at = None, None
         return
+    row.due_kind, row.due_at = kind.value, due_of(row, kind, rules, agency)
+
+
+def due_of(row: ComplaintRow, kind: DeadlineKind, rules: Rules, agency: Agency) -> datetime:
+    """When the row's deadline of this kind falls, in its holder's calendar."""
     start = row.responded_at if kind is DeadlineKind.AUTO_CLOSE else row.routed_at
     assert start is not None
-    due = rules.due(
+    return rules.due(
         start, kind, ReportType(row.report_type), row.needs_inspection, agency.zone,
         pauses_of(row),
     )
-    if (row.due_kind, row.due_at) != (kind.value, due):
-        row.due_kind, row.due_at = kind.value, due
-        row.escalated_kind = None

@@ -20,7 +20,8 @@ from sqlalchemy.engine import Connection
 from sqlmodel import Session, select
 
 from hub import lifecycle, metrics, topics
-from hub.deadlines import Rules, pauses_of, set_deadline
+from hub.calendar import DeadlineKind
+from hub.deadlines import Rules, due_of, pauses_of, set_deadline
 from hub.intake import (
     Record,
     complaint_of,
@@ -80,6 +81,7 @@ def route_to(
     # The new holder is judged on its own follow-up, from its own routing; the previous
     # holder's would count it followed up before it has seen the complaint.
     row.first_follow_up_at = None
+    row.escalated_kind = row.escalated_due_at = None  # its breaches are its own
     event = routing_event(complaint_of(row, rules), decision, row.route_seq, now, rules, previous)
     return routing_outbox(event, decision.agency.topic_name, now)
 
@@ -106,6 +108,37 @@ def _from_whom(
     return None
 
 
+def _reply_before_auto_close(
+    row: ComplaintRow, event: FollowUpEvent, rules: Rules, holder: Agency
+) -> bool:
+    """Whether this is the reporter's reply to an answer, made before the auto-close that
+    closed the complaint for want of one (the watcher got there first: consumer lag, or a
+    sweep straight after an outage). The reply was in time, so the complaint reopens."""
+    if (Status(row.status) is not Status.CLOSED or event.status is not Status.REPORTER_REPLIED
+            or row.closed_at is None or row.responded_at is None):
+        return False
+    # The auto-close closes at its deadline to the second; a confirmed close at the event's time.
+    auto_close = due_of(row, DeadlineKind.AUTO_CLOSE, rules, holder)
+    return row.closed_at == auto_close and event.at < auto_close
+
+
+def _what_it_asks(event: FollowUpEvent, rules: Rules, holder: Agency) -> Agency | Refusal | None:
+    """The agency a disposition hands the complaint to, or why the event cannot be applied."""
+    if event.status is Status.ARCHIVED and not (event.reason or "").strip():
+        # An archived complaint leaves every count of follow-up: the evaluators ask why.
+        return Refusal("invalid_follow_up", "archived needs a reason")
+    if event.status is Status.NOT_AUTHORITY and holder.code == rules.directory.national.code:
+        # There is no level above to return it to: declined, it came straight back here.
+        return Refusal("illegal_transition", "the national admin cannot decline a complaint: "
+                       "disposition it to an agency, or archive it with a reason")
+    if event.status is Status.DISPOSITIONED and event.target_agency:
+        target = rules.directory.get(event.target_agency)
+        if target is None:
+            return Refusal("unknown_agency", f"cannot disposition to {event.target_agency!r}")
+        return target
+    return None
+
+
 def apply_follow_up(
     row: ComplaintRow | None, event: FollowUpEvent, rules: Rules, now: datetime
 ) -> Effects | Refusal:
@@ -118,22 +151,16 @@ def apply_follow_up(
     if holder is None:
         return Refusal("unknown_agency", f"agency {row.agency_code} left the registry")
     current = Status(row.status)
+    reopened = _reply_before_auto_close(row, event, rules, holder)
+    if reopened:
+        current = Status.RESPONDED  # where the reporter replied
     try:
         landed = lifecycle.transition(current, event.status)
     except lifecycle.IllegalTransition as exc:
         return Refusal("illegal_transition", str(exc))
-    if event.status is Status.ARCHIVED and not (event.reason or "").strip():
-        # An archived complaint leaves every count of follow-up: the evaluators ask why.
-        return Refusal("invalid_follow_up", "archived needs a reason")
-    if event.status is Status.NOT_AUTHORITY and holder.code == rules.directory.national.code:
-        # There is no level above to return it to: declined, it came straight back here.
-        return Refusal("illegal_transition", "the national admin cannot decline a complaint: "
-                       "disposition it to an agency, or archive it with a reason")
-    target: Agency | None = None
-    if event.status is Status.DISPOSITIONED and event.target_agency:
-        target = rules.directory.get(event.target_agency)
-        if target is None:
-            return Refusal("unknown_agency", f"cannot disposition to {event.target_agency!r}")
+    target = _what_it_asks(event, rules, holder)
+    if isinstance(target, Refusal):
+        return target
 
     effects = Effects(history={
         "event_id": event.event_id,
@@ -169,6 +196,8 @@ def apply_follow_up(
     if landed is Status.CLOSED:
         row.closed_at = at
         effects.latencies.append((holder.code, "close", working(row.received_at)))
+    elif reopened:
+        row.closed_at = None
 
     row.status = landed.value
     row.updated_at = now

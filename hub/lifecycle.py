@@ -21,7 +21,11 @@ Judgement calls, where DOMAIN.md leaves room:
   or dispositions at once. Deferral does not stop the clock: only waiting for the reporter does,
   or deferring would be a way around the verification deadline.
 - closed only follows responded (confirmed by the reporter, or automatically), so a closed
-  complaint always had an answer. archived may end any open complaint.
+  complaint always had an answer. archived may end any open complaint. The one way back: a
+  reporter's reply made before the auto-close but processed after it reopens the complaint
+  (hub.followup; the table cannot see times).
+- A disposition within the holder after it has followed up leaves the settle deadline
+  running: its first follow-up is met.
 - A status may repeat when it carries a new message from the same party: dispositioned (down to
   a sub-unit or sideways), in_progress (progress notes), responded (a supplementary answer),
   needs_info (a further question), reporter_replied (a further message).
@@ -189,6 +193,13 @@ def counts_as_resolved(status: Status) -> bool:
     return status is Status.CLOSED
 
 
-def deadline_after(status: Status) -> DeadlineKind | None:
-    """The deadline that runs while a complaint rests in `status`, None when no clock runs."""
-    return _DEADLINE.get(status)
+def deadline_after(status: Status, *, followed_up: bool = False) -> DeadlineKind | None:
+    """The deadline that runs while a complaint rests in `status`, None when no clock runs.
+
+    A holder that has followed up already and passes the complaint on within itself (down to
+    a sub-unit, sideways) met its first follow-up: the answer is what is due then.
+    """
+    kind = _DEADLINE.get(status)
+    if kind is DeadlineKind.FIRST_FOLLOW_UP and followed_up:
+        return DeadlineKind.SETTLE
+    return kind

@@ -112,6 +112,8 @@ class ComplaintRow(SQLModel, table=True):
     due_kind: str | None = Field(default=None, max_length=20)
     due_at: datetime | None = _ts(nullable=True, index=True)
     escalated_kind: str | None = Field(default=None, max_length=20)
+    escalated_due_at: datetime | None = _ts(nullable=True)
+    """The deadline last escalated: while (due_kind, due_at) is this one, it was."""
 
 
 class HistoryRow(SQLModel, table=True):

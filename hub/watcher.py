@@ -32,6 +32,11 @@ from hub.store import (
 
 TABLE: sa.Table = table_of(ComplaintRow)
 CLOSED_STATES = (Status.CLOSED.value, Status.ARCHIVED.value)
+# The deadline running is not the one last escalated (hub.deadlines.set_deadline).
+NOT_ESCALATED = sa.or_(
+    TABLE.c.escalated_kind.is_(None), TABLE.c.escalated_due_at.is_(None),
+    TABLE.c.escalated_kind != TABLE.c.due_kind, TABLE.c.escalated_due_at != TABLE.c.due_at,
+)
 
 
 @dataclass(slots=True)
@@ -63,7 +68,7 @@ def sweep(conn: Connection, rules: Rules, now: datetime, limit: int = 500) -> Sw
         sa.select(TABLE)
         .where(
             TABLE.c.due_at <= now,
-            sa.or_(TABLE.c.escalated_kind.is_(None), TABLE.c.escalated_kind != TABLE.c.due_kind),
+            NOT_ESCALATED,
         )
         .order_by(TABLE.c.due_at)
         .limit(limit)
@@ -90,7 +95,7 @@ def _claim(conn: Connection, row: ComplaintRow, **values: Any) -> bool:
             TABLE.c.due_kind == row.due_kind,
             TABLE.c.due_at == row.due_at,
             TABLE.c.status == row.status,
-            sa.or_(TABLE.c.escalated_kind.is_(None), TABLE.c.escalated_kind != TABLE.c.due_kind),
+            NOT_ESCALATED,
         )
         .values(**values)
     )
@@ -102,7 +107,7 @@ def _escalate(
 ) -> list[dict[str, Any]]:
     assert row.due_kind is not None
     assert row.due_at is not None
-    if not _claim(conn, row, escalated_kind=row.due_kind):
+    if not _claim(conn, row, escalated_kind=row.due_kind, escalated_due_at=row.due_at):
         return []
     coordinator = coordinator_for(agency, rules)
     event = EscalationEvent(
@@ -128,7 +133,7 @@ def _auto_close(
     closed_at = row.due_at
     if not _claim(
         conn, row, status=Status.CLOSED.value, closed_at=closed_at, updated_at=now,
-        due_kind=None, due_at=None, escalated_kind=None,
+        due_kind=None, due_at=None,
     ):
         return []
     event = FollowUpEvent(

@@ -195,3 +195,8 @@ def test_what_each_status_means(status: Status) -> None:
 )
 def test_the_deadline_running_in_each_status(status: Status, kind: DeadlineKind | None) -> None:
     assert deadline_after(status) is kind
+
+
+def test_a_disposition_after_the_first_follow_up_leaves_the_answer_due() -> None:
+    assert deadline_after(S.DISPOSITIONED, followed_up=True) is DeadlineKind.SETTLE
+    assert deadline_after(S.RECEIVED, followed_up=True) is DeadlineKind.VERIFICATION

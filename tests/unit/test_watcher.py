@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from sqlmodel import SQLModel
 
-from hub import metrics, store, topics, watcher
+from hub import metrics, migrate, store, topics, watcher
 from hub.calendar import load_calendar_config
 from hub.deadlines import Rules
 from hub.followup import store_follow_ups
@@ -30,12 +31,15 @@ def engine(tmp_path: Path) -> sa.Engine:
 
 
 def intake(engine: sa.Engine, ref: str) -> str:
+    return intake_at(engine, ref, MONDAY)
+
+
+def intake_at(engine: sa.Engine, ref: str, at: datetime) -> str:
     body = json.dumps({"id": ref, "isi": f"Puskesmas tutup {ref}", "kategori": "kesehatan",
                        "lokasi": {"kode_wilayah": "32.75"}}).encode()
     with store.transaction(engine) as conn:
         stored = store_intake(conn, plan_intake(
-            [Record(topics.raw("web"), 0, 0, None, body, {}, MONDAY)], RULES, MONDAY),
-            RULES, MONDAY)
+            [Record(topics.raw("web"), 0, 0, None, body, {}, at)], RULES, at), RULES, at)
     return stored.routed[0][0].tracking_id
 
 
@@ -87,3 +91,102 @@ def test_a_response_without_reply_closes_after_ten_working_days(engine: sa.Engin
     # Closed at the deadline, not at the sweep; 10 working days of working time.
     assert metrics.latency.labels("kota-bekasi-dinkes", "close")._sum.get() - before == (
         10 * 86_400)
+
+
+WIB = timezone(timedelta(hours=7))
+_events = itertools.count()
+
+
+def post(engine: sa.Engine, tid: str, status: Status, at: datetime, *,
+         arrives: datetime | None = None) -> list[str]:
+    """Apply a follow-up of the holder stamped `at` that reaches the hub at `arrives`;
+    returns the reasons of the dead letters it made."""
+    n = next(_events)  # the offset too: a dead letter is stored once per record
+    event = FollowUpEvent(event_id=f"{tid}-{status.value}-{n}", tracking_id=tid,
+                          agency_code="kota-bekasi-dinkes", status=status, at=at)
+    now = arrives or at
+    with store.transaction(engine) as conn:
+        applied = store_follow_ups(conn, [Record(topics.FOLLOW_UP, 0, n, None,
+                                                 event.model_dump_json().encode(), {}, now)],
+                                   RULES, now)
+    return [letter.reason for letter in applied.dead_letters]
+
+
+def escalated(engine: sa.Engine, now: datetime) -> list[tuple[str, str]]:
+    return [(json.loads(p.value)["deadline"], json.loads(p.value)["due_at"])
+            for p in sweep(engine, now).pending]
+
+
+def test_a_disposition_within_the_holder_after_its_follow_up_leaves_the_answer_due(
+    engine: sa.Engine,
+) -> None:
+    # Monday 2 Nov 09:00 WIB; followed up on Tuesday; a week later passed to a sub-unit.
+    tid = intake_at(engine, "sideways", datetime(2026, 11, 2, 9, 0, tzinfo=WIB))
+    post(engine, tid, Status.DISPOSITIONED, datetime(2026, 11, 2, 10, 0, tzinfo=WIB))
+    post(engine, tid, Status.IN_PROGRESS, datetime(2026, 11, 3, 10, 0, tzinfo=WIB))
+    assert post(engine, tid, Status.DISPOSITIONED, datetime(2026, 11, 10, 10, 0, tzinfo=WIB)) == []
+    # The first follow-up was met on day 1: nothing to escalate now. The settle deadline
+    # (14 working days: Mon 23 Nov 00:00 WIB) still runs and is escalated once it passes.
+    assert escalated(engine, datetime(2026, 11, 10, 10, 1, tzinfo=WIB)) == []
+    assert escalated(engine, datetime(2026, 12, 31, 10, 0, tzinfo=WIB)) == [
+        ("settle", "2026-11-22T17:00:00Z")]
+
+
+def test_a_breach_is_not_escalated_again_after_a_detour(engine: sa.Engine) -> None:
+    tid = intake_at(engine, "detour", datetime(2026, 11, 2, 9, 0, tzinfo=WIB))
+    post(engine, tid, Status.DISPOSITIONED, datetime(2026, 11, 2, 10, 0, tzinfo=WIB))
+    post(engine, tid, Status.IN_PROGRESS, datetime(2026, 11, 3, 10, 0, tzinfo=WIB))
+    assert escalated(engine, datetime(2026, 11, 24, 8, 0, tzinfo=WIB)) == [
+        ("settle", "2026-11-22T17:00:00Z")]
+    for day in (24, 25, 26):  # answered, the reporter not satisfied, answered again ...
+        post(engine, tid, Status.RESPONDED, datetime(2026, 11, day, 9, 0, tzinfo=WIB))
+        post(engine, tid, Status.REPORTER_REPLIED, datetime(2026, 11, day, 10, 0, tzinfo=WIB))
+        assert escalated(engine, datetime(2026, 11, day + 1, 8, 0, tzinfo=WIB)) == []
+
+    # A question to the reporter after the verification deadline does not move it.
+    late = intake_at(engine, "asked-late", datetime(2026, 11, 2, 9, 0, tzinfo=WIB))
+    assert escalated(engine, datetime(2026, 11, 6, 8, 0, tzinfo=WIB)) == [
+        ("verification", "2026-11-05T17:00:00Z")]
+    post(engine, late, Status.NEEDS_INFO, datetime(2026, 11, 9, 9, 0, tzinfo=WIB))
+    post(engine, late, Status.RECEIVED, datetime(2026, 11, 10, 9, 0, tzinfo=WIB))
+    assert escalated(engine, datetime(2026, 11, 12, 8, 0, tzinfo=WIB)) == []
+
+
+def test_a_reply_made_before_the_auto_close_reopens_the_complaint(engine: sa.Engine) -> None:
+    tid, other, confirmed = (intake_at(engine, ref, datetime(2026, 11, 2, 9, 0, tzinfo=WIB))
+                             for ref in ("in-time", "too-late", "confirmed"))
+    for t in (tid, other, confirmed):
+        post(engine, t, Status.DISPOSITIONED, datetime(2026, 11, 2, 10, 0, tzinfo=WIB))
+        post(engine, t, Status.RESPONDED, datetime(2026, 11, 2, 11, 0, tzinfo=WIB))
+    post(engine, confirmed, Status.CLOSED, datetime(2026, 11, 5, 9, 0, tzinfo=WIB))
+    # Ten working days after Monday's answer: closed at Tue 17 Nov 00:00 WIB.
+    swept = sweep(engine, datetime(2026, 11, 17, 0, 1, tzinfo=WIB))
+    assert [json.loads(p.value)["status"] for p in swept.pending] == ["closed", "closed"]
+    arrives = datetime(2026, 11, 17, 0, 2, tzinfo=WIB)
+    # The reporter replied a minute before the close; the event came in after it.
+    assert post(engine, tid, Status.REPORTER_REPLIED, datetime(2026, 11, 16, 23, 59, tzinfo=WIB),
+                arrives=arrives) == []
+    assert post(engine, other, Status.REPORTER_REPLIED, datetime(2026, 11, 17, 0, 0, tzinfo=WIB),
+                arrives=arrives) == ["illegal_transition"]
+    assert post(engine, confirmed, Status.REPORTER_REPLIED,
+                datetime(2026, 11, 4, 9, 0, tzinfo=WIB), arrives=arrives) == [
+        "illegal_transition"]  # closed on the reporter's own confirmation, after it
+    with engine.connect() as conn:
+        rows: dict[str, str] = dict(conn.execute(sa.text(
+            "SELECT tracking_id, status || ' ' || coalesce(closed_at, '-') FROM complaint")).all())
+    assert rows[tid] == "reporter_replied -"
+    assert rows[other].startswith("closed 2026-11-16 17:00")
+
+
+def test_migration_0011_keeps_escalated_breaches_escalated(database_url: str) -> None:
+    migrate.upgrade(database_url, "0010")
+    engine = store.make_engine(database_url)
+    intake_at(engine, "escalated", datetime(2026, 11, 2, 9, 0, tzinfo=WIB))
+    with store.transaction(engine) as conn:
+        conn.execute(sa.text("UPDATE complaint SET escalated_kind = 'verification'"))
+    migrate.upgrade(database_url)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT due_kind, escalated_kind FROM complaint")).one() == (
+            "verification", "verification")
+    assert escalated(engine, datetime(2026, 11, 6, 8, 0, tzinfo=WIB)) == []  # escalated before
+    engine.dispose()
