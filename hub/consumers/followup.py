@@ -6,7 +6,7 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
 from hub import topics
-from hub.consumers.records import batch_subscriber, to_records
+from hub.consumers.records import batch_subscriber, settle, to_records
 from hub.service import Hub
 from hub.settings import Settings
 
@@ -25,5 +25,4 @@ def register(broker: KafkaBroker, hub: Hub, settings: Settings) -> None:
         description="Agencies' status events (FollowUpEvent), keyed by tracking id.",
     )
     async def follow_up(body: list[bytes], msg: KafkaMessage) -> None:
-        await hub.follow_up(to_records(msg.raw_message))
-        await msg.ack()
+        await settle(msg, hub.follow_up(to_records(msg.raw_message)), "follow-up")

@@ -7,7 +7,7 @@ from faststream.kafka.annotations import KafkaMessage
 
 from hub import topics
 from hub.adapters import SOURCES
-from hub.consumers.records import batch_subscriber, to_records
+from hub.consumers.records import batch_subscriber, settle, to_records
 from hub.service import Hub
 from hub.settings import Settings
 
@@ -22,5 +22,4 @@ def register(broker: KafkaBroker, hub: Hub, settings: Settings) -> None:
         description="Raw messages from every source, normalized into complaints and routed.",
     )
     async def intake(body: list[bytes], msg: KafkaMessage) -> None:
-        await hub.intake(to_records(msg.raw_message))
-        await msg.ack()
+        await settle(msg, hub.intake(to_records(msg.raw_message)), "intake")

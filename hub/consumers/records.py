@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -15,6 +17,28 @@ from faststream.message import StreamMessage
 
 from hub.intake import Record
 from hub.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+async def settle(msg: KafkaMessage, work: Awaitable[None], what: str, pause: float = 5.0) -> None:
+    """Commit the batch once `work` is done; if it raised, fetch the batch again.
+
+    The service turns a failing record into a retry or a dead letter and waits out outages,
+    so an error here is one nobody foresaw. Left to FastStream, the next batch's commit
+    would pass over this one and its records would be lost unseen; fetched again they wait,
+    and the consumer's lag shows it.
+    """
+    try:
+        await work
+    except Exception as exc:
+        # By type only: a traceback may quote a citizen's data.
+        log.error("%s batch failed unforeseen (%s); fetching it again in %.0f s",  # noqa: TRY400
+                  what, type(exc).__name__, pause)
+        await asyncio.sleep(pause)
+        await msg.nack()
+        return
+    await msg.ack()
 
 
 async def keep_bytes(msg: KafkaMessage) -> bytes:

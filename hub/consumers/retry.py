@@ -8,7 +8,7 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
 from hub import topics
-from hub.consumers.records import batch_subscriber, to_records
+from hub.consumers.records import batch_subscriber, settle, to_records
 from hub.service import Hub, retry_wait, utcnow
 from hub.settings import Settings
 
@@ -29,9 +29,11 @@ def register(broker: KafkaBroker, hub: Hub, settings: Settings) -> None:
         "(headers hub-attempt, hub-not-before, hub-original-topic), then dead-lettered.",
     )
     async def retry(body: list[bytes], msg: KafkaMessage) -> None:
-        for record in to_records(msg.raw_message):
-            wait = retry_wait(record.headers, utcnow())
-            if wait > 0:
-                await asyncio.sleep(wait)
-            await hub.retry(record)
-        await msg.ack()
+        async def work() -> None:
+            for record in to_records(msg.raw_message):
+                wait = retry_wait(record.headers, utcnow())
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                await hub.retry(record)
+
+        await settle(msg, work(), "retry")
