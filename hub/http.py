@@ -10,7 +10,6 @@ answers 202 with the tracking ids; the intake consumer does the rest.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
@@ -32,7 +31,7 @@ from hub.asgi import (
     read_body,
     respond,
 )
-from hub.ingress_auth import META_SOURCES, refusal
+from hub.ingress_auth import META_SOURCES, refusal, same
 from hub.model import Complaint
 from hub.service import Hub
 from hub.settings import Settings
@@ -48,7 +47,7 @@ def meta_verification(scope: Scope, settings: Settings) -> tuple[int, bytes]:
     if (
         query.get("hub.mode") == "subscribe"
         and token is not None
-        and hmac.compare_digest(query.get("hub.verify_token", ""), token.get_secret_value())
+        and same(query.get("hub.verify_token", ""), token.get_secret_value())
     ):
         return 200, query.get("hub.challenge", "").encode()
     return 403, b"verification failed"

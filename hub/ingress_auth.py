@@ -22,6 +22,12 @@ from hub.settings import Settings
 META_SOURCES = frozenset({"meta", "whatsapp"})
 
 
+def same(given: str, expected: str) -> bool:
+    """Constant-time comparison of a credential sent with ours; any text may be sent
+    (compare_digest refuses str with non-ASCII characters: a 500 for anyone who tried)."""
+    return hmac.compare_digest(given.encode(errors="replace"), expected.encode())
+
+
 def _twilio_signature(token: str, url: str, body: bytes) -> str:
     params = sorted(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True))
     payload = url + "".join(k + v for k, v in params)
@@ -40,19 +46,17 @@ def refusal(
     if source == "sms-twilio" and settings.twilio_auth_token:
         expected = _twilio_signature(settings.twilio_auth_token.get_secret_value(), url, body)
         given = headers.get("x-twilio-signature", "")
-        return None if hmac.compare_digest(given, expected) else "bad or missing X-Twilio-Signature"
+        return None if same(given, expected) else "bad or missing X-Twilio-Signature"
     if source in META_SOURCES and settings.meta_app_secret:
         expected = _meta_signature(settings.meta_app_secret.get_secret_value(), body)
         given = headers.get("x-hub-signature-256", "")
-        if hmac.compare_digest(given, expected):
+        if same(given, expected):
             return None
         return "bad or missing X-Hub-Signature-256"
     token = settings.ingress_tokens.get(source)
     if token is not None:
         scheme, _, given = headers.get("authorization", "").partition(" ")
-        if scheme.lower() == "bearer" and hmac.compare_digest(
-            given.strip().encode(), token.get_secret_value().encode()
-        ):
+        if scheme.lower() == "bearer" and same(given.strip(), token.get_secret_value()):
             return None
         return "bad or missing bearer token"
     if settings.ingress_open:

@@ -4,6 +4,7 @@ import pytest
 from pydantic import SecretStr
 
 from hub.adapters import SOURCES
+from hub.http import meta_verification
 from hub.ingress_auth import credentials, refusal
 from hub.settings import Settings
 
@@ -33,3 +34,21 @@ def test_our_own_clients_pass_and_strangers_do_not(settings: Settings, source: s
 def test_closed_unless_opened() -> None:
     assert refusal(Settings(), "web", {}, b"", URL) == "no credential configured for source 'web'"
     assert refusal(Settings(ingress_open=True), "web", {}, b"", URL) is None
+
+
+@pytest.mark.parametrize("source", ["sms-twilio", "whatsapp", "meta", "web"])
+def test_a_credential_with_any_text_is_refused_not_a_server_error(
+    settings: Settings, source: str,
+) -> None:
+    # compare_digest raised TypeError on non-ASCII text: a 500 and a traceback for anyone.
+    headers = {"x-twilio-signature": "é", "x-hub-signature-256": "sha256=é",
+               "authorization": "Bearer tökén"}
+    assert refusal(settings, source, headers, BODY, URL) is not None
+
+
+def test_meta_verification_with_any_token_text_is_refused() -> None:
+    settings = Settings(meta_verify_token=SecretStr("vtok"))
+    scope = {"query_string": b"hub.mode=subscribe&hub.verify_token=%C3%A9&hub.challenge=1"}
+    assert meta_verification(scope, settings) == (403, b"verification failed")
+    scope = {"query_string": b"hub.mode=subscribe&hub.verify_token=vtok&hub.challenge=1"}
+    assert meta_verification(scope, settings) == (200, b"1")
