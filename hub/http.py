@@ -127,10 +127,12 @@ def ingress(source: Source, hub: Hub, settings: Settings) -> ASGIApp:
         if all(isinstance(o, Rejection) for o in outcomes):
             ignorable = all(r["reason"] == "not_a_complaint" for r in rejected)
             # Webhook vendors also send events that are no complaint (read receipts);
-            # a 4xx would make them retry, so those get 200 and the reason.
-            await answer(send, 200 if ignorable else 422,
-                         {"accepted": [], "rejected": rejected}, twiml=twiml)
-            return
+            # a 4xx would make them retry, so those get 200 and the reason. A relayed
+            # message refused goes on to become a dead letter: nobody would see a 422.
+            if ignorable or not source.relays:
+                await answer(send, 200 if ignorable else 422,
+                             {"accepted": [], "rejected": rejected}, twiml=twiml)
+                return
         envelope = {
             "content-type": content_type,
             "hub-received-at": raw.received_at.isoformat(),

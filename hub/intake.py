@@ -201,7 +201,10 @@ def refused_letter(
         detail = (f"{len(refused)} entries refused ("
                   + ", ".join(f"{reason} ×{n}" for reason, n in counts.most_common())
                   + f"): {shown}" + ("; …" if len(refused) > SHOWN_REFUSALS else ""))
-    letter = dead_letter(record, first.reason, detail, "intake", now)
+    # Named by what needs a look: an entry refused for its content, not a routine one
+    # (a receipt, a reaction) beside it, which alerts and `dlq --reason` pass over.
+    telling = next((r for _, r in refused if r.reason != "not_a_complaint"), first)
+    letter = dead_letter(record, telling.reason, detail, "intake", now)
     return letter, f"{record.where}:{first_i}"
 
 

@@ -37,6 +37,10 @@ class Source:
     description: str
     join: Joiner | None = None
     """Joins fragments (multi-part SMS) once all parts are in; None if it sends none."""
+    relays: bool = False
+    """A vendor relaying people's messages (SMS, X, Meta, WhatsApp): a refusal reaches no
+    one who could act on it (the vendor retries or drops a 4xx), so the ingress keeps the
+    message and the hub makes a dead letter of it."""
 
 
 _JSON = "application/json"
@@ -47,14 +51,17 @@ SOURCES: dict[str, Source] = {
     for s in (
         Source("web", "web", web.normalize, ("application/json",), "lapor.go.id web form"),
         Source("mobile", "mobile", web.normalize, ("application/json",), "LAPOR! mobile app"),
-        Source("sms-twilio", "sms", sms_twilio.normalize, (_FORM,), "SMS 1708 via Twilio"),
+        Source("sms-twilio", "sms", sms_twilio.normalize, (_FORM,), "SMS 1708 via Twilio",
+               relays=True),
         Source(
             "sms-gateway", "sms", sms_gateway.normalize, (_JSON,), "SMS 1708 via SMSC gateway",
-            join=sms_gateway.join_fragments,
+            join=sms_gateway.join_fragments, relays=True,
         ),
-        Source("x", "x", x.normalize, (_JSON,), "X (Twitter) #LAPOR @LAPOR1708"),
-        Source("meta", "meta", meta.normalize, (_JSON,), "Facebook page and Instagram webhooks"),
-        Source("whatsapp", "whatsapp", whatsapp.normalize, (_JSON,), "WhatsApp Cloud API webhook"),
+        Source("x", "x", x.normalize, (_JSON,), "X (Twitter) #LAPOR @LAPOR1708", relays=True),
+        Source("meta", "meta", meta.normalize, (_JSON,), "Facebook page and Instagram webhooks",
+               relays=True),
+        Source("whatsapp", "whatsapp", whatsapp.normalize, (_JSON,), "WhatsApp Cloud API webhook",
+               relays=True),
         Source("open311", "open311", open311.normalize, (_FORM,), "Open311 GeoReport v2 POST"),
         *(
             Source(name, "provincial", d.normalize, d.content_types, d.description)

@@ -15,7 +15,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from tests.support import HubProcess, find_routed
+from tests.support import HubProcess, find_routed, wait_for
 
 pytestmark = pytest.mark.broker
 FIXTURES = Path(__file__).parent.parent / "fixtures"
@@ -123,3 +123,26 @@ async def test_hostile_input_is_refused_or_stored_as_plain_data(hub: HubProcess)
         assert json.loads(stored)["description"] == nasty.strip()
         assert conn.execute(sa.text("SELECT count(*) FROM complaint")).scalar_one() >= 1
     assert httpx.get(f"{hub.base_url}/readyz").status_code == 200
+
+
+async def test_a_relayed_message_refused_becomes_a_dead_letter_not_a_422(hub: HubProcess) -> None:
+    # A photo without a caption: no text to complain with. Answered 422 it was neither
+    # published nor kept, and Meta re-sent it for a day.
+    body = (FIXTURES / "whatsapp/text_message.json").read_bytes().replace(
+        b'"type": "text"', b'"type": "image"').replace(b"wamid.HBgN", uuid.uuid4().hex.encode())
+    signature = "sha256=" + hmac.new(META.encode(), body, hashlib.sha256).hexdigest()
+    answer = httpx.post(f"{hub.base_url}/intake/whatsapp", content=body, headers={
+        "content-type": "application/json", "x-hub-signature-256": signature})
+    assert answer.status_code == 200, answer.text
+    assert [r["reason"] for r in answer.json()["rejected"]] == ["missing_field"]
+    engine = sa.create_engine(hub.database_url)
+
+    async def kept() -> bool:
+        with engine.connect() as conn:
+            return bool(conn.execute(sa.text(
+                "SELECT count(*) FROM dead_letter WHERE reason = 'missing_field' "
+                "AND topic = :t"), {"t": hub.topic("raw.whatsapp")}).scalar_one())
+
+    await wait_for(kept, 30, "the refused message's dead letter")
+    # The web form's own client reads the refusal: still a 422, nothing published.
+    assert web(hub, b"{}").status_code == 422

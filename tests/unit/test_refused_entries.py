@@ -50,3 +50,24 @@ async def test_a_single_refused_entry_keeps_its_own_detail(
     (letter,) = [json.loads(p.value) for p in publisher.sent if p.topic == topics.DEAD_LETTER]
     assert letter["reason"] == "invalid_row"
     assert letter["detail"] == "line 3 has 3 cells for 14 columns"
+
+
+async def test_a_letter_is_named_by_the_entry_refused_for_its_content(
+    driven: tuple[Hub, FakePublisher],
+) -> None:
+    # A page feed webhook: two routine entries (reactions) and one post with no text first.
+    feed = {"object": "page", "entry": [{"id": "1", "time": 1714612500, "changes": [
+        {"field": "feed", "value": {"item": "reaction", "verb": "add", "post_id": "1_2",
+                                    "from": {"id": "9"}, "created_time": 1714612500}},
+        {"field": "feed", "value": {"item": "reaction", "verb": "add", "post_id": "1_3",
+                                    "from": {"id": "9"}, "created_time": 1714612500}},
+        {"field": "feed", "value": {"item": "comment", "verb": "add", "post_id": "1_4",
+                                    "comment_id": "1_4_5", "from": {"id": "8", "name": "Sari"},
+                                    "created_time": 1714612500}},
+    ]}]}
+    service, publisher = driven
+    await service.intake([Record(topics.raw("meta"), 0, 1, None, json.dumps(feed).encode(),
+                                 {"content-type": "application/json"}, datetime.now(UTC))])
+    (letter,) = [json.loads(p.value) for p in publisher.sent if p.topic == topics.DEAD_LETTER]
+    assert letter["reason"] == "missing_field", letter["detail"]
+    assert "not_a_complaint ×2" in letter["detail"]
