@@ -292,19 +292,21 @@ class Stored:
     complaint row, so a re-delivered raw record re-sends it instead of an outbox row."""
     routed: list[tuple[Complaint, Decision]]
     dead_letters: list[DeadLetter]
-    duplicates: list[str] = field(default_factory=list)
-    """The key kind that matched, per duplicate."""
+    duplicates: list[tuple[Complaint, str]] = field(default_factory=list)
+    """Each duplicate with the key kind that matched."""
 
     def count(self, routing_acked_at: datetime) -> None:
         """Count what was written; `routing_acked_at`: when the broker took the routing events."""
-        for complaint, decision in self.routed:
+        # A duplicate was received too: the people who tried a second door count per channel.
+        for complaint in [c for c, _ in self.routed] + [c for c, _ in self.duplicates]:
             metrics.received.labels(complaint.channel.value, complaint.source.system).inc()
+        for complaint, decision in self.routed:
             metrics.routed.labels(decision.agency.code, decision.reason).inc()
             # max: a received-at stamped by another host's ingress may run a little ahead.
             metrics.routing_delay.labels(complaint.channel.value).observe(
                 max((routing_acked_at - complaint.received_at).total_seconds(), 0.0)
             )
-        for kind in self.duplicates:
+        for _, kind in self.duplicates:
             metrics.duplicates.labels(kind).inc()
         for letter in self.dead_letters:
             metrics.dead_letters.labels(letter.stage, letter.reason).inc()
@@ -567,7 +569,7 @@ def _store_pass(conn: Connection, plan: IntakePlan, rules: Rules, now: datetime)
     routing = resend_routing(conn, {c.tracking_id for c, _ in complaints} - new, rules)
     history: list[dict[str, Any]] = []
     routed: list[tuple[Complaint, Decision]] = []
-    duplicates: list[str] = []
+    duplicates: list[tuple[Complaint, str]] = []
     linked: list[tuple[Complaint, str, str]] = []
     """Each duplicate with its original and the key that matched."""
     for complaint, decision in complaints:
@@ -584,7 +586,7 @@ def _store_pass(conn: Connection, plan: IntakePlan, rules: Rules, now: datetime)
             "at": now,
         })
         if original:
-            duplicates.append(original[1])
+            duplicates.append((complaint, original[1]))
             linked.append((complaint, *original))
             continue
         event = routing_event(complaint, decision, 1, now, rules)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
-from hub import store, topics
+from hub import metrics, store, topics
 from hub.intake import Record
 from hub.model import DuplicateEvent, FollowUpEvent, RoutingEvent, Status
 from hub.service import Hub
@@ -110,3 +111,16 @@ def status_of(service: Hub, tracking_id: str) -> str:
     with service.engine.connect() as conn:
         return str(conn.execute(sa.text("SELECT status FROM complaint WHERE tracking_id = :t"),
                                 {"t": tracking_id}).scalar_one())
+
+
+async def test_a_second_report_is_counted_received_on_its_own_channel(
+    driven: tuple[Hub, FakePublisher],
+) -> None:
+    service, _ = driven
+    received = metrics.received.labels("mobile", "mobile")
+    before = received._value.get()
+    await service.intake([web_record("c-1", TEXT)])
+    mobile = web_record("c-2", TEXT)
+    await service.intake([replace(mobile, topic=topics.raw("mobile"))])
+    # Linked as a duplicate, not routed: still a complaint received through the app.
+    assert received._value.get() - before == 1
