@@ -337,6 +337,20 @@ def resolve(text: str, province_code: str | None = None) -> Region | None:
     return _match(place, province_code)
 
 
+def in_address(address: str) -> Region | None:
+    """The region a postal address names: its first comma-separated tail that resolves.
+
+    "Jl. Ahmad Yani No. 1, Kota Bekasi, Jawa Barat" is Kota Bekasi: the street part names no
+    region, "Kota Bekasi, Jawa Barat" does (the province narrowing it, as in `resolve`).
+    """
+    parts = [p for p in (part.strip() for part in address.split(",")) if p]
+    for start in range(len(parts)):
+        found = resolve(", ".join(parts[start:]))
+        if found is not None:
+            return found
+    return None
+
+
 # --- matching --------------------------------------------------------------------------------
 
 

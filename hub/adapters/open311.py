@@ -10,6 +10,7 @@ name then stands for it.
 
 from __future__ import annotations
 
+from hub import regions
 from hub.adapters.base import (
     Outcome,
     RawMessage,
@@ -55,11 +56,16 @@ def normalize(raw: RawMessage) -> list[Outcome]:
 
 def _complaint(raw: RawMessage, form: dict[str, list[str]], message_id: str) -> Complaint:
     service = form_text(form, "service_code", required=True) or ""
+    address = form_text(form, "address_string")
+    # The region an address names routes the request (else it waits at the national admin).
+    region = regions.in_address(address) if address else None
     location = Location(
+        region_code=region.code if region else None,
+        region_name=region.name if region else None,
         latitude=as_coordinate(form_text(form, "lat"), "lat"),
         longitude=as_coordinate(form_text(form, "long"), "long"),
         # address_id names a place in the jurisdiction's own address register.
-        address=form_text(form, "address_string") or form_text(form, "address_id"),
+        address=address or form_text(form, "address_id"),
     )
     if (location.latitude is None or location.longitude is None) and location.address is None:
         raise RejectedError(

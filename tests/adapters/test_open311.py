@@ -100,3 +100,18 @@ def test_a_request_without_description_is_its_service_and_answers() -> None:
     found = complaint(run(without(form("pothole.urlencoded"), "description")))
     assert found.description == "Pothole\n\nDEPTH: 30 cm\nLANE: kiri, tengah"
     assert found.attachments
+
+
+@pytest.mark.parametrize(("address", "code"), [
+    ("Jl. Ahmad Yani No. 1, Kota Bekasi", "32.75"),
+    ("Jl. Sudirman 5, Kota Bandung, Jawa Barat", "32.73"),
+    ("Kab. Bekasi", "32.16"),
+    ("Jl. Merdeka 3, Bekasi", None),  # a kota and a kabupaten of that name: not guessed
+    ("Jl. Merdeka 3", None),
+])
+def test_the_region_an_address_names_routes_the_request(address: str, code: str | None) -> None:
+    # Without it every GeoReport request went to the national admin, wherever it was.
+    fields = [(k, address if k == "address_string" else v) for k, v in form("pothole.urlencoded")]
+    found = complaint(run(fields))
+    assert found.location.region_code == code
+    assert found.location.address == address
