@@ -4,6 +4,7 @@ A GeoReport client is given an endpoint (the hub's `/intake/open311`) and calls
 `GET …/services.json` for the service list and `POST …/requests.json` to file a request,
 with its key in the form field `api_key`, and reads the answers as the specification
 writes them: a list of `service_request_id`s, or a list of `{code, description}` errors.
+`GET …/requests.json?service_request_id=ID[,ID…]` tells a client where its requests stand.
 The request itself goes through the same ingress as a POST to `/intake/open311` (the
 source's bearer token is the `api_key`); the key is taken out of the bytes published.
 """
@@ -11,11 +12,22 @@ source's bearer token is the `api_key`); the key is taken out of the bytes publi
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
-from urllib.parse import unquote_plus
+from urllib.parse import parse_qs, unquote_plus
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from hub.adapters.open311 import SERVICE_CATEGORIES, service_name
 from hub.asgi import ASGIApp, Message, Receive, Scope, Send, TooLargeError, read_body, respond
+from hub.lifecycle import is_open
+from hub.model import Complaint, Status
+from hub.routing import Directory
+from hub.store import ComplaintRow, HistoryRow, table_of
+
+Lookup = Callable[[Sequence[str]], Awaitable[list[dict[str, Any]]]]
+MAX_LOOKUP = 50
 
 REQUESTS = "requests.json"
 SERVICES = "services.json"
@@ -41,12 +53,31 @@ def services_app() -> ASGIApp:
     return app
 
 
-def requests_app(ingress: ASGIApp, max_body: int) -> ASGIApp:
-    """POST requests.json: the Open311 ingress, its key and answers as GeoReport has them."""
+def requests_app(ingress: ASGIApp, max_body: int, lookup: Lookup) -> ASGIApp:
+    """POST requests.json: the Open311 ingress, its key and answers as GeoReport has them;
+    GET requests.json?service_request_id=…: those requests as they stand."""
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] in ("GET", "HEAD"):
+            query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+            ids = [i.strip() for v in query.get("service_request_id", []) for i in v.split(",")]
+            ids = [i for i in ids if i]
+            if not ids:
+                await respond(send, 400, errors(400, "service_request_id is required: the "
+                                                "ids given when the requests were filed"))
+                return
+            if len(ids) > MAX_LOOKUP:
+                await respond(send, 400, errors(400, f"at most {MAX_LOOKUP} ids at once"))
+                return
+            try:
+                found = await lookup(ids)
+            except Exception:  # the database away: the client may ask again
+                await respond(send, 503, errors(503, "cannot look requests up now, retry later"))
+                return
+            await respond(send, 200, found)
+            return
         if scope["method"] != "POST":
-            await respond(send, 405, errors(405, "use POST"))
+            await respond(send, 405, errors(405, "use GET or POST"))
             return
         try:
             body = await read_body(receive, max_body)
@@ -115,3 +146,48 @@ async def _call(app: ASGIApp, scope: Scope, body: bytes) -> tuple[int, dict[str,
     await app(scope, receive, send)
     parsed = json.loads(answer.get("body") or b"{}")
     return int(answer.get("status", 500)), parsed if isinstance(parsed, dict) else {}
+
+
+def service_requests(
+    conn: Connection, ids: Sequence[str], directory: Directory
+) -> list[dict[str, Any]]:
+    """The GeoReport view of the Open311 requests among `ids` (other channels' complaints
+    are not shown here); a confidential one without its description and the answers."""
+    table: sa.Table = table_of(ComplaintRow)
+    rows = conn.execute(sa.select(table).where(
+        table.c.tracking_id.in_(set(ids)), table.c.source_system == "open311",
+    )).all()
+    history: sa.Table = table_of(HistoryRow)
+    notes = dict(conn.execute(
+        sa.select(history.c.tracking_id, history.c.message)
+        .where(history.c.tracking_id.in_({r.tracking_id for r in rows}),
+               history.c.message.is_not(None))
+        .order_by(history.c.at, history.c.id)
+    ).all()) if rows else {}  # the last message of each, as the dict keeps the last
+    shown = []
+    for row in sorted(rows, key=lambda r: ids.index(r.tracking_id)):
+        complaint = Complaint.model_validate_json(row.document)
+        agency = directory.get(row.agency_code)
+        status = Status(row.status)
+        where = complaint.location
+        shown.append({
+            "service_request_id": row.tracking_id,
+            "status": "open" if is_open(status) else "closed",
+            "status_notes": status.value if row.confidential
+            else " – ".join(n for n in (status.value, notes.get(row.tracking_id)) if n),
+            "service_name": None,
+            "service_code": None,
+            "description": None if row.confidential else complaint.description,
+            "agency_responsible": agency.name if agency else row.agency_code,
+            "service_notice": NOTICE,
+            "requested_datetime": row.received_at.isoformat(),
+            "updated_datetime": row.updated_at.isoformat(),
+            "expected_datetime": row.due_at.isoformat() if row.due_at else None,
+            "address": where.address,
+            "address_id": None,
+            "zipcode": None,
+            "lat": where.latitude,
+            "long": where.longitude,
+            "media_url": complaint.attachments[0].url if complaint.attachments else None,
+        })
+    return shown

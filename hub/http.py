@@ -228,13 +228,18 @@ async def not_found(path: str, send: Send, served: Sequence[str]) -> None:
     source's name mistyped, most likely), not FastStream's "Application doesn't support
     regular HTTP protocol"."""
     ingresses = [p for p in served if p.startswith(INTAKE) and "/" not in p.removeprefix(INTAKE)]
-    others = [f"{'POST' if p.endswith(georeport.REQUESTS) else 'GET'} {p}"
+    others = [f"{'GET, POST' if p.endswith(georeport.REQUESTS) else 'GET'} {p}"
               for p in served if p not in ingresses]
     await respond(send, 404, {
         "error": f"no such path: {path[:200]}",
         "paths": [f"POST {INTAKE}<source>"] * bool(ingresses) + others,
         "sources": sorted(p.removeprefix(INTAKE) for p in ingresses),
     })
+
+
+def _service_requests(hub: Hub, ids: Sequence[str]) -> list[dict[str, Any]]:
+    with hub.engine.connect() as conn:
+        return georeport.service_requests(conn, ids, hub.rules.directory)
 
 
 def routes(
@@ -247,7 +252,8 @@ def routes(
     found += [
         (f"{open311}/{georeport.SERVICES}", georeport.services_app()),
         (f"{open311}/{georeport.REQUESTS}",
-         georeport.requests_app(ingresses["open311"], settings.max_body_bytes)),
+         georeport.requests_app(ingresses["open311"], settings.max_body_bytes,
+                                lambda ids: asyncio.to_thread(_service_requests, hub, ids))),
     ]
     found += [
         ("/metrics", metrics_app()),

@@ -105,5 +105,27 @@ def test_a_client_with_the_bearer_header_instead_is_let_in_too(hub: HubProcess) 
 
 
 def test_the_methods_are_the_specifications(hub: HubProcess) -> None:
-    assert httpx.get(f"{hub.base_url}/intake/open311/requests.json").status_code == 405
+    assert httpx.put(f"{hub.base_url}/intake/open311/requests.json").status_code == 405
     assert httpx.post(f"{hub.base_url}/intake/open311/services.json").status_code == 405
+    # GET requests.json lists requests by id; the hub lists no others.
+    assert httpx.get(f"{hub.base_url}/intake/open311/requests.json").status_code == 400
+
+
+async def test_a_client_looks_its_requests_up_by_id(hub: HubProcess) -> None:
+    # Every request's notice says to track it by its number; nothing answered that before.
+    filed = [file_request(hub, {**FORM, "api_key": KEY, "description": text,
+                                "address_string": "Jl. Ahmad Yani, Kota Bekasi"}).json()[0]
+             ["service_request_id"] for text in ("Lampu jalan mati total di depan pasar baru",
+                                                 "Saluran air tersumbat sampah di gang tujuh")]
+    await find_routed(hub.bootstrap, hub.prefix, set(filed))
+    url = f"{hub.base_url}/intake/open311/requests.json"
+    answer = httpx.get(url, params={"service_request_id": f"{filed[1]},{filed[0]},404404404"})
+    assert answer.status_code == 200, answer.text
+    found = answer.json()
+    assert [r["service_request_id"] for r in found] == [filed[1], filed[0]]
+    assert found[1]["status"] == "open"
+    assert found[1]["description"] == "Lampu jalan mati total di depan pasar baru"
+    assert found[1]["agency_responsible"] == "Dinas Bina Marga dan Sumber Daya Air Kota Bekasi"
+    assert found[1]["address"] == "Jl. Ahmad Yani, Kota Bekasi"
+    assert (found[1]["lat"], found[1]["long"]) == (-6.2383, 106.9756)
+    assert found[1]["requested_datetime"] and found[1]["expected_datetime"]

@@ -167,7 +167,7 @@ def test_ingress_refuses_what_it_cannot_accept(hub: HubProcess) -> None:
     assert typo.json()["sources"] == sorted(SOURCES)
     assert typo.json()["paths"] == [
         "POST /intake/<source>", "GET /intake/open311/services.json",
-        "POST /intake/open311/requests.json", "GET /metrics", "GET /healthz", "GET /readyz"]
+        "GET, POST /intake/open311/requests.json", "GET /metrics", "GET /healthz", "GET /readyz"]
 
 
 def test_version() -> None:
