@@ -27,6 +27,7 @@ from hub.intake import (
     complaint_of,
     dead_letter,
     dead_letter_outbox,
+    letter_key,
     routing_event,
     routing_outbox,
     store_dead_letters,
@@ -350,7 +351,7 @@ def _apply_batch(
             result = apply_follow_up(rows.get(item.tracking_id), item, rules, now)
         if isinstance(result, Refusal):
             letter = dead_letter(record, result.reason, result.detail, "follow_up", now)
-            letters.append((letter, f"{record.where}:0"))
+            letters.append((letter, letter_key(record, "0")))
             continue
         assert isinstance(item, FollowUpEvent)
         seen[item.event_id] = item.tracking_id

@@ -120,6 +120,18 @@ def _key_fields(key: bytes | None) -> dict[str, str | None]:
         return {"key": key.decode(errors="replace"), "key_base64": base64.b64encode(key).decode()}
 
 
+def letter_key(record: Record, what: str) -> str:
+    """A dead letter's dedupe key: the record's place and what of it was refused, and a
+    digest of the record itself. The place alone recurs: offsets start again when topics
+    are made anew (a broker restarted empty), and a retried record's place is the retry
+    topic's – a new record's letter there was taken for a re-delivered one's, and dropped."""
+    digest = hashlib.blake2b(digest_size=10)
+    digest.update(record.key or b"")
+    digest.update(b"\0" + record.value + b"\0")
+    digest.update(record.timestamp.isoformat().encode())
+    return f"{record.where}:{what}:{digest.hexdigest()}"
+
+
 def dead_letter(
     record: Record, reason: str, detail: str, stage: Stage, now: datetime
 ) -> DeadLetter:
@@ -205,7 +217,7 @@ def refused_letter(
     # (a receipt, a reaction) beside it, which alerts and `dlq --reason` pass over.
     telling = next((r for _, r in refused if r.reason != "not_a_complaint"), first)
     letter = dead_letter(record, telling.reason, detail, "intake", now)
-    return letter, f"{record.where}:{first_i}"
+    return letter, letter_key(record, str(first_i))
 
 
 def routing_event(
@@ -338,7 +350,7 @@ def join_fragments(
             joined.dead_letters.append((dead_letter(
                 record, "fragment_conflict", f"part {f.index}/{f.total} of a multi-part SMS "
                 "came already with other text; replay once that SMS is joined", "intake", now,
-            ), f"{record.where}:fragment"))
+            ), letter_key(record, "fragment")))
             continue
         if before is not None:
             # The reference reused after its SMS was joined: this is a new SMS.

@@ -29,6 +29,7 @@ from hub.intake import (
     dead_letter,
     dead_letter_outbox,
     join_expired_fragments,
+    letter_key,
     mark_routing_sent,
     plan_parts,
     resend_routing,
@@ -315,7 +316,7 @@ class Hub:
                 out = list(rows)
                 if letter is not None:
                     new = store_dead_letters(
-                        conn, [(letter, f"{record.where}:error")], self.rules.sealer
+                        conn, [(letter, letter_key(record, "error"))], self.rules.sealer
                     )
                     out += [dead_letter_outbox(dl, now) for dl in new]
                 return store.add_outbox(conn, out)

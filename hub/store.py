@@ -175,7 +175,8 @@ class DeadLetterRow(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     dedupe_key: str = Field(max_length=400, unique=True)
-    """topic:partition:offset:entry – a re-delivered record is dead-lettered once."""
+    """topic:partition:offset:entry:digest (hub.intake.letter_key) – a re-delivered record is
+    dead-lettered once."""
     reason: str = Field(max_length=64, index=True)
     detail: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     stage: str = Field(max_length=20)

@@ -3,6 +3,7 @@ entry made a 10,000-row export with every row broken hold 10,000 copies of itsel
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import UTC, datetime
 
@@ -71,3 +72,19 @@ async def test_a_letter_is_named_by_the_entry_refused_for_its_content(
     (letter,) = [json.loads(p.value) for p in publisher.sent if p.topic == topics.DEAD_LETTER]
     assert letter["reason"] == "missing_field", letter["detail"]
     assert "not_a_complaint ×2" in letter["detail"]
+
+
+async def test_a_new_record_at_a_place_seen_before_gets_its_own_dead_letter(
+    driven: tuple[Hub, FakePublisher],
+) -> None:
+    # Offsets start again when a broker restarted empty makes the topics anew: a new bad
+    # record at lapor.raw.web:0:7 was taken for the old one delivered again, and dropped.
+    service, publisher = driven
+    first = Record(topics.raw("web"), 0, 7, None, b"{broken", {}, datetime.now(UTC))
+    await service.intake([first])
+    await service.intake([first])  # delivered again: still one letter
+    later = Record(topics.raw("web"), 0, 7, None, b"{also broken", {}, datetime.now(UTC))
+    await service.intake([later])
+    letters = [json.loads(p.value) for p in publisher.sent if p.topic == topics.DEAD_LETTER]
+    assert [base64.b64decode(letter["original"]) for letter in letters] == [
+        b"{broken", b"{also broken"]
