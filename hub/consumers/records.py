@@ -85,10 +85,19 @@ def to_records(raw: Any) -> list[Record]:
             key=r.key,
             value=r.value if r.value is not None else b"",
             headers={k: (v or b"").decode(errors="replace") for k, v in (r.headers or ())},
-            timestamp=datetime.fromtimestamp(r.timestamp / 1000, UTC),
+            timestamp=_stamped(r.timestamp),
         )
         for r in batch
     ]
+
+
+def _stamped(ms: int) -> datetime:
+    """A record's timestamp; now when its producer set one no datetime can hold (past year
+    9999): it failed the whole batch before any record of it was looked at."""
+    try:
+        return datetime.fromtimestamp(ms / 1000, UTC)
+    except (ValueError, OverflowError, OSError):
+        return datetime.now(UTC)
 
 
 def batch_subscriber(
