@@ -137,7 +137,7 @@ def dead_letter(
 ) -> DeadLetter:
     return DeadLetter(
         reason=reason,
-        detail=detail[:2000],
+        detail=detail[:2000].replace("\x00", "\\x00"),  # quoted input: a column holds it
         stage=stage,
         topic=record.topic,
         partition=record.partition,

@@ -39,6 +39,17 @@ TrackingId = Annotated[
 AgencyCode = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
 
 
+def _without_nul(text: str) -> str:
+    if "\x00" in text:
+        raise ValueError("contains a NUL character, which no database text can hold")
+    return text
+
+
+Text = Annotated[str, AfterValidator(_without_nul)]
+"""Text the hub keeps in a column of its own (ids, an agency's note), not inside a JSON
+document: PostgreSQL refused the NUL, and the record went round the retries for nothing."""
+
+
 def fits_one_record(value: bytes, key: str | bytes | None, headers: Mapping[str, str]) -> bool:
     """Whether a record of these parts stays within MAX_EVENT_BYTES: the broker refuses a
     larger one for ever, and a consumer waiting on its send would stand still."""
@@ -106,8 +117,8 @@ class _Frozen(BaseModel):
 class SourceRef(_Frozen):
     """Where a complaint came from; (system, message_id) is unique across the hub."""
 
-    system: Annotated[str, StringConstraints(min_length=1, max_length=64)]
-    message_id: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    system: Annotated[Text, StringConstraints(min_length=1, max_length=64)]
+    message_id: Annotated[Text, StringConstraints(min_length=1, max_length=256)]
 
 
 class Location(_Frozen):
@@ -213,7 +224,7 @@ class FollowUpEvent(_Frozen):
     """An agency's status update (tindak lanjut) on a complaint it holds."""
 
     schema_version: Literal[1] = SCHEMA_VERSION
-    event_id: Annotated[str, StringConstraints(min_length=1, max_length=100)] = Field(
+    event_id: Annotated[Text, StringConstraints(min_length=1, max_length=100)] = Field(
         description="Unique across all of the agency's events (a UUID): the same id again is "
         "a re-send and passed over; on another complaint it is refused (duplicate_event_id)."
     )
@@ -221,11 +232,11 @@ class FollowUpEvent(_Frozen):
     agency_code: AgencyCode
     status: Status
     at: StoredMoment
-    message: str | None = Field(default=None, max_length=20_000)
+    message: Text | None = Field(default=None, max_length=20_000)
     target_agency: AgencyCode | None = Field(
         default=None, description="For dispositioned: the sub-unit or sibling agency."
     )
-    reason: str | None = Field(default=None, max_length=1000, description="For archived/deferred.")
+    reason: Text | None = Field(default=None, max_length=1000, description="For archived/deferred.")
 
 
 class EscalationEvent(_Frozen):
