@@ -15,7 +15,7 @@ import re
 import sys
 import uuid
 from collections.abc import Collection
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pydantic import ValidationError
@@ -55,10 +55,14 @@ def parse_command(
     if status not in FOLLOW_UP_STATUSES:
         return f"not sent: no status {status!r}; statuses: {STATUSES}"
     target = None
-    if rest[:1] == ["--to"]:
-        if len(rest) < 2:
+    if "--to" in rest:  # after the status or later in the line, as people type it
+        at = rest.index("--to")
+        if len(rest) < at + 2:
             return "not sent: --to needs an agency code"
-        target, rest = rest[1], rest[2:]
+        target, rest = rest[at + 1], rest[:at] + rest[at + 2:]
+        if status != "dispositioned":
+            # The hub would keep it and hand nothing on: the agency would believe it had.
+            return "not sent: --to goes with dispositioned only"
         if agencies and target not in agencies:
             return f"not sent: no agency {target!r} in the registry"
     if status == "archived" and not rest:
@@ -76,6 +80,9 @@ def parse_command(
         )
     except (ValueError, ValidationError) as exc:
         return f"not sent: {str(exc).splitlines()[0]}"
+
+
+LAST_MOMENT = timedelta(microseconds=1)
 
 
 def show(raw: bytes) -> None:
@@ -103,7 +110,8 @@ def show(raw: bytes) -> None:
         console.print(f"[yellow]unreadable event[/] {escape(repr(raw[:80]))}")
         return
     c = r.complaint
-    due = ", ".join(f"{d.kind} {d.due_at:%d %b}" for d in r.deadlines)
+    # A deadline falls at the start of a day: the last day allowed is the one before it.
+    due = ", ".join(f"{d.kind} by {d.due_at - LAST_MOMENT:%d %b}" for d in r.deadlines)
     secret = " [magenta]RAHASIA[/]" if r.confidential else ""
     who = "anonim" if c.anonymous else (c.reporter.name or c.reporter.handle or "-")
     console.print(

@@ -5,7 +5,7 @@ import os
 import subprocess
 import threading
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import IO
 
@@ -15,6 +15,7 @@ from hub.agency_client import HELP, STATUSES, greet, parse_command, show
 from hub.model import (
     Channel,
     Complaint,
+    Deadline,
     FollowUpEvent,
     Location,
     Reporter,
@@ -62,6 +63,35 @@ def test_bad_lines_say_why() -> None:
         "not sent: --to needs an agency code")
     sent = parse_command(f"{TID} dispositioned --to kota-bekasi-rsud", "a", registry)
     assert isinstance(sent, FollowUpEvent) and sent.target_agency == "kota-bekasi-rsud"
+
+
+def test_to_goes_anywhere_in_the_line_and_only_with_dispositioned() -> None:
+    # Later in the line it was part of the message, and nothing was handed on.
+    registry = {"a", "kota-bekasi-rsud"}
+    sent = parse_command(f"{TID} dispositioned Mohon ditindaklanjuti --to kota-bekasi-rsud",
+                         "a", registry)
+    assert isinstance(sent, FollowUpEvent)
+    assert (sent.target_agency, sent.message) == ("kota-bekasi-rsud", "Mohon ditindaklanjuti")
+    for status in ("verified", "not_authority"):  # the hub ignores a target on these
+        assert parse_command(f"{TID} {status} --to kota-bekasi-rsud", "a", registry) == (
+            "not sent: --to goes with dispositioned only")
+
+
+def test_a_deadline_is_shown_by_its_last_day(capsys: pytest.CaptureFixture[str]) -> None:
+    # Due at 00:00 on 1 December: an agency reading "01 Dec" acted a day late.
+    wib = timezone(timedelta(hours=7))
+    complaint = Complaint(
+        tracking_id=TID, source=SourceRef(system="web", message_id="m-2"), channel=Channel.WEB,
+        description="Jalan rusak", category="jalan", location=Location(region_code="32.75"),
+        submitted_at=NOW, received_at=NOW,
+    )
+    event = RoutingEvent(
+        event_id="e-2", tracking_id=TID, agency_code="kota-bekasi-dbmsda", reason="rule",
+        routed_at=NOW, confidential=False, complaint=complaint,
+        deadlines=(Deadline(kind="verification", due_at=datetime(2026, 12, 1, tzinfo=wib)),),
+    )
+    show(event.model_dump_json().encode())
+    assert "verification by 30 Nov" in capsys.readouterr().out
 
 
 def test_in_a_pipe_a_complaint_keeps_its_lines_whole(capsys: pytest.CaptureFixture[str]) -> None:
