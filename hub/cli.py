@@ -302,7 +302,7 @@ cli.add_typer(dlq_cli, name="dlq")
 def dlq_list(
     reason: Annotated[str | None, typer.Option(help="Only this reason.")] = None,
     replayed: Annotated[bool, typer.Option(help="Include ones already replayed.")] = False,
-    limit: Annotated[int, typer.Option(help="Newest first, at most this many.")] = 50,
+    limit: Annotated[int, typer.Option(min=0, help="Newest first, at most this many.")] = 50,
     as_json: Annotated[bool, typer.Option(
         "--json", help="One JSON object per line, each detail whole.")] = False,
 ) -> None:
@@ -344,10 +344,14 @@ def dlq_replay(
         _fail("say which: ids, --reason R or --all")
     settings = get_settings()
     engine = _existing_database()
-    sent = asyncio.run(replay(settings, engine, Sealer.from_settings(settings), ids or [], reason))
-    if reason and not sent:
+    sent, sealed = asyncio.run(
+        replay(settings, engine, Sealer.from_settings(settings), ids or [], reason))
+    if reason and not sent and not sealed:
         _check_reason(engine, reason)
     typer.echo(f"replayed {len(sent)} dead letter(s)")
+    if sealed:
+        _fail(f"not replayed: {', '.join(map(str, sealed))}: sealed under a secret key not "
+              "configured (HUB_SECRET_KEY, HUB_PREVIOUS_SECRET_KEYS); the rest went")
     if unknown := sorted(set(ids or []) - set(sent)):
         _fail(f"not replayed: {', '.join(map(str, unknown))}: no such dead letter"
               + (f" with reason {reason!r}" if reason else "")
@@ -444,6 +448,7 @@ def operator_error(exc: Exception) -> str | None:
     """One line for what the operator must fix (a setting, a file, a database or broker out
     of reach), None for anything else (a bug keeps its traceback)."""
     from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError
+    from alembic.util.exc import CommandError
     from sqlalchemy.exc import DBAPIError
 
     from hub.operator_files import OperatorFileError
@@ -462,6 +467,9 @@ def operator_error(exc: Exception) -> str | None:
         return f"database: {said}"
     if isinstance(exc, KafkaConnectionError | KafkaTimeoutError):
         return f"broker: {str(exc).splitlines()[0]}"
+    if isinstance(exc, CommandError):  # a revision unknown: named, or the database's own
+        return (f"database migrations: {str(exc).splitlines()[0]} (a database migrated by a "
+                "newer lapor-hub, or a revision mistyped; `lapor-hub db upgrade` takes none)")
     return None
 
 

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from hub.producers.publisher import Publisher
-from hub.sealing import Sealer
+from hub.sealing import Sealer, SealError
 from hub.settings import Settings
 from hub.store import DeadLetterRow, Pending, table_of, transaction
 
@@ -50,9 +50,16 @@ def list_letters(
         return [Letter(*row) for row in conn.execute(query)]
 
 
+@dataclass(frozen=True, slots=True)
+class Replayable:
+    pending: list[Pending]
+    sealed_elsewhere: list[int]
+    """Dead letters sealed under a key not configured now: kept, to replay with that key."""
+
+
 def replayable(
     engine: Engine, sealer: Sealer, ids: Sequence[int], reason: str | None
-) -> list[Pending]:
+) -> Replayable:
     """The dead letters chosen by id or reason, not yet replayed, as events to send."""
     query = sa.select(TABLE).where(TABLE.c.replayed_at.is_(None)).order_by(TABLE.c.id)
     if ids:
@@ -61,11 +68,16 @@ def replayable(
         query = query.where(TABLE.c.reason == reason)
     with engine.connect() as conn:
         rows = conn.execute(query).all()
-    out = []
+    found = Replayable([], [])
     for row in rows:
         headers = {**json.loads(row.headers), "hub-replay-of": str(row.id)}
-        out.append(Pending(row.id, row.topic, row.key, sealer.open(row.original), headers))
-    return out
+        try:
+            original = sealer.open(row.original)
+        except SealError:  # one such row stopped a whole --all before
+            found.sealed_elsewhere.append(row.id)
+            continue
+        found.pending.append(Pending(row.id, row.topic, row.key, original, headers))
+    return found
 
 
 def reasons(engine: Engine) -> list[str]:
@@ -84,11 +96,13 @@ def mark_replayed(engine: Engine, ids: Sequence[int]) -> None:
 
 async def replay(
     settings: Settings, engine: Engine, sealer: Sealer, ids: Sequence[int], reason: str | None
-) -> list[int]:
-    """Publish the chosen dead letters back to their topics; returns their ids."""
-    pending = replayable(engine, sealer, ids, reason)
+) -> tuple[list[int], list[int]]:
+    """Publish the chosen dead letters back to their topics; returns their ids, and those of
+    the ones no configured key opens."""
+    found = replayable(engine, sealer, ids, reason)
+    pending = found.pending
     if not pending:
-        return []
+        return [], found.sealed_elsewhere
     publisher = Publisher(settings)
     await publisher.start()
     try:
@@ -96,4 +110,4 @@ async def replay(
     finally:
         await publisher.stop()
     mark_replayed(engine, sent)
-    return sent
+    return sent, found.sealed_elsewhere

@@ -112,6 +112,8 @@ def run_report(
     first, last = _day(date_from, "--from"), _day(date_to, "--to")
     if first > last:
         raise ReportError(f"--from {first} is after --to {last}")
+    if first.year < 2 or last.year > 9998:  # a local day's bounds in UTC must exist
+        raise ReportError("days between 0002-01-01 and 9998-12-31, please")
     rules = _rules(settings)
     if agency is not None and rules.directory.get(agency) is None:
         raise ReportError(f"unknown agency {agency!r}: not in the agency registry")

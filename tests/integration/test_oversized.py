@@ -52,7 +52,7 @@ async def test_an_unreadable_record_near_the_size_limit_is_dead_lettered_without
     assert (letter["original"], letter["original_omitted"]) == ("", True)
     # The database keeps the bytes, and a replay sends them whole.
     engine = sa.create_engine(hub.database_url)
-    (pending,) = replayable(engine, Sealer(SECRET.encode()), [], None)
+    (pending,) = replayable(engine, Sealer(SECRET.encode()), [], None).pending
     assert pending.value == garbage
     assert base64.b64encode(garbage) not in b"".join(json.dumps(dl).encode() for dl in letters)
 

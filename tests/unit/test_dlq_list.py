@@ -16,9 +16,11 @@ from hub.settings import Settings
 from tests.support import LAPOR_HUB
 
 
-def dlq(url: str, *args: str) -> subprocess.CompletedProcess[str]:
+def dlq(url: str, *args: str, env: dict[str, str] | None = None,
+        ) -> subprocess.CompletedProcess[str]:
     return subprocess.run([LAPOR_HUB, "dlq", *args], capture_output=True, text=True,
-                          timeout=60, check=False, env={**os.environ, "HUB_DATABASE_URL": url})
+                          timeout=60, check=False,
+                          env={**os.environ, "HUB_DATABASE_URL": url, **(env or {})})
 
 
 def database_with_letter(tmp_path: Path, reason: str, detail: str, stage: Stage) -> str:
@@ -85,3 +87,24 @@ def test_a_reason_no_dead_letter_has_is_named_with_those_held(tmp_path: Path) ->
                                                 "'invalid_jsn'; reasons held: invalid_json\n")
     out = dlq(url, "list", "--reason", "invalid_json")
     assert out.returncode == 0 and "Expecting value" in out.stdout
+
+
+def test_operator_mistakes_are_one_line_not_a_traceback(tmp_path: Path) -> None:
+    url = database_with_letter(tmp_path, "invalid_json", "Expecting value", "intake")
+    out = dlq(url, "list", "--limit", "-1")  # PostgreSQL: "LIMIT must not be negative"
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+    # A letter sealed under a key no longer configured: named, not a SealError for all.
+    out = dlq(url, "replay", "--all", env={"HUB_SECRET_KEY": "another-key"})
+    assert "Traceback" not in out.stderr, out.stderr
+    assert (out.returncode, out.stdout) == (2, "replayed 0 dead letter(s)\n")
+    assert out.stderr.startswith("lapor-hub: not replayed: 1: sealed under a secret key not "
+                                 "configured")
+    upgrade = subprocess.run([LAPOR_HUB, "db", "upgrade", "nonsense"], capture_output=True,
+                             text=True, timeout=60, check=False,
+                             env={**os.environ, "HUB_DATABASE_URL": url})
+    assert upgrade.returncode == 2 and upgrade.stderr.count("\n") == 1, upgrade.stderr
+    assert upgrade.stderr.startswith("lapor-hub: database migrations: ")
+    report = subprocess.run([LAPOR_HUB, "report", "--from", "0001-01-01", "--to", "9999-12-31"],
+                            capture_output=True, text=True, timeout=60, check=False,
+                            env={**os.environ, "HUB_DATABASE_URL": url})
+    assert report.returncode == 2 and "Traceback" not in report.stderr, report.stderr

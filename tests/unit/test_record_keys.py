@@ -48,7 +48,7 @@ async def test_dead_letters_keep_long_and_binary_keys(database_url: str) -> None
     assert sent[LONG].key == LONG.decode() and sent[LONG].key_base64 is None
     assert sent[BINARY].key_base64 == base64.b64encode(BINARY).decode()
     assert sent[BINARY].key_bytes == BINARY
-    replayed = dlq.replayable(hub.engine, hub.rules.sealer, [], None)
+    replayed = dlq.replayable(hub.engine, hub.rules.sealer, [], None).pending
     assert {(p.key, p.value) for p in replayed} == {(LONG, b"{not json"), (BINARY, b"{not json")}
 
 
