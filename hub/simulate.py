@@ -670,7 +670,9 @@ async def _post_all(client: httpx.AsyncClient, settings: Settings, seed: int, ra
         start = time.monotonic()
         for n in itertools.count():
             due = start + n / rate
-            if due >= end:
+            # The clock too: when the hub sets a slower pace than `rate`, `due` lags behind
+            # it, and the run went on long after its minutes (its responders had stopped).
+            if due >= end or time.monotonic() >= end:
                 break
             await asyncio.sleep(max(0.0, due - time.monotonic()))
             await queue.put(payload(seed, n, datetime.now(UTC)))

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from collections import Counter
 from datetime import UTC, datetime
 
+import httpx
 import pytest
 
 from hub.adapters import SOURCES, RawMessage, Rejection
@@ -16,7 +19,8 @@ from hub.followup import Refusal, apply_follow_up
 from hub.intake import routing_event
 from hub.model import Complaint, RoutingEvent, Status
 from hub.routing import Decision, Directory
-from hub.simulate import MAX_HANDOVERS, MIX, Tally, follow_ups, payload, plan
+from hub.settings import Settings
+from hub.simulate import MAX_HANDOVERS, MIX, Tally, _post_all, follow_ups, payload, plan
 from hub.store import ComplaintRow
 
 RULES = Rules.of(Directory.load(), load_calendar_config())
@@ -211,3 +215,20 @@ def test_the_tally_says_why_posts_were_refused() -> None:
         tally.refuse(why)
     assert "4 refused (401: 2, 422: 1, unreachable: 1) · 0 ignored" in tally.line()
     assert Tally().line().endswith("· 0 refused · 0 ignored")
+
+
+async def test_posting_ends_on_the_clock_when_the_hub_sets_a_slower_pace() -> None:
+    # `--rate 2000 --minutes 0.1` ran 73 s, not 6: the pace, slowed by a full queue, was
+    # the only clock, and the responders had stopped at 6 s.
+    async def slow_hub(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(0.05)
+        return httpx.Response(202, json={"accepted": ["1"], "rejected": []})
+
+    tally = Tally()
+    async with httpx.AsyncClient(transport=httpx.MockTransport(slow_hub),
+                                 base_url="http://hub") as client:
+        end = time.monotonic() + 0.5
+        await asyncio.wait_for(
+            _post_all(client, Settings(ingress_open=True), 1, 1e9, end, tally), 30)
+    # 8 posters at 20 a second each for half a second, not a billion posts.
+    assert 0 < tally.posted < 200
