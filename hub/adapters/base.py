@@ -108,10 +108,16 @@ def _first_error(exc: ValidationError) -> str:
     return f"{where}: {err['msg']}"
 
 
+def _not_json(name: str) -> Any:
+    """NaN and Infinity are no JSON (RFC 8259), though Python reads them: `"isi": NaN` was
+    taken as the complaint "nan"."""
+    raise ValueError(f"{name} is not a JSON value")
+
+
 def parse_json_object(raw: RawMessage) -> dict[str, Any]:
     """Decode a JSON object body or refuse it with a one-line reason."""
     try:
-        value = json.loads(raw.body)
+        value = json.loads(raw.body, parse_constant=_not_json)
     except UnicodeDecodeError as exc:
         raise RejectedError("invalid_encoding", f"body is not UTF-8: {exc.reason}") from exc
     except (ValueError, RecursionError) as exc:  # ValueError too: over-long integer literals

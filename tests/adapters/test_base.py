@@ -57,6 +57,16 @@ def test_over_long_integer_literals_are_invalid_json_not_a_crash() -> None:
     assert caught.value.reason == "invalid_json"
 
 
+@pytest.mark.parametrize("constant", [b"NaN", b"Infinity", b"-Infinity"])
+def test_nan_and_infinity_are_invalid_json_not_text(constant: bytes) -> None:
+    # `{"isi": NaN}` became the complaint "nan".
+    raw = RawMessage("t", b'{"isi": ' + constant + b"}", "application/json", RECEIVED)
+    with pytest.raises(RejectedError) as caught:
+        parse_json_object(raw)
+    assert (caught.value.reason, str(caught.value)) == (
+        "invalid_json", f"body is not JSON: {constant.decode()} is not a JSON value")
+
+
 def test_status_from_ignores_case_and_spacing_and_refuses_unknown_words() -> None:
     words = {"Proses OPD Terkait": Status.IN_PROGRESS}
     assert status_from(words, " proses  opd terkait ", "status") is Status.IN_PROGRESS
