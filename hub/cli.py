@@ -174,6 +174,10 @@ def normalize(
         src = find_source(channel, source)
     except KeyError as exc:
         _fail(str(exc.args[0]))
+    if content_type and content_type.split(";")[0].strip().lower() not in src.content_types:
+        # As the ingress answers it (415): the adapters go by the source, not by this.
+        _fail(f"content type {content_type!r} not accepted by {src.name}; "
+              f"it takes {' or '.join(src.content_types)}")
     try:
         body = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
     except OSError as exc:

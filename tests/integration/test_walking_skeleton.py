@@ -236,6 +236,11 @@ def test_normalize_command(tmp_path: Path) -> None:
         capture_output=True, text=True, check=False,
     )
     assert chosen.returncode == 0, chosen.stderr
+    # --content-type is checked as the ingress checks it (415); no adapter reads it.
+    csv = subprocess.run([LAPOR_HUB, "normalize", "--content-type", "text/csv", str(good)],
+                         capture_output=True, text=True, check=False)
+    assert (csv.returncode, csv.stderr) == (2, "lapor-hub: content type 'text/csv' not accepted "
+                                            "by web; it takes application/json\n")
 
 
 @pytest.mark.parametrize(("env", "says"), [
