@@ -3,7 +3,14 @@
 Pure. Each complaint gets up to three blocking keys – who (reporter phone or handle,
 as a keyed hash), where (category and place), what (the opening words of its text) –
 and a candidate that shares a key within the window must also have near-identical
-text. Keys keep the comparison to a handful of rows however many complaints there are.
+text, about the same place. Keys keep the comparison to a handful of rows however many
+complaints there are.
+
+A duplicate is not routed on its own: a wrong link means a citizen's complaint never
+reaches its agency, and its citizen hears another's answer. So the check errs on the side
+of two complaints: texts that differ in a fact (a number, a name: Jl. Mawar or Jl. Melati,
+RT 01 or RT 02, SD 3 or SD 5) are two complaints however alike the rest, and so are two
+complaints in different regions or places. A missed duplicate costs an agency a second look.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from rapidfuzz import fuzz
+from rapidfuzz.distance import OSA
 
 from hub.model import Complaint
 
@@ -25,6 +33,16 @@ Token-sort, not token-set: a set ratio scores a short text inside a longer one a
 equal, which would link different complaints that share a common phrase."""
 _OPENING_WORDS = 6
 _NOISE = re.compile(r"#\w+|@\w+|https?://\S+|[^\w\s]", re.UNICODE)
+_KEYWORD = re.compile(r"^(?:lapor\s+)+")
+"""The SMS keyword ("LAPOR <text>"); X's #LAPOR goes with the other hashtags."""
+COURTESIES = frozenset({
+    "assalamualaikum", "wr", "wb", "selamat", "pagi", "siang", "sore", "malam", "mohon",
+    "tolong", "izin", "maaf", "bapak", "ibu", "pak", "bu", "admin", "min", "kak", "terima",
+    "kasih", "segera", "ditindaklanjuti", "saya", "kami", "mau", "ingin", "melaporkan",
+    "laporkan", "lapor"
+})
+"""Words that tell nothing of the complaint: one text having them and the other not is no
+difference of fact."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +52,8 @@ class Fingerprint:
     text_key: str | None
     text: str
     """Normalized description, what similarity is measured on."""
+    region: str | None = None
+    """The region code, when known: complaints in two regions are two complaints."""
 
 
 def normalized(text: str) -> str:
@@ -56,19 +76,50 @@ def fingerprint(complaint: Complaint, secret: bytes) -> Fingerprint:
         place = f"{complaint.category}|{loc.latitude:.3f}|{loc.longitude:.3f}"
     elif complaint.category and loc.region_code and loc.address:
         place = f"{complaint.category}|{loc.region_code}|{normalized(loc.address)}"
-    text = normalized(complaint.description)[:1000]
+    text = _KEYWORD.sub("", normalized(complaint.description))[:1000]
     words = text.split()
+    # The opening past a greeting ("Selamat pagi, min, ..."), which one door has and another not.
+    while words and words[0] in COURTESIES:
+        words.pop(0)
     return Fingerprint(
         reporter_key=_digest(secret, reporter) if reporter else None,
         place_key=_digest(secret, place) if place else None,
         text_key=_digest(secret, " ".join(words[:_OPENING_WORDS]))
         if len(words) >= _OPENING_WORDS else None,
         text=text,
+        region=loc.region_code,
     )
 
 
 def same_text(a: str, b: str) -> bool:
-    return fuzz.token_sort_ratio(a, b) >= SIMILARITY
+    """Near-identical, and no fact in one that the other lacks."""
+    return fuzz.token_sort_ratio(a, b) >= SIMILARITY and not _differ_in_fact(a, b)
+
+
+def _differ_in_fact(a: str, b: str) -> bool:
+    """A word of one text that the other lacks and is no typo of: a number (RT 01, SD 5, a
+    date) must be there as written; a word of four letters or more within one edit.
+    Short words and courtesies are passed over."""
+    words_a, words_b = set(a.split()), set(b.split())
+    for mine, theirs in ((words_a - words_b, words_b), (words_b - words_a, words_a)):
+        for word in mine:
+            if word in COURTESIES:
+                continue
+            if any(ch.isdigit() for ch in word):
+                return True
+            if len(word) >= 4 and not any(
+                abs(len(word) - len(other)) <= 1 and OSA.distance(word, other) <= 1
+                for other in theirs
+            ):
+                return True
+    return False
+
+
+def same_place(a: Fingerprint, b: Fingerprint) -> bool:
+    """Not known to be two places: two regions, or two places (cell, or address) known."""
+    if a.region and b.region and a.region != b.region:
+        return False
+    return not (a.place_key and b.place_key and a.place_key != b.place_key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +164,8 @@ class Pool:
             if key is None:
                 continue
             for order, c in enumerate(self._by_key.get((kind, key), ())):
-                if c.tracking_id != tracking_id and same_text(mine.text, c.fingerprint.text):
+                if (c.tracking_id != tracking_id and same_place(mine, c.fingerprint)
+                        and same_text(mine.text, c.fingerprint.text)):
                     found.append((order, c.tracking_id, kind))
                     break
         if not found:

@@ -455,7 +455,7 @@ def _candidate_query() -> sa.Select[Any]:
     """
     table: sa.Table = table_of(ComplaintRow)
     columns = (table.c.tracking_id, table.c.reporter_key, table.c.place_key,
-               table.c.text_key, table.c.fingerprint, table.c.received_at)
+               table.c.text_key, table.c.fingerprint, table.c.region_code, table.c.received_at)
     lookups = []
     for col in KEY_COLUMNS:
         latest = sa.func.row_number().over(
@@ -483,7 +483,7 @@ def _candidates(
     if not any(keys.values()):
         return []
     rows = conn.execute(CANDIDATES, {**keys, "since": since}).all()
-    return [Candidate(r[0], Fingerprint(r[1], r[2], r[3], r[4])) for r in rows]
+    return [Candidate(r[0], Fingerprint(r[1], r[2], r[3], r[4], r[5])) for r in rows]
 
 
 PASS_SIZE = 5_000

@@ -70,3 +70,44 @@ def test_a_block_compares_only_its_latest_candidates() -> None:
     assert again(len(texts) - 1) == (olds[-1].tracking_id, "reporter")
     assert again(len(texts) - BLOCK_LIMIT) == (olds[-BLOCK_LIMIT].tracking_id, "reporter")
     assert again(len(texts) - BLOCK_LIMIT - 1) is None  # fell out of the block
+
+
+def at(ref: str, text: str, region: str | None = None, **kw: object) -> Complaint:
+    c = complaint(ref, text, **kw)  # type: ignore[arg-type]
+    return c.model_copy(update={"location": c.location.model_copy(update={"region_code": region})})
+
+
+def test_texts_that_differ_in_a_fact_are_two_complaints() -> None:
+    # A duplicate is not routed: these were linked, and the second never reached an agency.
+    phone = "+6281311112222"
+    pairs = [
+        ("Lampu jalan mati di Jl. Mawar Kelurahan Jatiasih sejak tiga hari",
+         "Lampu jalan mati di Jl. Melati Kelurahan Jatiasih sejak tiga hari"),
+        ("Ada pungutan liar uang seragam di SDN Margahayu 3 Bekasi Timur",
+         "Ada pungutan liar uang seragam di SDN Margahayu 5 Bekasi Timur"),
+        ("Lampu penerangan jalan mati di Gang Haji Naim RT 01 RW 05 sudah seminggu",
+         "Lampu penerangan jalan mati di Gang Haji Naim RT 02 RW 05 sudah seminggu"),
+        ("Bantuan sosial BPNT belum cair di Desa Sukamaju Kecamatan Cibitung bulan ini",
+         "Bantuan sosial BPNT belum cair di Desa Sukajaya Kecamatan Cibitung bulan ini"),
+    ]
+    for first, second in pairs:
+        assert check(complaint("a", first, phone=phone), complaint("b", second, phone=phone)) is None
+        assert check(complaint("a", first), complaint("b", second)) is None  # by the text key
+
+
+def test_complaints_in_two_regions_or_places_are_two_complaints() -> None:
+    text = "Selamat siang, saya mau menanyakan e-KTP saya belum jadi sudah tiga bulan menunggu"
+    assert check(at("a", text, "32.75"), at("b", text, "32.16")) is None
+    assert check(at("a", text, "32.75"), at("b", text, "32.75")) is not None
+    # Photo-only Open311 reports from one phone: the service name for text, 2 km apart.
+    one, two = (complaint(ref, "Pothole", phone="+6281311112222", lat=lat,
+                          category="infrastructure") for ref, lat in (("a", -6.241), ("b", -6.259)))
+    assert check(one, two) is None
+
+
+def test_a_typo_a_greeting_or_the_sms_keyword_is_no_difference() -> None:
+    text = "lampu penerangan jalan mati sepanjang Jl. Ahmad Yani depan Stasiun Bekasi"
+    tweet = complaint("x", f"#LAPOR {text} @LAPOR1708", handle="warga")
+    for sms in (f"LAPOR {text}", f"Selamat pagi, {text}", text.replace("Stasiun", "Stasion")):
+        assert check(tweet, complaint("s", sms, phone="+6281311112222")) == (
+            tweet.tracking_id, "text"), sms
