@@ -318,37 +318,47 @@ def resolve(text: str, province_code: str | None = None) -> Region | None:
     ("Jabar", "DIY", "Jaksel") and small typos. A name shared by a kota and a kabupaten
     ("Bekasi") stays unresolved unless the text or `province_code` settles it. A name shared
     by a province and a region inside it ("Jambi") resolves to the province, which contains
-    the place either way. "Kota Bekasi, Jawa Barat": a trailing province narrows the search.
+    the place either way.
+
+    A text in parts is read as addresses are written, the place before the larger place:
+    "Jl. Ahmad Yani No. 1, Kuningan, Jakarta Selatan 12950" is Kota Jakarta Selatan, its
+    trailing province narrowing the search ("Kota Bekasi, Jawa Barat"). The last part that
+    names a region decides; a part further left counts only with its kind word ("Kota
+    Bekasi, Bekasi Timur"): a district's name (Kuningan, Makasar, Pinang) is also a regency's
+    somewhere else, and a false match is worse than none.
     """
     text = text.strip()
     if not text:
         return None
-    if text[0].isdigit():
-        found = by_code(text)
-        return found if found and _within(found, province_code) else None
-    place, *context = text.split(",")
-    for part in context:
+    if "," not in text:
+        if text[0].isdigit():
+            found = by_code(text)
+            return found if found and _within(found, province_code) else None
+        return _match(text, province_code)
+    parts = [_POSTCODE.sub("", part).strip() for part in text.split(",")]
+    parts = [part for part in parts if part and _norm(part) not in _COUNTRY]
+    province: Region | None = None
+    for n, part in enumerate(reversed(parts)):
         hint = _match(part, None)
-        if hint is None or not hint.is_province:
+        if hint is not None and hint.is_province and province is None:
+            if province_code not in (None, hint.code):
+                return None  # the text and the caller disagree about the province
+            province, province_code = hint, hint.code
             continue
-        if province_code not in (None, hint.code):
-            return None  # the text and the caller disagree about the province
-        province_code = hint.code
-    return _match(place, province_code)
-
-
-def in_address(address: str) -> Region | None:
-    """The region a postal address names: its first comma-separated tail that resolves.
-
-    "Jl. Ahmad Yani No. 1, Kota Bekasi, Jawa Barat" is Kota Bekasi: the street part names no
-    region, "Kota Bekasi, Jawa Barat" does (the province narrowing it, as in `resolve`).
-    """
-    parts = [p for p in (part.strip() for part in address.split(",")) if p]
-    for start in range(len(parts)):
-        found = resolve(", ".join(parts[start:]))
+        if n > (province is not None) and not _has_kind(part):
+            continue
+        found = _match(part, province_code)
         if found is not None:
             return found
-    return None
+    return province if province is not None and len(parts) == 1 else None
+
+
+_POSTCODE = re.compile(r"\s*\b\d{5}\s*$")
+_COUNTRY = frozenset({"indonesia", "ri", "nkri"})
+
+
+def _has_kind(text: str) -> bool:
+    return _split_kind([_WORDS.get(w, w) for w in _norm(text).split()])[0] is not None
 
 
 # --- matching --------------------------------------------------------------------------------
@@ -404,10 +414,13 @@ def _fuzzy(key: str, kinds: frozenset[str] | None, province_code: str | None) ->
 
     The kind filter is applied before scoring, so a typo can never turn "Kota X" into
     "Kabupaten X". Short names get no slack: too many of them are one edit apart.
-    Up to 1 edit (OSA: a swap counts once) for 6-10 letters, 2 beyond.
+    Up to 1 edit (OSA: a swap counts once) for 6-10 letters (8-10 without a kind word), 2 beyond.
     """
     query = key.replace(" ", "")
-    max_edits = 0 if len(query) < 6 else 1 if len(query) <= 10 else 2
+    # Without a kind word a name is as likely a word or a district ("Pinang", "Simpang",
+    # "Pantai": one edit from Pinrang, Sampang, Paniai): no slack below eight letters.
+    shortest = 6 if kinds is not None else 8
+    max_edits = 0 if len(query) < shortest else 1 if len(query) <= 10 else 2
     if max_edits == 0:
         return []
     table = _table()

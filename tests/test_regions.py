@@ -376,3 +376,28 @@ def test_lists_are_copies_in_code_order() -> None:
 
 def test_table_is_read_once() -> None:
     assert regions._table() is regions._table()
+
+
+@pytest.mark.parametrize(("text", "code"), [
+    # A district named before its city is a regency's name somewhere else: it was taken.
+    ("Kuningan, Jakarta Selatan", "31.74"),  # not Kabupaten Kuningan (Jawa Barat)
+    ("Makasar, Jakarta Timur", "31.75"),  # not Kota Makassar (Sulawesi Selatan)
+    ("Pinang, Kota Tangerang", "36.71"),  # not Kabupaten Pinrang
+    ("Depok, Sleman", "34.04"),  # not Kota Depok
+    ("Simpang, Kota Bekasi", "32.75"),  # not Kabupaten Sampang
+    ("Jl. HR Rasuna Said Kav. 1, Kuningan, Jakarta Selatan 12950", "31.74"),
+    ("Jl. Ahmad Yani No. 1, Kota Bekasi 17141", "32.75"),
+    ("Jl. Sudirman 5, Kota Bandung, Jawa Barat", "32.73"),
+    ("Bekasi Timur, Kota Bekasi", "32.75"),
+    ("Kota Bekasi, Bekasi Timur", "32.75"),  # a part on the left counts with its kind word
+    ("Puncak, Bogor", None),  # Bogor is a kota and a kabupaten; not Kabupaten Puncak (Papua)
+    ("Jawa Barat, Indonesia", "32"),
+])
+def test_an_address_is_read_from_its_larger_place(text: str, code: str | None) -> None:
+    assert resolve(text) == (by_code(code) if code else None)
+
+
+@pytest.mark.parametrize("word", ["Pinang", "Simpang", "Pantai"])
+def test_a_short_word_without_a_kind_word_is_no_typo_of_a_regency(word: str) -> None:
+    # One edit from Pinrang, Sampang and Paniai: a junction or a beach sent to Madura or Papua.
+    assert resolve(word) is None

@@ -58,7 +58,7 @@ def _complaint(raw: RawMessage, form: dict[str, list[str]], message_id: str) -> 
     service = form_text(form, "service_code", required=True) or ""
     address = form_text(form, "address_string")
     # The region an address names routes the request (else it waits at the national admin).
-    region = regions.in_address(address) if address else None
+    region = regions.resolve(address) if address else None
     location = Location(
         region_code=region.code if region else None,
         region_name=region.name if region else None,

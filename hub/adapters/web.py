@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from hub import regions
 from hub.adapters.base import (
     Outcome,
     RawMessage,
@@ -95,7 +96,12 @@ def _location(place: dict[str, Any]) -> Location:
     longitude = as_coordinate(place.get("lng"), "lokasi.lng")
     address = as_text(place.get("alamat"), "lokasi.alamat")
     if code is None:
-        return locate(name, latitude=latitude, longitude=longitude, address=address)
+        found = locate(name, latitude=latitude, longitude=longitude, address=address)
+        # The street address names the city too ("Jl. Ahmad Yani No. 1, Kota Bekasi").
+        if found.region_code is None and address and (region := regions.resolve(address)):
+            return found.model_copy(update={"region_code": region.code,
+                                            "region_name": name or region.name})
+        return found
     return Location(region_code=code, region_name=name, latitude=latitude, longitude=longitude,
                     address=address)
 

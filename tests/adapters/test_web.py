@@ -132,3 +132,13 @@ def test_a_place_named_without_a_code_is_resolved_by_its_name() -> None:
     given = complaint({"id": "w-code", "isi": "Jalan rusak parah",
                        "lokasi": {"nama": "dekat pasar", "kode_wilayah": "32.16"}})
     assert (given.location.region_code, given.location.region_name) == ("32.16", "dekat pasar")
+
+
+def test_a_place_in_the_street_address_is_resolved() -> None:
+    # "lokasi.alamat" was kept but never read for the region: the national admin had it.
+    found = complaint({"id": "w-alamat", "isi": "Jalan rusak parah", "lokasi": {
+        "nama": "dekat pasar", "alamat": "Jl. Ahmad Yani No. 1, Bekasi Selatan, Kota Bekasi 17141"}})
+    assert (found.location.region_code, found.location.region_name) == ("32.75", "dekat pasar")
+    named = complaint({"id": "w-nama", "isi": "Jalan rusak parah",
+                       "lokasi": {"nama": "Jl. Ahmad Yani No. 1, Kota Bekasi"}})
+    assert named.location.region_code == "32.75"
