@@ -353,6 +353,27 @@ def resolve(text: str, province_code: str | None = None) -> Region | None:
     return province if province is not None and len(parts) == 1 else None
 
 
+_REGENCY_LEADS = frozenset({"kota", "kabupaten", "kab", "pemkot", "pemkab", "kodya",
+                            "kotamadya"})
+
+
+def mentioned(text: str) -> Region | None:
+    """The one regency a free text names with its kind word ("... di Kota Bekasi ..."),
+    exactly as written; None when it names none, or several."""
+    words = [_WORDS.get(w, w) for w in _norm(text).split()]
+    found: set[Region] = set()
+    for at, word in enumerate(words):
+        if word not in _REGENCY_LEADS:
+            continue
+        for length in (4, 3, 2):  # the kind word and up to three words of name, longest first
+            kinds, rest = _split_kind(words[at:at + length])
+            region = _decide(_lookup(" ".join(rest), kinds, None), kinds) if rest else None
+            if region is not None:
+                found.add(region)
+                break
+    return found.pop() if len(found) == 1 else None
+
+
 _POSTCODE = re.compile(r"\s*\b\d{5}\s*$")
 _COUNTRY = frozenset({"indonesia", "ri", "nkri"})
 

@@ -472,7 +472,7 @@ def plan(event: RoutingEvent, directory: Directory, seed: int, handovers: int = 
                      message=f"Bukan kewenangan {holder.name}.")]
     steps: list[Step] = []
     if received:
-        if national and rnd.random() < 0.05:
+        if rnd.random() < (0.05 if national else 0.01):  # out of any agency's remit
             return [Step(days(0.1, 1), Status.ARCHIVED, reason="Bukan pengaduan pelayanan publik.")]
         steps.append(Step(days(0.1, 1.5), Status.VERIFIED))
     units = sorted(a.code for a in directory.agencies.values() if a.parent == holder.code)

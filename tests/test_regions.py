@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hub import regions
-from hub.regions import Region, by_bps_code, by_code, provinces, regencies, resolve
+from hub.regions import Region, by_bps_code, by_code, mentioned, provinces, regencies, resolve
 
 ALL = provinces() + regencies()
 
@@ -401,3 +401,15 @@ def test_an_address_is_read_from_its_larger_place(text: str, code: str | None) -
 def test_a_short_word_without_a_kind_word_is_no_typo_of_a_regency(word: str) -> None:
     # One edit from Pinrang, Sampang and Paniai: a junction or a beach sent to Madura or Papua.
     assert resolve(word) is None
+
+
+@pytest.mark.parametrize(("text", "code"), [
+    ("Air PDAM di Perumnas 3 Kota Bekasi tidak mengalir sejak 3 hari", "32.75"),
+    ("Pelayanan e-KTP di Disdukcapil Kabupaten Bekasi lambat sekali", "32.16"),
+    ("Jalan rusak di Kab. Bogor dekat pasar", "32.01"),
+    ("Banjir di kota kami sudah tiga hari", None),  # no name after the kind word
+    ("Jalan rusak di Bekasi", None),  # no kind word: Kota or Kabupaten?
+    ("Dari Kota Bekasi ke Kabupaten Bekasi jalannya rusak", None),  # two: not guessed
+])
+def test_a_regency_named_in_a_text_with_its_kind_word(text: str, code: str | None) -> None:
+    assert mentioned(text) == (by_code(code) if code else None)

@@ -8,16 +8,27 @@ path (`/intake/<source>`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import ParamSpec, Protocol
 
 from hub.adapters import meta, open311, sms_gateway, sms_twilio, web, whatsapp, x
-from hub.adapters.base import Adapter, Fragment, Outcome, RawMessage, Rejection
+from hub.adapters.base import (
+    Adapter,
+    Fragment,
+    Outcome,
+    RawMessage,
+    Rejection,
+    placed_by_text,
+)
 from hub.adapters.provincial import DIALECTS
+from hub.model import Complaint
 
 __all__ = [
     "SOURCES", "Fragment", "Outcome", "RawMessage", "Rejection", "Source", "find_source",
 ]
+
+P = ParamSpec("P")
 
 
 class Joiner(Protocol):
@@ -46,8 +57,16 @@ class Source:
 _JSON = "application/json"
 _FORM = "application/x-www-form-urlencoded"
 
+def _placed(produce: Callable[P, list[Outcome]]) -> Callable[P, list[Outcome]]:
+    """`produce` with each complaint given the region its text names, if it had none."""
+    def outcomes(*args: P.args, **kwargs: P.kwargs) -> list[Outcome]:
+        return [placed_by_text(o) if isinstance(o, Complaint) else o
+                for o in produce(*args, **kwargs)]
+    return outcomes
+
+
 SOURCES: dict[str, Source] = {
-    s.name: s
+    s.name: replace(s, normalize=_placed(s.normalize), join=s.join and _placed(s.join))
     for s in (
         Source("web", "web", web.normalize, ("application/json",), "lapor.go.id web form"),
         Source("mobile", "mobile", web.normalize, ("application/json",), "LAPOR! mobile app"),

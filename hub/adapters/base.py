@@ -321,6 +321,20 @@ def form_text(form: dict[str, list[str]], key: str, *, required: bool = False) -
     return as_text(values[0] if values else None, key, required=required)
 
 
+def placed_by_text(complaint: Complaint) -> Complaint:
+    """A complaint that came without a region, with the one its text names ("Air PDAM di
+    Perumnas 3 Kota Bekasi tidak mengalir"): routed to that region, not the national admin."""
+    if complaint.location.region_code is not None:
+        return complaint
+    region = regions.mentioned(f"{complaint.title or ''} {complaint.description}")
+    if region is None:
+        return complaint
+    place = complaint.location.model_copy(update={
+        "region_code": region.code, "region_name": complaint.location.region_name or region.name,
+    })
+    return complaint.model_copy(update={"location": place})
+
+
 def locate(
     region_text: str | None,
     *,
