@@ -42,7 +42,8 @@ def category_code(text: str | None) -> str | None:
     """The code for a category name, code or alias; None when unknown or absent."""
     if text is None:
         return None
-    return _lookup().get(" ".join(text.split()).casefold())
+    # As people and provincial systems write it: "Kesehatan.", "Akta  Kelahiran", "eKTP".
+    return _lookup().get(" ".join(text.strip(" .,;:!").split()).casefold())
 
 
 def ancestors(code: str) -> list[str]:

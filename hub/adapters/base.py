@@ -345,12 +345,21 @@ def locate(
 ) -> Location:
     """A location whose region is resolved from the source's text (within a province if given).
 
-    An unresolved region stays explicit: no code, and the source's text kept as the name.
+    An unresolved region stays explicit: the source's text kept as the name, and no code –
+    or the province's, when the source is that province's own system: the complaint is
+    surely there, and its coordinator is nearer than the national admin.
     """
     region = regions.resolve(region_text, province_code) if region_text else None
+    if region is None:
+        province = regions.by_code(province_code) if province_code else None
+        return Location(
+            region_code=province.code if province else None,
+            region_name=region_text or (province.name if province else None),
+            latitude=latitude, longitude=longitude, address=address,
+        )
     return Location(
-        region_code=region.code if region else None,
-        region_name=region.name if region else region_text,
+        region_code=region.code,
+        region_name=region.name,
         latitude=latitude,
         longitude=longitude,
         address=address,

@@ -74,7 +74,8 @@ def test_information_request_flags_and_unresolved_region() -> None:
     found = complaint(run(load("selesai.json")))
     assert found.report_type is ReportType.INFORMATION_REQUEST
     assert (found.anonymous, found.confidential) == (True, True)
-    assert (found.location.region_code, found.location.region_name) == (None, "Jakarta Tengah")
+    # No such kota: the province's own system puts it in the province, by its own name.
+    assert (found.location.region_code, found.location.region_name) == ("31", "Jakarta Tengah")
     assert found.reporter.phone is None  # "12345" is no phone number
     assert found.reporter.name == "Warga"
 

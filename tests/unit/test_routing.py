@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hub.calendar import Zone
-from hub.categories import ancestors, categories
+from hub.categories import ancestors, categories, category_code
 from hub.model import Channel, Complaint, Location, SourceRef, tracking_id_for
 from hub.routing import Agency, Directory, Level, RegistryError, Rule
 
@@ -152,3 +152,19 @@ def test_rule_index_agrees_with_a_scan_of_every_rule(
 ])
 def test_an_agency_without_a_zone_takes_its_regions(region: str | None, zone: Zone) -> None:
     assert Agency(code="a", name="A", level=Level.PROVINCE, region=region).zone is zone
+
+
+@pytest.mark.parametrize(("written", "code"), [
+    ("Kependudukan", "civil-registry"), ("Dukcapil", "civil-registry"),
+    ("Akta Kelahiran", "civil-registry"), ("eKTP", "civil-registry"), ("Air Minum", "water"),
+    ("Sosial", "social-welfare"), ("PUPR", "infrastructure"),
+    ("Pekerjaan Umum", "infrastructure"), ("Pendidikan dan Kebudayaan", "education"),
+    ("Jalan Berlubang", "infrastructure"), ("Parkir Liar", "transport"),
+    ("Kesehatan.", "health"), (" akta  kelahiran ", "civil-registry"),
+    ("BPJS Kesehatan", None),  # a national body, not the city's health office
+])
+def test_category_words_as_citizens_and_provinces_write_them(
+    written: str, code: str | None,
+) -> None:
+    # Each was "other": the complaint waited at the region's coordinator, not the office.
+    assert category_code(written) == code

@@ -33,6 +33,7 @@ from hub.adapters.base import (
     category_from,
     e164_phone,
     entry_outcome,
+    locate,
     message_id_of,
     rejecting,
     report_type_from,
@@ -212,11 +213,9 @@ def _location(region_text: str | None, address: str | None) -> Location:
         region = regions.by_bps_code(region_text)
     else:
         region = regions.resolve(region_text, _PROVINCE)
-    return Location(
-        region_code=region.code if region else None,
-        region_name=region.name if region else region_text,
-        address=address,
-    )
+    if region is None:  # an export of Central Java's: surely there (see base.locate)
+        return locate(region_text, province_code=_PROVINCE, address=address)
+    return Location(region_code=region.code, region_name=region.name, address=address)
 
 
 def _date(text: str | None) -> datetime | None:
