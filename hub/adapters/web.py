@@ -91,6 +91,10 @@ def _location(place: dict[str, Any]) -> Location:
     """The form's place; without a code, its region is read from the name ("Kota Bekasi"),
     as the other channels' are, rather than left to the national admin."""
     code = _region_code(place.get("kode_wilayah"))
+    if code is not None and regions.by_code(code) is None:
+        # Well formed but no region of today's table (Papua Barat's 92.71, now Papua Barat
+        # Daya's 96.71; a typo): a false code routes wrong, the name may yet say where.
+        code = None
     name = as_text(place.get("nama"), "lokasi.nama")
     latitude = as_coordinate(place.get("lat"), "lokasi.lat")
     longitude = as_coordinate(place.get("lng"), "lokasi.lng")

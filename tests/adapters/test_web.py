@@ -142,3 +142,13 @@ def test_a_place_in_the_street_address_is_resolved() -> None:
     named = complaint({"id": "w-nama", "isi": "Jalan rusak parah",
                        "lokasi": {"nama": "Jl. Ahmad Yani No. 1, Kota Bekasi"}})
     assert named.location.region_code == "32.75"
+
+
+def test_a_code_of_no_region_today_is_not_routed_by() -> None:
+    # Kota Sorong was 92.71 before Papua Barat Daya (96) was made: routed to Papua Barat.
+    moved = complaint({"id": "w-sorong", "isi": "Jalan rusak parah",
+                       "lokasi": {"kode_wilayah": "92.71", "nama": "Kota Sorong"}})
+    assert moved.location.region_code == "96.71"
+    typo = complaint({"id": "w-typo", "isi": "Jalan rusak parah",
+                      "lokasi": {"kode_wilayah": "32.99"}})
+    assert typo.location.region_code is None
