@@ -338,35 +338,35 @@ def resolve(text: str, province_code: str | None = None) -> Region | None:
     parts = [_POSTCODE.sub("", part).strip() for part in text.split(",")]
     parts = [part for part in parts if part and _norm(part) not in _COUNTRY]
     province: Region | None = None
-    for n, part in enumerate(reversed(parts)):
-        hint = _match(part, None)
-        if hint is not None and hint.is_province and province is None:
-            if province_code not in (None, hint.code):
-                return None  # the text and the caller disagree about the province
-            province, province_code = hint, hint.code
-            continue
-        if n > (province is not None) and not _has_kind(part):
-            continue
+    read_place = False  # the last part that is no province was read
+    for part in reversed(parts):
+        if read_place and not _has_kind(part):
+            continue  # matching it would only cost (fuzzy over every name) and mislead
         found = _match(part, province_code)
+        if found is not None and found.is_province and province is None and not read_place:
+            province, province_code = found, found.code  # narrows the parts before it
+            continue
         if found is not None:
             return found
+        read_place = True
     return province if province is not None and len(parts) == 1 else None
 
 
-_REGENCY_LEADS = frozenset({"kota", "kabupaten", "kab", "pemkot", "pemkab", "kodya",
-                            "kotamadya"})
+_REGENCY_LEAD = re.compile(r"\b(?:kota|kabupaten|kab|pemkot|pemkab|kodya|kotamadya)\b",
+                           re.IGNORECASE)
 
 
 def mentioned(text: str) -> Region | None:
     """The one regency a free text names with its kind word ("... di Kota Bekasi ..."),
     exactly as written; None when it names none, or several."""
-    words = [_WORDS.get(w, w) for w in _norm(text).split()]
+    low = text.casefold()
+    if "kota" not in low and "kab" not in low and "pem" not in low and "kodya" not in low:
+        return None  # most texts name no regency: no work for them
     found: set[Region] = set()
-    for at, word in enumerate(words):
-        if word not in _REGENCY_LEADS:
-            continue
+    for lead in _REGENCY_LEAD.finditer(text):
+        words = [_WORDS.get(w, w) for w in _norm(text[lead.start():lead.start() + 80]).split()]
         for length in (4, 3, 2):  # the kind word and up to three words of name, longest first
-            kinds, rest = _split_kind(words[at:at + length])
+            kinds, rest = _split_kind(words[:length])
             region = _decide(_lookup(" ".join(rest), kinds, None), kinds) if rest else None
             if region is not None:
                 found.add(region)
