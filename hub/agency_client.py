@@ -13,6 +13,7 @@ import contextlib
 import json
 import re
 import sys
+import threading
 import uuid
 from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
@@ -142,9 +143,10 @@ async def run_agency(
     await start_together(consumer, producer)
     greet(code, agency.topic_name)
     reader = asyncio.create_task(_read(consumer))
+    lines = _typed_lines() if interactive else None
     try:
-        while interactive:
-            line = await asyncio.to_thread(sys.stdin.readline)
+        while lines is not None:
+            line = await lines.get()
             if not line or line.strip() in ("quit", "exit"):
                 break
             result = parse_command(line, code, agencies)
@@ -165,6 +167,29 @@ async def run_agency(
             await reader
         await consumer.stop()
         await producer.stop()
+
+
+def _typed_lines() -> asyncio.Queue[str]:
+    """Lines typed at the prompt, read by a daemon thread ("" at the end of input).
+
+    Not `asyncio.to_thread`: at exit Python waits for its worker, which waits for a line,
+    so Ctrl-C left the client hanging until Enter was pressed.
+    """
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[str] = asyncio.Queue()
+
+    def read() -> None:
+        while True:
+            line = sys.stdin.readline()
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, line)
+            except RuntimeError:  # the client has stopped meanwhile
+                return
+            if not line:
+                return
+
+    threading.Thread(target=read, name="agency-prompt", daemon=True).start()
+    return queue
 
 
 async def _read(consumer: AIOKafkaConsumer) -> None:

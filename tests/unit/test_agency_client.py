@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
 import threading
 import uuid
@@ -191,3 +192,22 @@ def _until(stream: IO[str], text: str) -> str:
         if text in line:
             break
     return "".join(seen)
+
+
+@pytest.mark.broker
+def test_ctrl_c_at_the_prompt_stops_the_client_at_once(kafka_bootstrap: str) -> None:
+    # The prompt's reader thread held the exit until Enter was pressed.
+    leader, follower = os.openpty()
+    process = subprocess.Popen(
+        [LAPOR_HUB, "agency", "kota-bekasi-dinkes"], stdin=follower, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, env={**os.environ, "HUB_KAFKA_BOOTSTRAP": kafka_bootstrap},
+    )
+    os.close(follower)
+    try:
+        assert process.stdout is not None
+        assert b"listening on" in process.stdout.readline()
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=15) == 130
+    finally:
+        process.kill()
+        os.close(leader)
