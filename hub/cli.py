@@ -145,10 +145,14 @@ def run() -> None:
 def dev(
     rate: Annotated[float, typer.Option(help="Demo complaints per second.")] = 5.0,
     port: Annotated[int, typer.Option(help="Embedded broker port.")] = 9092,
+    leave: Annotated[list[str] | None, typer.Option(
+        help="An agency the demo does not answer, for you to answer with `lapor-hub agency` "
+        "(repeatable; default kota-bekasi-dinkes; --leave none answers all).")] = None,
 ) -> None:
     """Embedded broker + hub on SQLite under ./var + a demo stream, with progress."""
     from hub.app import check_http_port
-    from hub.devserver import run_dev
+    from hub.devserver import DEMO_LEFT, run_dev
+    from hub.routing import Directory
     from hub.settings import Settings
     from hub.simulate import pace_problem
 
@@ -156,8 +160,13 @@ def dev(
         _fail(problem)  # 0 ended the demo feeder in a ZeroDivisionError
     os.environ.setdefault("HUB_DATABASE_URL", "sqlite:///var/hub.db")
     _logging("WARNING")
-    check_http_port(Settings())
-    asyncio.run(run_dev(rate, port))
+    settings = Settings()
+    check_http_port(settings)
+    left = frozenset(leave or [DEMO_LEFT]) - {"none"}
+    known = Directory.load(settings.agencies_file).agencies
+    if unknown := sorted(left - set(known)):
+        _fail(f"--leave: no agency {', '.join(unknown)} in the registry")
+    asyncio.run(run_dev(rate, port, left))
 
 
 @cli.command()

@@ -82,7 +82,12 @@ def _open_from_earlier_runs(url: str) -> int:
     return int(count)
 
 
-async def run_dev(rate: float, port: int) -> None:
+DEMO_LEFT = "kota-bekasi-dinkes"
+"""The agency the demo leaves to people by default: the one the README's agency client
+example answers for. Answered by the demo too, what was typed there was refused."""
+
+
+async def run_dev(rate: float, port: int, leave: frozenset[str] = frozenset()) -> None:
     # SIGTERM (a service manager, `timeout`, `kill`) must stop the broker too: it runs in
     # its own session, so dying at once would leave it running, port and all. Uvicorn
     # takes the signal while it serves and raises it again once it has stopped; this
@@ -114,7 +119,9 @@ async def run_dev(rate: float, port: int) -> None:
         console.print(
             f"[bold]LAPOR Hub[/] broker {broker.bootstrap} · database {settings.database_url}\n"
             f"  post complaints: {base}/intake/<source> · metrics: {base}/metrics · "
-            f"ready: {base}/readyz\n  Ctrl-C stops everything.",
+            f"ready: {base}/readyz\n  Ctrl-C stops everything."
+            + "".join(f"\n  {code} is left to you: lapor-hub agency {code}" for code in
+                      sorted(leave)),
             soft_wrap=True,
         )
         if earlier := _open_from_earlier_runs(settings.database_url):
@@ -133,7 +140,7 @@ async def run_dev(rate: float, port: int) -> None:
                 f"HUB_KAFKA_BOOTSTRAP={broker.bootstrap}", soft_wrap=True,
             )
         serving = asyncio.create_task(server.serve())
-        feeding = asyncio.create_task(_feed(base, rate, settings))
+        feeding = asyncio.create_task(_feed(base, rate, settings, leave))
         try:
             await _show_progress(serving)
         finally:
@@ -158,7 +165,7 @@ class Waiting:
 waiting = Waiting()
 
 
-async def _feed(base: str, rate: float, settings: Settings) -> None:
+async def _feed(base: str, rate: float, settings: Settings, leave: frozenset[str]) -> None:
     """Post demo complaints once the hub is ready, and answer them as the agencies would
     (the simulator's responders: time compressed, one simulated day per second)."""
     async with httpx.AsyncClient(base_url=base, timeout=10) as client:
@@ -174,7 +181,7 @@ async def _feed(base: str, rate: float, settings: Settings) -> None:
             await asyncio.sleep(0.5)
         waiting.why = "the demo's agency responders joining their consumer group"
         responders = Responders(settings, Directory.load(settings.agencies_file), 1708, tally,
-                                since=datetime.now(UTC))
+                                since=datetime.now(UTC), leave=leave)
         await responders.start()
         waiting.why = None
         answering = asyncio.create_task(responders.run(float("inf")))

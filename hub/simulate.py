@@ -560,6 +560,8 @@ class Responders:
     seed: int
     tally: Tally
     since: datetime
+    leave: frozenset[str] = frozenset()
+    """Agencies left to people: their topics are not read, their complaints not answered."""
     consumer: AIOKafkaConsumer = field(init=False)
     producer: AIOKafkaProducer = field(init=False)
     due: list[tuple[float, int, FollowUpEvent]] = field(default_factory=list)
@@ -572,7 +574,8 @@ class Responders:
         options = client_options(self.settings)
         options["client_id"] = f"{self.settings.kafka_client_id}-simulate"
         self.consumer = AIOKafkaConsumer(
-            *sorted({a.topic_name for a in self.directory.agencies.values()}),
+            *sorted({a.topic_name for a in self.directory.agencies.values()
+                     if a.code not in self.leave}),
             **options,
             group_id=f"{self.settings.kafka_group}-{GROUP_SUFFIX}",
             auto_offset_reset="earliest",

@@ -22,6 +22,15 @@ from tests.support import broker_outlives, broker_running_on
 def test_dev_shows_progress_and_stops_its_broker_on_sigterm(tmp_path: Path) -> None:
     first = run_dev_until_routed(tmp_path)
     assert not [line for line in first if "earlier runs" in line]
+    # One agency is left to people (the README's agency client example): the demo answered
+    # it too, and what was typed there was refused as coming too late.
+    assert any("kota-bekasi-dinkes is left to you: lapor-hub agency kota-bekasi-dinkes" in line
+               for line in first), "".join(first)[-3000:]
+    with sqlite3.connect(tmp_path / "hub.db") as db:
+        answered = dict(db.execute(
+            "SELECT agency_code = 'kota-bekasi-dinkes', count(*) FROM status_history "
+            "WHERE status <> 'received' GROUP BY 1").fetchall())
+    assert not answered.get(1) and answered.get(0), answered
     # `make run` again on the same database: the demo is new complaints, not the last
     # run's again (stored already: routed 0 until it passed the last run's count); the
     # last run's open ones are said to be there, their topics gone with its broker.
@@ -113,3 +122,11 @@ def test_a_taken_broker_port_is_said_with_the_bootstrap_to_use(tmp_path: Path) -
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_leaving_an_agency_not_in_the_registry_is_refused_in_one_line(tmp_path: Path) -> None:
+    out = subprocess.run([sys.executable, "-m", "hub", "dev", "--leave", "kota-bekasi-dinkez"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
+                         env={**os.environ, "HUB_HTTP_PORT": str(free_port())})
+    assert (out.returncode, out.stderr) == (
+        2, "lapor-hub: --leave: no agency kota-bekasi-dinkez in the registry\n")
