@@ -27,10 +27,18 @@ console = terminal.console(stderr=True)
 
 
 def _summary(routed: dict[str, float]) -> str:
+    """Complaints and what became of them; routing events counted apart from hand-ons (a
+    reroute or a disposition to another agency routes a complaint again)."""
+    received = sum(metrics.totals("lapor_complaints_received_total", "channel").values())
+    handed = sum(n for reason, n in metrics.totals("lapor_complaints_routed_total",
+                                                   "reason").items()
+                 if reason in ("reroute", "disposition"))
+    statuses = metrics.totals("lapor_follow_ups_total", "status")
     dead = sum(metrics.totals("lapor_dead_letters_total", "reason").values())
-    answered = sum(metrics.totals("lapor_follow_ups_total", "status").values())
-    return (f"routed {sum(routed.values()):.0f} · follow-ups applied {answered:.0f} · "
-            f"dead letters {dead:.0f}")
+    return (f"received {received:.0f} · routed {sum(routed.values()) - handed:.0f} "
+            f"(+{handed:.0f} handed on) · follow-ups applied {sum(statuses.values()):.0f} "
+            f"(responded {statuses.get('responded', 0):.0f}, closed "
+            f"{statuses.get('closed', 0):.0f}) · dead letters {dead:.0f}")
 
 
 def _progress() -> Table:

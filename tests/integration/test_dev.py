@@ -68,7 +68,7 @@ def run_dev_until_routed(tmp_path: Path) -> list[str]:
         while routed == 0 and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(1)
             found = [int(m.group(1)) for line in list(lines)
-                     if (m := re.search(r"· routed (\d+) ·", line))]
+                     if (m := re.search(r"· routed (\d+) \(\+\d+ handed on\) ·", line))]
             routed = found[-1] if found else 0
         assert routed > 0, "".join(lines)[-3000:]
         # Until the demo posts, the progress says what it waits for (the groups' joins take
