@@ -10,8 +10,9 @@ import subprocess
 import tomllib
 import uuid
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -105,45 +106,38 @@ async def test_a_raw_message_delivered_twice_is_one_complaint_and_one_routing_ev
 async def test_a_header_not_in_utf8_or_null_costs_no_record_of_its_batch(hub: HubProcess) -> None:
     # FastStream's batch parser failed on the stray byte before the hub saw the batch, and the
     # next commit passed over it: every record fetched beside it was lost.
-    run = uuid.uuid4().hex[:6]
-    bodies = [web_form(f"{run}-header-{i}", kategori="pdam") for i in range(3)]
-    producer = AIOKafkaProducer(bootstrap_servers=hub.bootstrap, acks="all", linger_ms=50)
-    await producer.start()
-    try:
-        sent = [await producer.send(hub.topic("raw.web"), body, key=run.encode(), headers=[
-            ("content-type", b"application/json"), ("trace", {1: b"\xff\xfe", 2: None}.get(i, b"ok")),
-        ]) for i, body in enumerate(bodies)]
-        for future in sent:
-            await future
-    finally:
-        await producer.stop()
-    topic = hub.topic("agency.kota-bekasi-tirta-patriot")
-    ids = {json.loads(body)["id"] for body in bodies}
-    records = await consume_all(hub.bootstrap, topic, expect=3, timeout=20, settle=5.0)
-    routed = {e["complaint"]["source"]["message_id"] for e in events(records)} & ids
-    assert routed == ids
+    odd = {1: b"\xff\xfe", 2: None}
+    await all_three_routed(hub, "header", lambda i: {
+        "headers": [("content-type", b"application/json"), ("trace", odd.get(i, b"ok"))]})
 
 
 async def test_a_timestamp_past_year_9999_costs_no_record_of_its_batch(hub: HubProcess) -> None:
     # Reading it failed the batch before any record was looked at, and the next commit passed
     # over it: every record fetched beside it was lost.
+    await all_three_routed(hub, "stamp", lambda i: {
+        "headers": [("content-type", b"application/json")],
+        "timestamp_ms": 300_000_000_000_000 if i == 1 else None})
+
+
+async def all_three_routed(
+    hub: HubProcess, name: str, odd: Callable[[int], dict[str, Any]],
+) -> None:
+    """Three web forms in one batch, the second or third sent with `odd(i)`'s oddities: all
+    three must reach their agency."""
     run = uuid.uuid4().hex[:6]
-    bodies = [web_form(f"{run}-stamp-{i}", kategori="pdam") for i in range(3)]
+    bodies = [web_form(f"{run}-{name}-{i}", kategori="pdam") for i in range(3)]
     producer = AIOKafkaProducer(bootstrap_servers=hub.bootstrap, acks="all", linger_ms=50)
     await producer.start()
     try:
-        sent = [await producer.send(
-            hub.topic("raw.web"), body, key=run.encode(),
-            timestamp_ms=300_000_000_000_000 if i == 1 else None,
-            headers=[("content-type", b"application/json")],
-        ) for i, body in enumerate(bodies)]
+        sent = [await producer.send(hub.topic("raw.web"), body, key=run.encode(), **odd(i))
+                for i, body in enumerate(bodies)]
         for future in sent:
             await future
     finally:
         await producer.stop()
     topic = hub.topic("agency.kota-bekasi-tirta-patriot")
     ids = {json.loads(body)["id"] for body in bodies}
-    records = await consume_all(hub.bootstrap, topic, expect=3, timeout=20, settle=2.0)
+    records = await consume_all(hub.bootstrap, topic, expect=3, timeout=20, settle=3.0)
     routed = {e["complaint"]["source"]["message_id"] for e in events(records)} & ids
     assert routed == ids
 
