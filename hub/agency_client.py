@@ -43,7 +43,7 @@ HELP = f"type: <tracking-id> <status> [--to AGENCY] [message]   statuses: {STATU
 
 
 def parse_command(
-    line: str, agency: str, agencies: Collection[str] = ()
+    line: str, agency: str, agencies: Collection[str] = (), *, national: bool = False
 ) -> FollowUpEvent | str:
     """A follow-up from one typed line, or the reason it is not one. `agencies`: the
     registry's codes, which a --to must name (a typo would reach only the dead letters)."""
@@ -66,6 +66,10 @@ def parse_command(
             return "not sent: --to goes with dispositioned only"
         if agencies and target not in agencies:
             return f"not sent: no agency {target!r} in the registry"
+    if status == "not_authority" and national:
+        # The hub refuses it (no level above to return it to): a dead letter nobody sees here.
+        return ("not sent: the national admin cannot decline a complaint; disposition it "
+                "(--to) or archive it with a reason")
     if status == "archived" and not rest:
         return "not sent: archived needs a reason, typed after it"
     try:
@@ -130,7 +134,8 @@ def greet(code: str, topic: str) -> None:
 
 
 async def run_agency(
-    settings: Settings, agency: Agency, agencies: Collection[str], *, interactive: bool
+    settings: Settings, agency: Agency, agencies: Collection[str], *, interactive: bool,
+    national: bool = False,
 ) -> None:
     """Show what is routed to `agency` (on its registry topic) and send what is typed."""
     code = agency.code
@@ -149,7 +154,7 @@ async def run_agency(
             line = await lines.get()
             if not line or line.strip() in ("quit", "exit"):
                 break
-            result = parse_command(line, code, agencies)
+            result = parse_command(line, code, agencies, national=national)
             if isinstance(result, str):
                 console.print(result, markup=False)  # may quote what was typed
                 continue

@@ -244,7 +244,8 @@ def agency(
     known = directory.get(code)
     if known is None:
         _fail(f"unknown agency {code!r}")
-    asyncio.run(run_agency(settings, known, directory.agencies.keys(), interactive=not listen_only))
+    asyncio.run(run_agency(settings, known, directory.agencies.keys(), interactive=not listen_only,
+                           national=known.code == directory.national.code))
 
 
 @cli.command()

@@ -211,3 +211,11 @@ def test_ctrl_c_at_the_prompt_stops_the_client_at_once(kafka_bootstrap: str) -> 
     finally:
         process.kill()
         os.close(leader)
+
+
+def test_the_national_admin_is_not_offered_a_decline() -> None:
+    # The hub refuses it as a dead letter, which the client never shows.
+    assert parse_command(f"{TID} not_authority bukan wewenang", "kemenpanrb", national=True) == (
+        "not sent: the national admin cannot decline a complaint; disposition it (--to) or "
+        "archive it with a reason")
+    assert isinstance(parse_command(f"{TID} not_authority bukan wewenang", "a"), FollowUpEvent)
