@@ -216,6 +216,8 @@ def summarize(
         zone = holder.zone if holder else Zone.WIB
         if not first <= row.received_at.astimezone(zone.tzinfo).date() <= last:
             continue
+        if row.status is Status.ARCHIVED:
+            continue  # archived with a reason (spam, no public service): no follow-up owed
         figures = by_agency.setdefault(
             row.agency, Figures(row.agency, holder.name if holder else row.agency)
         )

@@ -172,7 +172,8 @@ def refresh_gauges(conn: Connection, rules: Rules, now: datetime) -> None:
     )
     state_rows = conn.execute(
         sa.select(TABLE.c.agency_code, state, sa.func.count())
-        .where(TABLE.c.duplicate_of.is_(None))
+        # An archived complaint owes no follow-up (hub.report): in no state's count.
+        .where(TABLE.c.duplicate_of.is_(None), TABLE.c.status != Status.ARCHIVED.value)
         .group_by(TABLE.c.agency_code, state)
     ).all()
     known = rules.directory.agencies

@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 
-from hub import migrate, store, topics
+from hub import metrics, migrate, store, topics, watcher
 from hub.calendar import Zone, load_calendar_config
 from hub.deadlines import Rules
 from hub.followup import store_follow_ups
@@ -256,3 +256,27 @@ def test_breaches_are_counted_and_named_by_the_configured_limit(
     with out.open(encoding="utf-8") as rows:
         (row,) = csv.DictReader(rows)
     assert row["breaches"] == "4"  # 1.5, 2 and 5.75 working days, and one not followed up
+
+
+def test_an_archived_complaint_owes_no_follow_up(database_url: str, tmp_path: Path) -> None:
+    # Two spam reports archived with a reason counted as not followed up for ever: 50 %.
+    hub = Hub(database_url)
+    received = wib(f"{MONDAY} 09:00")
+    ids = [hub.complain(f"a{n}", "jalan", "32.75", received) for n in range(3)]
+    hub.follow_up(ids[0], "kota-bekasi-dbmsda", (Status.DISPOSITIONED, wib(f"{MONDAY} 10:00")),
+                  (Status.IN_PROGRESS, wib(f"{MONDAY} 11:00")))
+    for tracking_id in ids[1:]:
+        event = FollowUpEvent(event_id=f"{tracking_id}-archived", tracking_id=tracking_id,
+                              agency_code="kota-bekasi-dbmsda", status=Status.ARCHIVED,
+                              at=wib(f"{MONDAY} 12:00"), reason="Iklan, bukan pengaduan.")
+        record = hub.record(topics.FOLLOW_UP, event.model_dump_json().encode(), event.at)
+        with store.transaction(hub.engine) as conn:
+            assert not store_follow_ups(conn, [record], RULES, event.at).dead_letters
+    with store.transaction(hub.engine) as conn:
+        watcher.refresh_gauges(conn, RULES, wib("2025-02-14 12:00"))
+    hub.engine.dispose()
+    row = report(database_url, tmp_path)["kota-bekasi-dbmsda"]
+    assert (row["complaints"], row["followed_up"], row["not_followed_up"]) == ("1", "1", "0")
+    assigned = {state: metrics.assigned.labels("kota-bekasi-dbmsda", state)._value.get()
+                for state in ("not_followed_up", "followed_up", "resolved")}
+    assert assigned == {"not_followed_up": 0, "followed_up": 1, "resolved": 0}
