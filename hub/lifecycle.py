@@ -8,7 +8,10 @@ Judgement calls, where DOMAIN.md leaves room:
 
 - Steps may be skipped where one actor's single action covers them: the admin verifies and
   dispositions in one go (received -> dispositioned), an agency answers without posting
-  in_progress first (dispositioned -> responded). Coarse regional vocabularies rely on this.
+  in_progress first (dispositioned -> responded), and an agency a rule routed a complaint to
+  directly takes it up or answers it at once (received or verified -> in_progress or
+  responded: its own verification and disposition are the act). Coarse regional
+  vocabularies rely on this.
 - The machine keeps no history, so a reporter's answer to needs_info cannot return to "where it
   was". The caller, which knows whether the complaint has been dispositioned, reports either
   `received` (the question came from the admin: back to the admin's queue, DOMAIN's
@@ -47,6 +50,8 @@ _NEXT: Final[Mapping[Status, frozenset[Status]]] = MappingProxyType(
             {
                 Status.VERIFIED,
                 Status.DISPOSITIONED,
+                Status.IN_PROGRESS,
+                Status.RESPONDED,
                 Status.NEEDS_INFO,
                 Status.DEFERRED,
                 Status.NOT_AUTHORITY,
@@ -59,6 +64,8 @@ _NEXT: Final[Mapping[Status, frozenset[Status]]] = MappingProxyType(
         Status.VERIFIED: frozenset(
             {
                 Status.DISPOSITIONED,
+                Status.IN_PROGRESS,
+                Status.RESPONDED,
                 Status.NEEDS_INFO,
                 Status.DEFERRED,
                 Status.NOT_AUTHORITY,

@@ -27,6 +27,9 @@ LEGAL: dict[Status, dict[Status, Status]] = {
     S.RECEIVED: {
         S.VERIFIED: S.VERIFIED,
         S.DISPOSITIONED: S.DISPOSITIONED,
+        # An agency a rule routed to directly: its own verification and disposition are the act.
+        S.IN_PROGRESS: S.IN_PROGRESS,
+        S.RESPONDED: S.RESPONDED,
         S.NEEDS_INFO: S.NEEDS_INFO,
         S.DEFERRED: S.DEFERRED,
         S.NOT_AUTHORITY: S.RECEIVED,
@@ -40,6 +43,8 @@ LEGAL: dict[Status, dict[Status, Status]] = {
     },
     S.VERIFIED: {
         S.DISPOSITIONED: S.DISPOSITIONED,
+        S.IN_PROGRESS: S.IN_PROGRESS,
+        S.RESPONDED: S.RESPONDED,
         S.NEEDS_INFO: S.NEEDS_INFO,
         S.DEFERRED: S.DEFERRED,
         S.NOT_AUTHORITY: S.RECEIVED,
