@@ -65,8 +65,12 @@ def _digest(secret: bytes, value: str) -> str:
 
 
 def fingerprint(complaint: Complaint, secret: bytes) -> Fingerprint:
-    """Blocking keys for a complaint. The reporter key is a keyed hash, never the number."""
-    reporter = complaint.reporter.phone or (
+    """Blocking keys for a complaint. The reporter key is a keyed hash, never the number.
+
+    An anonymous report has no reporter key: linked to another by its reporter, the agency
+    holding either would learn who wrote the anonymous one ("same reporter").
+    """
+    reporter = None if complaint.anonymous else complaint.reporter.phone or (
         complaint.reporter.handle.casefold() if complaint.reporter.handle else None
     )
     loc = complaint.location

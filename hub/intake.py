@@ -455,7 +455,8 @@ def _candidate_query() -> sa.Select[Any]:
     """
     table: sa.Table = table_of(ComplaintRow)
     columns = (table.c.tracking_id, table.c.reporter_key, table.c.place_key,
-               table.c.text_key, table.c.fingerprint, table.c.region_code, table.c.received_at)
+               table.c.text_key, table.c.fingerprint, table.c.region_code, table.c.anonymous,
+               table.c.received_at)
     lookups = []
     for col in KEY_COLUMNS:
         latest = sa.func.row_number().over(
@@ -483,7 +484,9 @@ def _candidates(
     if not any(keys.values()):
         return []
     rows = conn.execute(CANDIDATES, {**keys, "since": since}).all()
-    return [Candidate(r[0], Fingerprint(r[1], r[2], r[3], r[4], r[5])) for r in rows]
+    # An anonymous report stored before its reporter key was left out keeps none here.
+    return [Candidate(r[0], Fingerprint(None if r[6] else r[1], r[2], r[3], r[4], r[5]))
+            for r in rows]
 
 
 PASS_SIZE = 5_000

@@ -12,7 +12,7 @@ from hub import metrics, store, topics
 from hub.intake import Record
 from hub.model import DuplicateEvent, FollowUpEvent, RoutingEvent, Status
 from hub.service import Hub
-from tests.support import FakePublisher, web_record
+from tests.support import FakePublisher, reworded, web_record
 
 TEXT = "Lampu penerangan jalan mati sepanjang Jl. Ahmad Yani depan Stasiun Bekasi sejak seminggu"
 
@@ -124,3 +124,22 @@ async def test_a_second_report_is_counted_received_on_its_own_channel(
     await service.intake([replace(mobile, topic=topics.raw("mobile"))])
     # Linked as a duplicate, not routed: still a complaint received through the app.
     assert received._value.get() - before == 1
+
+
+async def test_an_anonymous_report_is_never_linked_by_its_reporter(
+    driven: tuple[Hub, FakePublisher],
+) -> None:
+    # Linked "by reporter", the agency holding either report learned who wrote the anonymous
+    # one: its phone on the duplicate event, or "same reporter" beside a name it had.
+    service, publisher = driven
+    phone = {"nama": "Siti", "telepon": "+6281299887766"}
+    text = "Lampu penerangan jalan mati sepanjang Jl. Ahmad Yani depan Stasiun Bekasi sejak Senin"
+    await service.intake([web_record("anon-1", text, anonim=True, pelapor=phone)])
+    await service.intake([web_record("named-1", reworded(text), pelapor=phone)])
+    await service.intake([web_record("named-2", text + " malam", pelapor=phone)])
+    await service.intake([web_record("anon-2", reworded(text + " malam"), anonim=True,
+                                     pelapor=phone)])
+    kinds = [DuplicateEvent.model_validate(e).matched_by
+             for _, e in by_type(publisher, "duplicate")]
+    assert "reporter" not in kinds
+    assert len(by_type(publisher, "routing")) + len(kinds) == 4
