@@ -324,6 +324,10 @@ class Stored:
             metrics.dead_letters.labels(letter.stage, letter.reason).inc()
 
 
+def group_digest(group_key: str, secret: bytes) -> str:
+    return "g" + hashlib.blake2b(group_key.encode(), key=secret[:64], digest_size=20).hexdigest()
+
+
 def join_fragments(
     conn: Connection, fragments: Sequence[tuple[Fragment, Record]], rules: Rules, now: datetime
 ) -> IntakePlan:
@@ -331,6 +335,10 @@ def join_fragments(
     joined = IntakePlan()
     if not fragments:
         return joined
+    # Stored, the group names the sender ("+62812…:17"): kept as a keyed hash, as the
+    # reporter key is; the parts' bodies are sealed.
+    fragments = [(replace(f, group_key=group_digest(f.group_key, rules.secret)), r)
+                 for f, r in fragments]
     table: sa.Table = table_of(FragmentRow)
     held = {
         (row.group_key, row.idx): (rules.sealer.open(row.body), row.joined_at is not None)

@@ -169,3 +169,21 @@ async def test_the_parts_of_a_refused_sms_replayed_after_a_fix_make_the_complain
                                  {"content-type": "application/json", "hub-replay-of": "1"},
                                  datetime.now(UTC)) for dl in refused])
     assert list(routed(publisher)) == [TRACKING_ID]
+
+
+async def test_the_sender_of_a_part_is_stored_only_sealed_or_hashed(
+    driven: tuple[Hub, FakePublisher],
+) -> None:
+    # The group key "+6281398765432:<ref>" stood in plain text in the fragment table and in
+    # the dedupe key of a refused SMS's dead letters.
+    service, _ = driven
+    await service.intake(parts(1))  # waits for its other parts
+    records = parts(1, 2, 3, id="odd")
+    odd = json.loads(records[2].value)
+    odd["concat"]["total"] = 4
+    records[2] = replace(records[2], value=json.dumps(odd).encode(), offset=next(OFFSETS))
+    await service.intake(records)
+    with service.engine.connect() as conn:
+        stored = [*conn.execute(sa.text("SELECT group_key FROM fragment")).scalars(),
+                  *conn.execute(sa.text("SELECT dedupe_key FROM dead_letter")).scalars()]
+    assert stored and not [s for s in stored if "6281398765432" in s], stored
