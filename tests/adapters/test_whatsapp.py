@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from hub.adapters.base import Outcome, RawMessage, Rejection
-from hub.adapters.whatsapp import normalize
+from hub.adapters.whatsapp import message_ref, normalize
 from hub.model import Attachment, Channel, Complaint, SourceRef, tracking_id_for
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "whatsapp"
@@ -29,7 +29,7 @@ def run(payload: dict[str, Any]) -> list[Outcome]:
 def test_text_message_becomes_a_complaint() -> None:
     (found,) = run(load("text_message.json"))
     assert isinstance(found, Complaint)
-    source = SourceRef(system="whatsapp", message_id=WAMID)
+    source = SourceRef(system="whatsapp", message_id=message_ref(WAMID))
     assert found.source == source
     assert found.tracking_id == tracking_id_for(source)
     assert found.channel is Channel.WHATSAPP
@@ -51,7 +51,7 @@ def test_mixed_batch_keeps_each_message_and_receipt_apart() -> None:
         "not_a_complaint",  # delivery status
     ]
     ids = [o.source_message_id if isinstance(o, Rejection) else None for o in outcomes]
-    assert all(i and i.startswith("wamid.") for i in ids[2:])
+    assert all(i and i.startswith("wa-") for i in ids[2:])
     image = outcomes[0]
     assert isinstance(image, Complaint)
     assert image.description == "Tumpukan sampah di pinggir Kali Malang, sudah seminggu."
@@ -68,7 +68,7 @@ def test_status_receipts_alone_are_not_complaints() -> None:
     (refused,) = run(load("status_only.json"))
     assert isinstance(refused, Rejection)
     assert refused.reason == "not_a_complaint"
-    assert refused.source_message_id == (
+    assert refused.source_message_id == message_ref(
         "wamid.HBgNNjI4MTIzNDU2Nzg5MBUCABEYEkE5OEI3NkM1NEQzMkUxRjBBAA=="
     )
 
@@ -96,3 +96,12 @@ def test_other_objects_are_refused() -> None:
     (refused,) = run({"object": "page", "entry": []})
     assert isinstance(refused, Rejection)
     assert refused.reason == "invalid_payload"
+
+
+def test_the_sender_number_in_a_wamid_goes_nowhere() -> None:
+    # A wamid is the sender's number in base64 and more: as the message id it went to every
+    # agency with the complaint, anonymous ones too, and into dead letters' details.
+    outcomes = run(load("mixed_batch.json"))
+    shown = json.dumps([o.model_dump(mode="json") if isinstance(o, Complaint) else
+                        [o.source_message_id, o.detail] for o in outcomes])
+    assert "wamid." not in shown and "HBgN" not in shown
