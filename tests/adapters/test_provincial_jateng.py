@@ -222,3 +222,16 @@ def test_a_comma_inside_an_attachment_url_stays() -> None:
     (found,) = run(body)
     assert isinstance(found, Complaint)
     assert [a.url for a in found.attachments] == [url, "https://f/2.jpg"]
+
+
+def test_an_anonim_column_hides_the_citizen() -> None:
+    # Not read, an anonymous citizen's name and number went to the agency.
+    body = (HEADER.replace("rahasia\n", "rahasia,anonim\n")
+            + "JTG-A1,04/11/2026 09:00,Jalan rusak,Jalan desa berlubang,jalan,Pengaduan,"
+              "Belum Diverifikasi,3374,Desa A,Budi,081234567890,,,Tidak,Ya\n"
+            + "JTG-A2,04/11/2026 09:00,Jalan rusak,Jalan kota berlubang,jalan,Pengaduan,"
+              "Belum Diverifikasi,3374,Desa B,Sari,081234567891,,,Tidak,Tidak\n").encode()
+    found = by_id(run(body))
+    hidden, named = found["JTG-A1"], found["JTG-A2"]
+    assert isinstance(hidden, Complaint) and isinstance(named, Complaint)
+    assert (hidden.anonymous, named.anonymous) == (True, False)

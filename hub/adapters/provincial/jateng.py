@@ -5,12 +5,14 @@ is ignored), comma-separated – or semicolon-separated, as spreadsheets in an I
 locale save CSV –, one complaint per row. Columns::
 
     no_tiket, tgl_lapor, judul, uraian, kategori, jenis, status, kab_kota, alamat,
-    nama_pelapor, hp_pelapor, email_pelapor, lampiran, rahasia
+    nama_pelapor, hp_pelapor, email_pelapor, lampiran, rahasia[, anonim]
 
 `tgl_lapor` is "dd/mm/yyyy HH:MM" in WIB (seconds, or the day alone, are read too);
 `kab_kota` is a BPS code ("3374") or a name ("Kota Semarang"); `lampiran` holds URLs
-separated by spaces; `rahasia` is Ya/Tidak. Column and status names are our reading of
-the export (confirm with the province; this module is the one place to change).
+separated by spaces; `rahasia` is Ya/Tidak, and so is `anonim` where the export has it (an
+anonymous citizen's name went to the agency when it was not read). Column and status names
+are our reading of the export (confirm with the province; this module is the one place to
+change).
 """
 
 from __future__ import annotations
@@ -190,6 +192,7 @@ def _complaint(raw: RawMessage, row: Row) -> Complaint:
             phone=e164_phone(_cell(row, "hp_pelapor")),
             email=_cell(row, "email_pelapor"),
         ),
+        anonymous=as_flag(row.get("anonim"), "anonim"),
         confidential=as_flag(row.get("rahasia"), "rahasia"),
         attachments=tuple(Attachment(url=url) for url in urls(_cell(row, "lampiran"))),
         submitted_at=_date(_cell(row, "tgl_lapor")) or raw.received_at,
