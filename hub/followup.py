@@ -323,6 +323,8 @@ def _apply_batch(
             # (PostgreSQL; SQLite serializes writers anyway).
             select(ComplaintRow)
             .where(sa.column("tracking_id").in_({e.tracking_id for e in events}))
+            # In key order, as the watcher takes them: two orders deadlocked each other.
+            .order_by(sa.column("tracking_id"))
             .with_for_update()
         )
     }

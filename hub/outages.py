@@ -32,3 +32,14 @@ def is_outage(exc: BaseException) -> bool:
     state = getattr(getattr(exc, "orig", None), "sqlstate", None)
     return isinstance(exc, sa.exc.DBAPIError) and isinstance(state, str) \
         and state.startswith(_OUTAGE_STATES)
+
+
+# Two transactions waiting on each other (40P01) or a serialization failure (40001): the
+# database is there, and the retry goes through; no outage to report.
+_CONFLICT_STATES = ("40P01", "40001")
+
+
+def is_conflict(exc: BaseException) -> bool:
+    """Whether the failure is a deadlock or a serialization failure between transactions."""
+    state = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    return isinstance(exc, sa.exc.DBAPIError) and state in _CONFLICT_STATES

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -37,7 +38,7 @@ from hub.intake import (
     store_intake,
 )
 from hub.model import Stage, fits_one_record
-from hub.outages import is_outage
+from hub.outages import is_conflict, is_outage
 from hub.producers.publisher import Publisher
 
 log = logging.getLogger("hub.service")
@@ -127,6 +128,12 @@ class Hub:
             try:
                 result = await step()
             except Exception as exc:
+                if is_conflict(exc):
+                    # Another instance's transaction held the rows: go again, no outage.
+                    log.info("%s: %s, going again", what,
+                             type(getattr(exc, "orig", exc)).__name__)
+                    await asyncio.sleep(random.uniform(0.01, 0.2))
+                    continue
                 if not is_outage(exc):
                     raise
                 self.health.problems[what] = f"{type(exc).__name__}: {exc}"[:300]

@@ -75,7 +75,9 @@ def sweep(conn: Connection, rules: Rules, now: datetime, limit: int = 500) -> Sw
     ).all()
     result = Sweep()
     outbox: list[dict[str, Any]] = []
-    for mapping in rows:
+    # Claimed in key order, the order the follow-up batches lock rows in (by due date they
+    # deadlocked each other under load, on PostgreSQL).
+    for mapping in sorted(rows, key=lambda r: str(r.tracking_id)):
         row = ComplaintRow.model_validate(dict(mapping._mapping))
         agency = rules.directory.get(row.agency_code) or rules.directory.national
         if row.due_kind == DeadlineKind.AUTO_CLOSE and row.status == Status.RESPONDED:
