@@ -244,17 +244,17 @@ class Hub:
 
     async def watch_deadlines(self) -> int:
         """One pass of the deadline watcher; returns how many complaints it handled."""
-        now = utcnow()
-
         def write() -> watcher.Sweep:
+            # The clock read in each attempt: a pass retried after a wait stamped its
+            # escalations up to 40 s in the past.
             with store.transaction(self.engine) as conn:
-                return watcher.sweep(conn, self.rules, now)
+                return watcher.sweep(conn, self.rules, utcnow())
 
         def read() -> None:
             # Outside the write transaction: the gauges scan every complaint, and on
             # SQLite the intake would wait for that scan (a reader does not block it).
             with self.engine.connect() as conn:
-                watcher.refresh_gauges(conn, self.rules, now)
+                watcher.refresh_gauges(conn, self.rules, utcnow())
 
         swept = await self.retrying("database", lambda: asyncio.to_thread(write))
         await self.retrying("database", lambda: asyncio.to_thread(read))
