@@ -205,18 +205,22 @@ def apply_follow_up(
     if event.status is Status.NOT_AUTHORITY:
         declined = [*json.loads(row.declined), holder.code]
         row.declined = json.dumps(declined)
-        decision = Decision(
-            rules.directory.route(complaint_of(row, rules), exclude=declined).agency, "reroute"
-        )
-        effects.outbox.append(route_to(row, decision, rules, now))
-        effects.routed.append((decision.agency.code, decision.reason))
+        _hand_on(row, Decision(rules.directory.route(
+            complaint_of(row, rules), exclude=declined).agency, "reroute"), rules, now, effects)
     elif target is not None and target.code != holder.code:
-        effects.outbox.append(route_to(row, Decision(target, "disposition"), rules, now))
-        effects.routed.append((target.code, "disposition"))
+        _hand_on(row, Decision(target, "disposition"), rules, now, effects)
     set_deadline(row, rules, rules.directory.get(row.agency_code) or holder)
     if event.status in NOTIFY:
         effects.outbox.append(notification_outbox(row, event, holder, rules, now))
     return effects
+
+
+def _hand_on(row: ComplaintRow, decision: Decision, rules: Rules, now: datetime,
+             effects: Effects) -> None:
+    """Route the complaint to `decision`'s agency; its history row names the new holder."""
+    effects.history["target_agency"] = decision.agency.code
+    effects.outbox.append(route_to(row, decision, rules, now))
+    effects.routed.append((decision.agency.code, decision.reason))
 
 
 def notification_outbox(

@@ -6,6 +6,8 @@ import json
 from datetime import UTC, datetime
 from itertools import count
 
+import sqlalchemy as sa
+
 from hub import topics
 from hub.intake import Record
 from hub.model import FollowUpEvent, Status
@@ -114,3 +116,22 @@ async def test_an_event_id_at_its_limit_is_applied_and_its_citizen_told(
     (note,) = [json.loads(p.value) for p in publisher.sent if p.topic == topics.NOTIFICATION]
     assert note["status"] == "verified" and len(note["event_id"]) <= 100
     assert not [p for p in publisher.sent if p.topic in (topics.RETRY, topics.DEAD_LETTER)]
+
+
+async def test_a_decline_names_in_the_history_who_has_the_complaint_now(
+    driven: tuple[Hub, FakePublisher],
+) -> None:
+    # The not_authority row named nobody: the history never said who held the complaint.
+    service, publisher = driven
+    await service.intake([web_record("decline-1", "Puskesmas tutup saat jam pelayanan",
+                                     kategori="kesehatan")])
+    (routed,) = [json.loads(p.value) for p in publisher.sent]
+    assert not await send(service, publisher, str(routed["tracking_id"]),
+                          str(routed["agency_code"]), Status.NOT_AUTHORITY)
+    (rerouted,) = [json.loads(p.value) for p in publisher.sent if p.topic.startswith(
+        "lapor.agency.")]
+    with service.engine.connect() as conn:
+        named = conn.execute(sa.text(
+            "SELECT target_agency FROM status_history WHERE status = 'not_authority'"
+        )).scalar_one()
+    assert named == rerouted["agency_code"] != routed["agency_code"]
