@@ -99,14 +99,23 @@ def _from_whom(
     if event.at - now > AHEAD_LIMIT:
         return Refusal("invalid_follow_up", f"at: {event.at.isoformat()} lies more than "
                        f"{AHEAD_LIMIT.days} days ahead of the hub's clock")
-    if event.agency_code != row.agency_code and rules.directory.get(event.agency_code) is None:
+    if event.agency_code == row.agency_code:
+        return None
+    if rules.directory.get(event.agency_code) is None:
         return Refusal("unknown_agency", f"agency {event.agency_code} is not in the registry")
-    if event.agency_code != row.agency_code:
-        return Refusal(
-            "not_holder",
-            f"{event.agency_code} does not hold {event.tracking_id} ({row.agency_code} does)",
-        )
-    return None
+    holder = rules.directory.get(row.agency_code)
+    if holder is not None and event.agency_code in rules.directory.supervisors(holder) and (
+        event.status is Status.ARCHIVED
+        or (event.status is Status.DISPOSITIONED and event.target_agency)
+    ):
+        # A coordinator (or the national admin) hears of a late complaint: it may take it
+        # from the holder, to another agency, or archive it – not answer for the holder.
+        return None
+    return Refusal(
+        "not_holder",
+        f"{event.agency_code} does not hold {event.tracking_id} ({row.agency_code} does); "
+        "an agency above it may disposition it (with target_agency) or archive it",
+    )
 
 
 def _reply_before_auto_close(

@@ -174,6 +174,18 @@ class Directory:
                 return found
         return None
 
+    def supervisors(self, agency: Agency) -> set[str]:
+        """Who stands above an agency: its parents, its region's coordinators and theirs,
+        and the national admin – those an escalation about it goes to."""
+        above: set[str] = {self.national.code}
+        for start in (self.get(agency.parent or ""), self.coordinator_of(agency.region)):
+            current = start
+            while current is not None and current.code not in above:
+                above.add(current.code)
+                current = self.get(current.parent or "")
+        above.discard(agency.code)
+        return above
+
     def route(self, complaint: Complaint, exclude: Iterable[str] = ()) -> Decision:
         """The agency that should hold the complaint, skipping those in `exclude`.
 

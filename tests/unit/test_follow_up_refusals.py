@@ -135,3 +135,28 @@ async def test_a_decline_names_in_the_history_who_has_the_complaint_now(
             "SELECT target_agency FROM status_history WHERE status = 'not_authority'"
         )).scalar_one()
     assert named == rerouted["agency_code"] != routed["agency_code"]
+
+
+async def test_an_agency_above_the_holder_may_take_the_complaint_from_it(
+    driven: tuple[Hub, FakePublisher],
+) -> None:
+    # The coordinator an escalation went to could do nothing about it: not_holder.
+    service, publisher = driven
+    await service.intake([web_record("above-1", "Puskesmas tutup saat jam pelayanan",
+                                     kategori="kesehatan")])
+    (routed,) = [json.loads(p.value) for p in publisher.sent]
+    tracking_id, holder = str(routed["tracking_id"]), str(routed["agency_code"])
+    assert holder == "kota-bekasi-dinkes"
+    # A sibling may not; the coordinator may not answer for the holder.
+    (sibling,) = await send(service, publisher, tracking_id, "kota-bekasi-dbmsda",
+                            Status.DISPOSITIONED, target_agency="kota-bekasi-rsud")
+    (answer,) = await send(service, publisher, tracking_id, "kota-bekasi", Status.IN_PROGRESS)
+    assert {sibling["reason"], answer["reason"]} == {"not_holder"}
+    assert not await send(service, publisher, tracking_id, "kota-bekasi", Status.DISPOSITIONED,
+                          target_agency="kota-bekasi-rsud")
+    (handed,) = [json.loads(p.value) for p in publisher.sent
+                 if p.topic.startswith("lapor.agency.")]
+    assert handed["agency_code"] == "kota-bekasi-rsud"
+    national = service.rules.directory.national.code
+    assert not await send(service, publisher, tracking_id, national, Status.ARCHIVED,
+                          reason="Bukan pengaduan pelayanan publik.")
