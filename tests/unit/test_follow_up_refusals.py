@@ -118,23 +118,31 @@ async def test_an_event_id_at_its_limit_is_applied_and_its_citizen_told(
     assert not [p for p in publisher.sent if p.topic in (topics.RETRY, topics.DEAD_LETTER)]
 
 
+async def clinic_complaint(service: Hub, publisher: FakePublisher, ref: str) -> tuple[str, str]:
+    """A health complaint in Kota Bekasi, routed; its tracking id and holder."""
+    await service.intake([web_record(ref, "Puskesmas tutup saat jam pelayanan",
+                                     kategori="kesehatan")])
+    (routed,) = [json.loads(p.value) for p in publisher.sent]
+    return str(routed["tracking_id"]), str(routed["agency_code"])
+
+
+def handed_on(publisher: FakePublisher) -> list[dict[str, str]]:
+    return [json.loads(p.value) for p in publisher.sent if p.topic.startswith("lapor.agency.")]
+
+
 async def test_a_decline_names_in_the_history_who_has_the_complaint_now(
     driven: tuple[Hub, FakePublisher],
 ) -> None:
     # The not_authority row named nobody: the history never said who held the complaint.
     service, publisher = driven
-    await service.intake([web_record("decline-1", "Puskesmas tutup saat jam pelayanan",
-                                     kategori="kesehatan")])
-    (routed,) = [json.loads(p.value) for p in publisher.sent]
-    assert not await send(service, publisher, str(routed["tracking_id"]),
-                          str(routed["agency_code"]), Status.NOT_AUTHORITY)
-    (rerouted,) = [json.loads(p.value) for p in publisher.sent if p.topic.startswith(
-        "lapor.agency.")]
+    tracking_id, holder = await clinic_complaint(service, publisher, "decline-1")
+    assert not await send(service, publisher, tracking_id, holder, Status.NOT_AUTHORITY)
+    (rerouted,) = handed_on(publisher)
     with service.engine.connect() as conn:
         named = conn.execute(sa.text(
             "SELECT target_agency FROM status_history WHERE status = 'not_authority'"
         )).scalar_one()
-    assert named == rerouted["agency_code"] != routed["agency_code"]
+    assert named == rerouted["agency_code"] != holder
 
 
 async def test_an_agency_above_the_holder_may_take_the_complaint_from_it(
@@ -142,10 +150,7 @@ async def test_an_agency_above_the_holder_may_take_the_complaint_from_it(
 ) -> None:
     # The coordinator an escalation went to could do nothing about it: not_holder.
     service, publisher = driven
-    await service.intake([web_record("above-1", "Puskesmas tutup saat jam pelayanan",
-                                     kategori="kesehatan")])
-    (routed,) = [json.loads(p.value) for p in publisher.sent]
-    tracking_id, holder = str(routed["tracking_id"]), str(routed["agency_code"])
+    tracking_id, holder = await clinic_complaint(service, publisher, "above-1")
     assert holder == "kota-bekasi-dinkes"
     # A sibling may not; the coordinator may not answer for the holder.
     (sibling,) = await send(service, publisher, tracking_id, "kota-bekasi-dbmsda",
@@ -154,8 +159,7 @@ async def test_an_agency_above_the_holder_may_take_the_complaint_from_it(
     assert {sibling["reason"], answer["reason"]} == {"not_holder"}
     assert not await send(service, publisher, tracking_id, "kota-bekasi", Status.DISPOSITIONED,
                           target_agency="kota-bekasi-rsud")
-    (handed,) = [json.loads(p.value) for p in publisher.sent
-                 if p.topic.startswith("lapor.agency.")]
+    (handed,) = handed_on(publisher)
     assert handed["agency_code"] == "kota-bekasi-rsud"
     national = service.rules.directory.national.code
     assert not await send(service, publisher, tracking_id, national, Status.ARCHIVED,
