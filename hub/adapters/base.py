@@ -122,10 +122,26 @@ def parse_json_object(raw: RawMessage) -> dict[str, Any]:
         raise RejectedError("invalid_encoding", f"body is not UTF-8: {exc.reason}") from exc
     except (ValueError, RecursionError) as exc:  # ValueError too: over-long integer literals
         raise RejectedError("invalid_json", f"body is not JSON: {exc}") from exc
+    if _MAY_HOLD_SURROGATE.search(raw.body) and _holds_lone_surrogate(value):
+        # Python reads a surrogate (UTF-8 bytes ED A0 80, or "\ud800" alone) into the text;
+        # no database, JSON writer or hash takes it later, so the record failed downstream.
+        raise RejectedError("invalid_encoding", "body holds a lone surrogate, which is no "
+                            "character")
     if not isinstance(value, dict):
         kind = type(value).__name__
         raise RejectedError("invalid_payload", f"expected a JSON object, got {kind}")
     return value
+
+
+_MAY_HOLD_SURROGATE = re.compile(rb"\xed[\xa0-\xbf]|\\u[dD][89a-fA-F]")
+
+
+def _holds_lone_surrogate(value: Any) -> bool:
+    try:
+        json.dumps(value, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def as_text(value: Any, field_name: str, *, required: bool = False) -> str | None:

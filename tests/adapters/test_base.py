@@ -67,6 +67,22 @@ def test_nan_and_infinity_are_invalid_json_not_text(constant: bytes) -> None:
         "invalid_json", f"body is not JSON: {constant.decode()} is not a JSON value")
 
 
+@pytest.mark.parametrize("body", [
+    b'{"id": "\xed\xa0\x80801234567890123"}',  # a surrogate written as UTF-8 bytes
+    b'{"id": "\\ud800801234567890123"}',  # one escaped, without its pair
+])
+def test_a_lone_surrogate_is_refused_not_a_crash_downstream(body: bytes) -> None:
+    # Python reads it into the text; hashing the id for the tracking id then raised.
+    with pytest.raises(RejectedError) as caught:
+        parse_json_object(RawMessage("t", body, "application/json", RECEIVED))
+    assert caught.value.reason == "invalid_encoding"
+
+
+def test_an_escaped_surrogate_pair_is_a_character() -> None:
+    raw = RawMessage("t", b'{"isi": "banjir \\ud83c\\udf0a"}', "application/json", RECEIVED)
+    assert parse_json_object(raw) == {"isi": "banjir \U0001f30a"}
+
+
 def test_status_from_ignores_case_and_spacing_and_refuses_unknown_words() -> None:
     words = {"Proses OPD Terkait": Status.IN_PROGRESS}
     assert status_from(words, " proses  opd terkait ", "status") is Status.IN_PROGRESS
