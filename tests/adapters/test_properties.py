@@ -11,6 +11,7 @@ import copy
 import csv
 import io
 import json
+import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,7 +32,7 @@ RECEIVED = datetime(2024, 5, 2, 1, 20, tzinfo=UTC)
 NAMES = sorted(SOURCES)
 
 PROPERTY = settings(
-    max_examples=60,
+    max_examples=int(os.environ.get("HUB_PROPERTY_EXAMPLES", "60")),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
