@@ -60,7 +60,9 @@ def normalized(text: str) -> str:
     return " ".join(_NOISE.sub(" ", text.casefold()).split())
 
 
-def _digest(secret: bytes, value: str) -> str:
+def keyed_digest(secret: bytes, value: str) -> str:
+    """A keyed hash of something that names a person (a phone, an SMS's sender): comparable,
+    never readable."""
     return hashlib.blake2b(value.encode(), key=secret[:64], digest_size=16).hexdigest()
 
 
@@ -86,9 +88,9 @@ def fingerprint(complaint: Complaint, secret: bytes) -> Fingerprint:
     while words and words[0] in COURTESIES:
         words.pop(0)
     return Fingerprint(
-        reporter_key=_digest(secret, reporter) if reporter else None,
-        place_key=_digest(secret, place) if place else None,
-        text_key=_digest(secret, " ".join(words[:_OPENING_WORDS]))
+        reporter_key=keyed_digest(secret, reporter) if reporter else None,
+        place_key=keyed_digest(secret, place) if place else None,
+        text_key=keyed_digest(secret, " ".join(words[:_OPENING_WORDS]))
         if len(words) >= _OPENING_WORDS else None,
         text=text,
         region=loc.region_code,

@@ -23,7 +23,7 @@ from hub import metrics, topics
 from hub.adapters import SOURCES, Fragment, Outcome, RawMessage, Rejection
 from hub.calendar import DeadlineKind
 from hub.deadlines import Rules
-from hub.duplicates import BLOCK_LIMIT, Candidate, Fingerprint, Pool, fingerprint
+from hub.duplicates import BLOCK_LIMIT, Candidate, Fingerprint, Pool, fingerprint, keyed_digest
 from hub.model import (
     Complaint,
     DeadLetter,
@@ -324,10 +324,6 @@ class Stored:
             metrics.dead_letters.labels(letter.stage, letter.reason).inc()
 
 
-def group_digest(group_key: str, secret: bytes) -> str:
-    return "g" + hashlib.blake2b(group_key.encode(), key=secret[:64], digest_size=20).hexdigest()
-
-
 def join_fragments(
     conn: Connection, fragments: Sequence[tuple[Fragment, Record]], rules: Rules, now: datetime
 ) -> IntakePlan:
@@ -337,7 +333,7 @@ def join_fragments(
         return joined
     # Stored, the group names the sender ("+62812…:17"): kept as a keyed hash, as the
     # reporter key is; the parts' bodies are sealed.
-    fragments = [(replace(f, group_key=group_digest(f.group_key, rules.secret)), r)
+    fragments = [(replace(f, group_key=keyed_digest(rules.secret, f.group_key)), r)
                  for f, r in fragments]
     table: sa.Table = table_of(FragmentRow)
     held = {
