@@ -364,7 +364,7 @@ def mentioned(text: str) -> Region | None:
         return None  # most texts name no regency: no work for them
     found: set[Region] = set()
     for lead in _REGENCY_LEAD.finditer(text):
-        words = [_WORDS.get(w, w) for w in _norm(text[lead.start():lead.start() + 80]).split()]
+        words = _words(text[lead.start():lead.start() + 80])
         for length in (4, 3, 2):  # the kind word and up to three words of name, longest first
             kinds, rest = _split_kind(words[:length])
             region = _decide(_lookup(" ".join(rest), kinds, None), kinds) if rest else None
@@ -378,8 +378,13 @@ _POSTCODE = re.compile(r"\s*\b\d{5}\s*$")
 _COUNTRY = frozenset({"indonesia", "ri", "nkri"})
 
 
+def _words(text: str) -> list[str]:
+    """The text's normalised words, short forms written out ("jkt" is jakarta)."""
+    return [_WORDS.get(w, w) for w in _norm(text).split()]
+
+
 def _has_kind(text: str) -> bool:
-    return _split_kind([_WORDS.get(w, w) for w in _norm(text).split()])[0] is not None
+    return _split_kind(_words(text))[0] is not None
 
 
 # --- matching --------------------------------------------------------------------------------
@@ -390,7 +395,7 @@ def _within(region: Region, province_code: str | None) -> bool:
 
 
 def _match(text: str, province_code: str | None) -> Region | None:
-    words = [_WORDS.get(w, w) for w in _norm(text).split()]
+    words = _words(text)
     if not words:
         return None
     # The whole text first: "Lima Puluh Kota" is a kabupaten, not "Kota" + "Lima Puluh".

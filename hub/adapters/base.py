@@ -359,13 +359,27 @@ def locate(
     longitude: float | None = None,
     address: str | None = None,
 ) -> Location:
-    """A location whose region is resolved from the source's text (within a province if given).
+    """A location whose region is resolved from the source's text (within a province if given)."""
+    region = regions.resolve(region_text, province_code) if region_text else None
+    return location_of(region, region_text, province_code=province_code, latitude=latitude,
+                       longitude=longitude, address=address)
+
+
+def location_of(
+    region: regions.Region | None,
+    region_text: str | None,
+    *,
+    province_code: str | None = None,
+    latitude: float | None = None,
+    longitude: float | None = None,
+    address: str | None = None,
+) -> Location:
+    """The location of a region the source's text resolved to.
 
     An unresolved region stays explicit: the source's text kept as the name, and no code –
     or the province's, when the source is that province's own system: the complaint is
     surely there, and its coordinator is nearer than the national admin.
     """
-    region = regions.resolve(region_text, province_code) if region_text else None
     if region is None:
         province = regions.by_code(province_code) if province_code else None
         return Location(

@@ -35,7 +35,7 @@ from hub.adapters.base import (
     category_from,
     e164_phone,
     entry_outcome,
-    locate,
+    location_of,
     message_id_of,
     rejecting,
     report_type_from,
@@ -216,9 +216,8 @@ def _location(region_text: str | None, address: str | None) -> Location:
         region = regions.by_bps_code(region_text)
     else:
         region = regions.resolve(region_text, _PROVINCE)
-    if region is None:  # an export of Central Java's: surely there (see base.locate)
-        return locate(region_text, province_code=_PROVINCE, address=address)
-    return Location(region_code=region.code, region_name=region.name, address=address)
+    # Unresolved, still in Central Java: the export is the province's own.
+    return location_of(region, region_text, province_code=_PROVINCE, address=address)
 
 
 def _date(text: str | None) -> datetime | None:
