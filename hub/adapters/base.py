@@ -380,20 +380,12 @@ def location_of(
     or the province's, when the source is that province's own system: the complaint is
     surely there, and its coordinator is nearer than the national admin.
     """
-    if region is None:
-        province = regions.by_code(province_code) if province_code else None
-        return Location(
-            region_code=province.code if province else None,
-            region_name=region_text or (province.name if province else None),
-            latitude=latitude, longitude=longitude, address=address,
-        )
-    return Location(
-        region_code=region.code,
-        region_name=region.name,
-        latitude=latitude,
-        longitude=longitude,
-        address=address,
-    )
+    name = region.name if region else region_text
+    if region is None and province_code:
+        region = regions.by_code(province_code)
+        name = name or (region.name if region else None)
+    return Location(region_code=region.code if region else None, region_name=name,
+                    latitude=latitude, longitude=longitude, address=address)
 
 
 _URL_SEPARATORS = re.compile(r"[\s;]+|,(?=\s*https?://)")
