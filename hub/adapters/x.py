@@ -4,7 +4,7 @@ The payload is a tweet lookup or filtered-stream response: `data` (one tweet or 
 list), `includes.users`, `includes.media`, `includes.places`, and `errors` for ids
 the lookup could not return. Requested fields: author_id, created_at, entities,
 geo, attachments, referenced_tweets, note_tweet; expansions author_id,
-attachments.media_keys, geo.place_id.
+attachments.media_keys, geo.place_id (a place's full_name comes by default).
 
 A long post's `text` is its first 280 characters and a link; the whole post is in
 `note_tweet.text`, which is what the tags are looked for in and what the agency reads.
@@ -130,11 +130,15 @@ def _location(geo: dict[str, Any], includes: _Includes) -> Location:
     elif pair:
         raise RejectedError("invalid_field", "geo.coordinates must be [longitude, latitude]")
     place = includes.places.get(message_id_of(geo.get("place_id")) or "", {})
-    return locate(
-        as_text(place.get("name"), "includes.places[].name"),
-        latitude=latitude,
-        longitude=longitude,
-    )
+    # full_name is what X returns by default ("Kuningan, Jakarta Selatan"), and the larger
+    # place in it settles a district's name that is also a regency's elsewhere; `name`
+    # comes only when a poller asks for it.
+    full_name = as_text(place.get("full_name"), "includes.places[].full_name")
+    name = as_text(place.get("name"), "includes.places[].name")
+    location = locate(full_name or name, latitude=latitude, longitude=longitude)
+    if location.region_code is None and full_name and name:
+        location = locate(name, latitude=latitude, longitude=longitude)
+    return location
 
 
 def _attachments(tweet: dict[str, Any], includes: _Includes) -> tuple[Attachment, ...]:

@@ -115,6 +115,26 @@ def test_an_ambiguous_place_stays_unresolved_but_named() -> None:
     assert found.location.latitude is None
 
 
+def test_a_place_is_read_from_its_full_name_which_x_returns_by_default() -> None:
+    # Without place.fields X returns a place's id and full_name only.
+    payload = tweet("#LAPOR Jalan berlubang @LAPOR1708", geo={"place_id": "p"})
+    payload["includes"]["places"] = [{"id": "p", "full_name": "Surabaya, Jawa Timur"}]
+    (found,) = run(payload)
+    assert isinstance(found, Complaint)
+    assert found.location.region_code == "35.78"
+
+
+def test_a_district_is_placed_by_the_city_its_full_name_gives() -> None:
+    # Kuningan is also a regency in West Java; the full name says which.
+    payload = tweet("#LAPOR Trotoar rusak @LAPOR1708", geo={"place_id": "p"})
+    payload["includes"]["places"] = [
+        {"id": "p", "name": "Kuningan", "full_name": "Kuningan, Jakarta Selatan",
+         "place_type": "neighborhood"}]
+    (found,) = run(payload)
+    assert isinstance(found, Complaint)
+    assert found.location.region_code == "31.74"
+
+
 def test_a_payload_without_tweets_is_refused() -> None:
     (refused,) = run({"meta": {"result_count": 0}})
     assert isinstance(refused, Rejection)
