@@ -278,6 +278,10 @@ def epoch_datetime(value: Any, field_name: str, *, millis: bool = False) -> date
 
 
 _COUNTRY_CODE_FIRST = re.compile(r"\s*62[\d\s().-]*$")
+_INTERNATIONAL_PREFIX = re.compile(r"\s*00(?=\s*[1-9])")
+"""00 before a country code, as a number is written to be dialled from abroad ("0062 812…");
+the library reads it only as the dialling prefix of the region it is given, and Indonesia's
+are others (001, 007, …)."""
 
 
 def e164_phone(text: str | None) -> str | None:
@@ -288,6 +292,10 @@ def e164_phone(text: str | None) -> str | None:
     """
     if not text:
         return None
+    if prefix := _INTERNATIONAL_PREFIX.match(text):
+        found = _e164(f"+{text[prefix.end():].strip()}")
+        if found:
+            return found
     if _COUNTRY_CODE_FIRST.match(text):
         # Indonesians write a national number with its trunk 0, so a leading 62 is first
         # read as the country code (gateways send MSISDNs so; the library alone read
