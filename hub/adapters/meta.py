@@ -1,6 +1,7 @@
 """Facebook Page and Instagram webhooks (Meta Graph API), as the regional bots receive them.
 
-`object` is "page" or "instagram"; each `entry[]` carries `changes[]` (feed and comment
+`object` is "page" or "instagram" (a WhatsApp Business Account's webhook, sent to the same
+callback, is read as the WhatsApp adapter reads it); each `entry[]` carries `changes[]` (feed and comment
 events) and/or `messaging[]` (Messenger and Instagram Direct). A complaint is:
 
 - a new comment on the page's feed: field "feed", item "comment", verb "add";
@@ -17,10 +18,12 @@ forwarded disappears unseen.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from functools import partial
 from typing import Any
 
+from hub.adapters import whatsapp
 from hub.adapters.base import (
     Outcome,
     RawMessage,
@@ -45,6 +48,10 @@ def normalize(raw: RawMessage) -> list[Outcome]:
     """Each comment or message in each entry is one complaint."""
     payload = parse_json_object(raw)
     kind = as_text(payload.get("object"), "object", required=True) or ""
+    if kind == whatsapp.OBJECT:
+        # One Meta app may send all its webhooks to one callback, this one: read as if
+        # posted to the WhatsApp path (same source, so a copy sent there is the same message).
+        return whatsapp.normalize(replace(raw, source=whatsapp.SOURCE))
     channel = _CHANNELS.get(kind)
     if channel is None:
         raise RejectedError("not_a_complaint", f"object {kind[:50]!r} is not page or instagram")

@@ -35,14 +35,19 @@ from hub.adapters.base import (
 from hub.model import Attachment, Channel, Complaint, Reporter, SourceRef, tracking_id_for
 
 _MEDIA = ("image", "video", "document", "audio")
+OBJECT = "whatsapp_business_account"
+SOURCE = "whatsapp"
+"""The source name complaints of this webhook carry, whichever path it was posted to."""
 
 
 @rejecting
 def normalize(raw: RawMessage) -> list[Outcome]:
     """Each message with text is one complaint; each status receipt a rejection."""
     payload = parse_json_object(raw)
-    if payload.get("object") != "whatsapp_business_account":
-        raise RejectedError("invalid_payload", "object must be whatsapp_business_account")
+    if payload.get("object") != OBJECT:
+        hint = (": a Facebook or Instagram webhook goes to the meta source"
+                if payload.get("object") in ("page", "instagram") else "")
+        raise RejectedError("invalid_payload", f"object must be {OBJECT}{hint}")
     outcomes: list[Outcome] = []
     for entry in as_list(payload.get("entry"), "entry"):
         changes = entry.get("changes") if isinstance(entry, dict) else None

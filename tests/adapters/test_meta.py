@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from hub.adapters.base import Outcome, RawMessage, Rejection
+from hub.adapters import whatsapp
 from hub.adapters.meta import normalize
 from hub.model import Attachment, Channel, Complaint, SourceRef, tracking_id_for
 
@@ -146,3 +147,21 @@ def test_messages_in_standby_are_complaints() -> None:
     payload = {"object": "page", "entry": [{"id": "104857392019283", "time": 1714612300,
                                             "standby": [said, echo]}]}
     assert summary(run(payload)) == [("complaint", "m_sb1"), ("not_a_complaint", "m_sb2")]
+
+
+def test_a_whatsapp_webhook_sent_to_the_meta_callback_is_read_as_whatsapp() -> None:
+    # One Meta app may point all its webhooks at one callback URL; the signature is the
+    # same app secret's, so these were answered 200 as "not a complaint" and kept nowhere.
+    body = (Path(__file__).parents[1] / "fixtures" / "whatsapp" / "mixed_batch.json").read_bytes()
+    here = normalize(RawMessage("meta", body, "application/json", RECEIVED))
+    there = whatsapp.normalize(RawMessage("whatsapp", body, "application/json", RECEIVED))
+    assert here == there
+    assert any(isinstance(o, Complaint) and o.channel is Channel.WHATSAPP for o in here)
+
+
+def test_a_page_webhook_sent_to_the_whatsapp_callback_says_where_it_belongs() -> None:
+    body = json.dumps(load("page_feed.json")).encode()
+    (refused,) = whatsapp.normalize(RawMessage("whatsapp", body, "application/json", RECEIVED))
+    assert isinstance(refused, Rejection)
+    assert refused.reason == "invalid_payload"
+    assert "meta source" in refused.detail
