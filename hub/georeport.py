@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, unquote_plus
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from hub.adapters.open311 import SERVICE_CATEGORIES, service_name
+from hub.adapters.open311 import SERVICE_CATEGORIES, service_code, service_name
 from hub.asgi import ASGIApp, Message, Receive, Scope, Send, TooLargeError, read_body, respond
 from hub.lifecycle import is_open
 from hub.model import Complaint, Status
@@ -175,8 +175,8 @@ def service_requests(
             "status": "open" if is_open(status) else "closed",
             "status_notes": status.value if row.confidential
             else " – ".join(n for n in (status.value, notes.get(row.tracking_id)) if n),
-            "service_name": None,
-            "service_code": None,
+            "service_name": complaint.title,
+            "service_code": service_code(complaint.title),
             "description": None if row.confidential else complaint.description,
             "agency_responsible": agency.name if agency else row.agency_code,
             "service_notice": NOTICE,

@@ -346,15 +346,17 @@ def form_text(form: dict[str, list[str]], key: str, *, required: bool = False) -
 
 
 def placed_by_text(complaint: Complaint) -> Complaint:
-    """A complaint that came without a region, with the one its text names ("Air PDAM di
-    Perumnas 3 Kota Bekasi tidak mengalir"): routed to that region, not the national admin."""
+    """A complaint that came without a region, with the one its text or address names ("Air
+    PDAM di Perumnas 3 Kota Bekasi tidak mengalir"): routed there, not to the national admin."""
     if complaint.location.region_code is not None:
         return complaint
-    region = regions.mentioned(f"{complaint.title or ''} {complaint.description}")
+    where = complaint.location
+    region = regions.mentioned(
+        f"{complaint.title or ''} {complaint.description} {where.address or ''}")
     if region is None:
         return complaint
-    place = complaint.location.model_copy(update={
-        "region_code": region.code, "region_name": complaint.location.region_name or region.name,
+    place = where.model_copy(update={
+        "region_code": region.code, "region_name": where.region_name or region.name,
     })
     return complaint.model_copy(update={"location": place})
 

@@ -44,6 +44,11 @@ def service_name(code: str) -> str:
     return code.replace("-", " ").capitalize()
 
 
+def service_code(name: str | None) -> str | None:
+    """The listed service a request's title names (its service's name), if any."""
+    return next((code for code in SERVICE_CATEGORIES if service_name(code) == name), None)
+
+
 @rejecting
 def normalize(raw: RawMessage) -> list[Outcome]:
     """One service request is one complaint."""
@@ -78,6 +83,8 @@ def _complaint(raw: RawMessage, form: dict[str, list[str]], message_id: str) -> 
         tracking_id=tracking_id_for(source),
         source=source,
         channel=Channel.OPEN311,
+        # The service is the request's subject (and how its status names it again).
+        title=service_name(service)[:500],
         description=_description(form, service),
         category=SERVICE_CATEGORIES.get(service, "other"),
         location=location,

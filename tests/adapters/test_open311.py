@@ -9,6 +9,7 @@ from urllib.parse import parse_qsl, urlencode
 
 import pytest
 
+from hub.adapters import SOURCES
 from hub.adapters.base import Outcome, RawMessage, Rejection
 from hub.adapters.open311 import SERVICE_CATEGORIES, normalize
 from hub.categories import categories
@@ -47,6 +48,7 @@ def test_service_request_becomes_a_complaint() -> None:
     assert found.tracking_id == tracking_id_for(source)
     assert found.channel is Channel.OPEN311
     assert found.category == "infrastructure"
+    assert found.title == "Pothole"  # the service is the subject, and GET requests.json names it
     assert found.description == (
         "Lubang besar di lajur kiri, sudah dua motor jatuh minggu ini.\n\n"
         "DEPTH: 30 cm\nLANE: kiri, tengah"
@@ -115,3 +117,15 @@ def test_the_region_an_address_names_routes_the_request(address: str, code: str 
     found = complaint(run(fields))
     assert found.location.region_code == code
     assert found.location.address == address
+
+
+def test_an_address_without_commas_routes_by_the_regency_it_names() -> None:
+    # The address is read as the texts are: a regency with its kind word (in the
+    # adapter registry, as the hub runs it).
+    fields = [(k, "Jl. Ahmad Yani 1 Kota Bekasi" if k == "address_string" else v)
+              for k, v in without(form("pothole.urlencoded"), "description")]
+    body = urlencode(fields).encode()
+    (found,) = SOURCES["open311"].normalize(
+        RawMessage("open311", body, "application/x-www-form-urlencoded", RECEIVED))
+    assert isinstance(found, Complaint)
+    assert found.location.region_code == "32.75"

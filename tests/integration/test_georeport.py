@@ -127,5 +127,6 @@ async def test_a_client_looks_its_requests_up_by_id(hub: HubProcess) -> None:
     assert found[1]["description"] == "Lampu jalan mati total di depan pasar baru"
     assert found[1]["agency_responsible"] == "Dinas Bina Marga dan Sumber Daya Air Kota Bekasi"
     assert found[1]["address"] == "Jl. Ahmad Yani, Kota Bekasi"
+    assert (found[1]["service_code"], found[1]["service_name"]) == ("pothole", "Pothole")
     assert (found[1]["lat"], found[1]["long"]) == (-6.2383, 106.9756)
     assert found[1]["requested_datetime"] and found[1]["expected_datetime"]
