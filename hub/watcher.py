@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 
 from hub import metrics
 from hub.calendar import DeadlineKind
-from hub.deadlines import Rules, pauses_of
+from hub.deadlines import Rules, due_of, pauses_of
 from hub.followup import echo_to_duplicates, notification_outbox
 from hub.model import EscalationEvent, FollowUpEvent, Status
 from hub.routing import Agency
@@ -78,14 +78,40 @@ def sweep(conn: Connection, rules: Rules, now: datetime, limit: int = 500) -> Sw
     # Claimed in key order, the order the follow-up batches lock rows in (by due date they
     # deadlocked each other under load, on PostgreSQL).
     for mapping in sorted(rows, key=lambda r: str(r.tracking_id)):
-        row = ComplaintRow.model_validate(dict(mapping._mapping))
-        agency = rules.directory.get(row.agency_code) or rules.directory.national
+        stored = ComplaintRow.model_validate(dict(mapping._mapping))
+        agency = rules.directory.get(stored.agency_code) or rules.directory.national
+        row = _reckoned(conn, stored, agency, rules, now)
+        if row is None:
+            continue
         if row.due_kind == DeadlineKind.AUTO_CLOSE and row.status == Status.RESPONDED:
             outbox.extend(_auto_close(conn, row, agency, rules, now, result))
         else:
             outbox.extend(_escalate(conn, row, agency, rules, now, result))
     result.pending = add_outbox(conn, outbox)
     return result
+
+
+def _reckoned(
+    conn: Connection, row: ComplaintRow, agency: Agency, rules: Rules, now: datetime
+) -> ComplaintRow | None:
+    """The row with its deadline as the calendar reckons it now; None if that is still to come.
+
+    A deadline is stored when its clock starts, and the operator adds a year's collective
+    leave once its decree is out: complaints open by then were escalated and auto-closed
+    by the days they were stored with, working days early (and a reporter's timely reply
+    then refused). A deadline the calendar moved is moved in the row first (compare-and-set).
+    """
+    assert row.due_kind is not None
+    due = due_of(row, DeadlineKind(row.due_kind), rules, agency)
+    if due == row.due_at:
+        return row
+    moved = conn.execute(
+        sa.update(TABLE)
+        .where(TABLE.c.tracking_id == row.tracking_id, TABLE.c.due_kind == row.due_kind,
+               TABLE.c.due_at == row.due_at, TABLE.c.status == row.status)
+        .values(due_at=due)
+    ).rowcount == 1
+    return row.model_copy(update={"due_at": due}) if moved and due <= now else None
 
 
 def _claim(conn: Connection, row: ComplaintRow, **values: Any) -> bool:

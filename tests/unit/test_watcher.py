@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -70,6 +70,26 @@ def test_a_breach_is_escalated_once_to_the_coordinator(engine: sa.Engine) -> Non
     follow(engine, tid, Status.DISPOSITIONED, datetime(2026, 11, 27, 3, 0, tzinfo=UTC))
     later = sweep(engine, datetime(2026, 12, 31, 0, 0, tzinfo=UTC))
     assert [json.loads(p.value)["deadline"] for p in later.pending] == ["first_follow_up"]
+
+
+def test_a_deadline_follows_collective_leave_added_after_it_was_set(engine: sa.Engine) -> None:
+    # The decree for a year's collective leave comes out late; the operator adds it and
+    # restarts. Complaints already open were escalated on the days stored without it.
+    tid = intake(engine, "before-the-decree")
+    config = RULES.config
+    with_leave = Rules.of(RULES.directory, config.model_copy(update={
+        "collective_leave": config.collective_leave | {date(2026, 11, 25)}}))
+    thursday_end = datetime(2026, 11, 26, 17, 1, tzinfo=UTC)  # was due Fri 00:00 WIB
+    with store.transaction(engine) as conn:
+        assert not watcher.sweep(conn, with_leave, thursday_end).pending
+    with engine.connect() as conn:
+        due = conn.execute(sa.select(watcher.TABLE.c.due_at)).scalar_one()
+    # Tue, Thu and Fri: due as Monday begins in Bekasi.
+    assert due == datetime(2026, 11, 29, 17, 0, tzinfo=UTC)
+    with store.transaction(engine) as conn:
+        late = watcher.sweep(conn, with_leave, datetime(2026, 11, 29, 17, 1, tzinfo=UTC))
+    (event,) = [json.loads(p.value) for p in late.pending]
+    assert (event["tracking_id"], event["due_at"]) == (tid, "2026-11-29T17:00:00Z")
 
 
 def test_a_response_without_reply_closes_after_ten_working_days(engine: sa.Engine) -> None:
