@@ -216,16 +216,7 @@ def summarize(
         zone = holder.zone if holder else Zone.WIB
         if not first <= row.received_at.astimezone(zone.tzinfo).date() <= last:
             continue
-        if row.status is Status.ARCHIVED:
-            continue  # archived with a reason (spam, no public service): no follow-up owed
-        figures = by_agency.setdefault(
-            row.agency, Figures(row.agency, holder.name if holder else row.agency)
-        )
-        figures.complaints += 1
-        followed = row.first_follow_up_at is not None
         resolved = lifecycle.counts_as_resolved(row.status)
-        figures.followed_up += followed or resolved
-        figures.resolved += resolved
 
         def working(end: datetime, row: Row = row, zone: Zone = zone) -> float:
             return rules.calendar.working_seconds_between(row.routed_at, end, zone, row.pauses)
@@ -233,13 +224,29 @@ def summarize(
         limit = WORKING_DAY_SECONDS * rules.config.deadline_days(
             DeadlineKind.FIRST_FOLLOW_UP, row.report_type, row.needs_inspection
         )
-        if row.first_follow_up_at is not None:
-            seconds = working(row.first_follow_up_at)
-            figures.days_to_first_follow_up.append(seconds / WORKING_DAY_SECONDS)
-            figures.breaches += seconds > limit
+        seconds = None if row.first_follow_up_at is None else working(row.first_follow_up_at)
+        if seconds is not None:
+            late = seconds > limit
         elif not resolved:
-            waited_until = row.updated_at if lifecycle.is_terminal(row.status) else now
-            figures.breaches += working(waited_until) > limit
+            late = working(row.updated_at if lifecycle.is_terminal(row.status) else now) > limit
+        else:
+            late = False
+        archived = row.status is Status.ARCHIVED
+        if archived and not late:
+            continue
+        figures = by_agency.setdefault(
+            row.agency, Figures(row.agency, holder.name if holder else row.agency)
+        )
+        figures.breaches += late
+        if archived:
+            # Archived with a reason (spam, no public service) owes no follow-up: out of the
+            # rates. Decided only after the limit passed, it was a breach all the same.
+            continue
+        figures.complaints += 1
+        figures.followed_up += row.first_follow_up_at is not None or resolved
+        figures.resolved += resolved
+        if seconds is not None:
+            figures.days_to_first_follow_up.append(seconds / WORKING_DAY_SECONDS)
     return sorted(
         by_agency.values(), key=lambda f: (-(f.follow_up_rate or 0), -f.complaints, f.agency)
     )

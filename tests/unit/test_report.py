@@ -280,3 +280,23 @@ def test_an_archived_complaint_owes_no_follow_up(database_url: str, tmp_path: Pa
     assigned = {state: metrics.assigned.labels("kota-bekasi-dbmsda", state)._value.get()
                 for state in ("not_followed_up", "followed_up", "resolved")}
     assert assigned == {"not_followed_up": 0, "followed_up": 1, "resolved": 0}
+
+
+def test_a_complaint_archived_after_the_limit_is_still_a_breach(
+    database_url: str, tmp_path: Path,
+) -> None:
+    # Archiving owes no follow-up, but deciding so weeks late was a breach: archiving made
+    # it vanish from every column, the watcher's escalation of it notwithstanding.
+    hub = Hub(database_url)
+    received = wib(f"{MONDAY} 09:00")
+    prompt, late = (hub.complain(f"s{n}", "jalan", "32.75", received) for n in range(2))
+    for tracking_id, at in ((prompt, wib(f"{MONDAY} 12:00")), (late, wib("2025-02-24 12:00"))):
+        event = FollowUpEvent(event_id=f"{tracking_id}-archived", tracking_id=tracking_id,
+                              agency_code="kota-bekasi-dbmsda", status=Status.ARCHIVED,
+                              at=at, reason="Iklan, bukan pengaduan.")
+        record = hub.record(topics.FOLLOW_UP, event.model_dump_json().encode(), event.at)
+        with store.transaction(hub.engine) as conn:
+            assert not store_follow_ups(conn, [record], RULES, event.at).dead_letters
+    hub.engine.dispose()
+    row = report(database_url, tmp_path)["kota-bekasi-dbmsda"]
+    assert (row["complaints"], row["breaches"]) == ("0", "1")
