@@ -196,7 +196,7 @@ def apply_follow_up(
     def working(since: datetime) -> float:
         return rules.calendar.working_seconds_between(since, at, holder.zone, pauses)
 
-    if event.status is Status.VERIFIED:
+    if lifecycle.verifies(current, event.status):
         effects.latencies.append((holder.code, "verification", working(row.routed_at)))
     if lifecycle.counts_as_followed_up(event.status) and row.first_follow_up_at is None:
         row.first_follow_up_at = at

@@ -125,6 +125,10 @@ _TERMINAL: Final = frozenset({Status.CLOSED, Status.ARCHIVED})
 # Agency actions that meet the first-follow-up deadline: working on it, answering, or asking
 # the reporter. Passing it on (dispositioned), declining (not_authority) and archiving do not.
 _FOLLOW_UPS: Final = frozenset({Status.IN_PROGRESS, Status.RESPONDED, Status.NEEDS_INFO})
+_UNVERIFIED: Final = frozenset({Status.RECEIVED, Status.DEFERRED})
+_TAKEN_UP: Final = frozenset(
+    {Status.VERIFIED, Status.DISPOSITIONED, Status.IN_PROGRESS, Status.RESPONDED}
+)
 
 # The deadline running while a complaint rests in a status. Verification covers forwarding
 # too, so it runs until dispositioned; settling runs again after the reporter replies, against
@@ -189,6 +193,13 @@ def counts_as_followed_up(event: Status) -> bool:
     complaint as followed up (tindak lanjut) in the follow-up rate.
     """
     return event in _FOLLOW_UPS
+
+
+def verifies(current: Status, event: Status) -> bool:
+    """Whether this update ends the verification of a report not yet taken up (received or
+    deferred): verified, or straight away passed on, worked on or answered – the one act that
+    meets the verification deadline, and the end of the "time to verify" evaluators read."""
+    return current in _UNVERIFIED and event in _TAKEN_UP
 
 
 def counts_as_resolved(status: Status) -> bool:

@@ -210,3 +210,25 @@ def test_migration_0011_keeps_escalated_breaches_escalated(database_url: str) ->
             "verification", "verification")
     assert escalated(engine, datetime(2026, 11, 6, 8, 0, tzinfo=WIB)) == []  # escalated before
     engine.dispose()
+
+
+def test_verifying_and_forwarding_in_one_act_is_timed_as_verification(
+    engine: sa.Engine,
+) -> None:
+    # The admin passing a report on straight from received met the verification deadline;
+    # only an explicit `verified` fed "time to verify", so the usual path went unmeasured.
+    timed: dict[str, list[str]] = {}
+    for ref, steps in (("one-act", [Status.DISPOSITIONED]),
+                       ("two-acts", [Status.VERIFIED, Status.DISPOSITIONED])):
+        tid = intake(engine, ref)
+        timed[ref] = []
+        for n, status in enumerate(steps, 1):
+            event = FollowUpEvent(event_id=f"{tid}-{n}", tracking_id=tid,
+                                  agency_code="kota-bekasi-dinkes", status=status,
+                                  at=MONDAY + timedelta(hours=n))
+            with store.transaction(engine) as conn:
+                applied = store_follow_ups(conn, [Record(
+                    topics.FOLLOW_UP, 0, n, None, event.model_dump_json().encode(), {},
+                    event.at)], RULES, event.at)
+            timed[ref] += [stage for _, e in applied.effects for _, stage, _ in e.latencies]
+    assert timed == {"one-act": ["verification"], "two-acts": ["verification"]}
