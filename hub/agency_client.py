@@ -99,7 +99,7 @@ def show(raw: bytes) -> None:
             e = EscalationEvent.model_validate(data)
             console.print(
                 f"[bold red]escalation[/] {e.tracking_id}: {escape(e.agency_code)} missed "
-                f"{e.deadline} (due {e.due_at:%Y-%m-%d %H:%M %Z})"
+                f"{e.deadline} (due by {e.due_at - LAST_MOMENT:%d %b})"
             )
             return
         if data.get("type") == "duplicate":

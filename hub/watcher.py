@@ -8,7 +8,7 @@ the watcher at once and a breach is still escalated exactly once.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -138,14 +138,18 @@ def _escalate(
     if not _claim(conn, row, escalated_kind=row.due_kind, escalated_due_at=row.due_at):
         return []
     coordinator = coordinator_for(agency, rules)
+    # The same deadline kind may be breached again in one routing (a question to the reporter
+    # moved it): each breach its own id, or idempotent readers drop the second as a re-send.
+    due = row.due_at.astimezone(agency.zone.tzinfo)  # in the late agency's time, as routed
     event = EscalationEvent(
-        event_id=f"escalation-{row.tracking_id}-{row.route_seq}-{row.due_kind}",
+        event_id=f"escalation-{row.tracking_id}-{row.route_seq}-{row.due_kind}-"
+                 f"{row.due_at.astimezone(UTC):%Y%m%dT%H%M%S}",
         tracking_id=row.tracking_id,
         agency_code=agency.code,
         coordinator_code=coordinator.code,
         deadline=row.due_kind,
         status=Status(row.status),
-        due_at=row.due_at,
+        due_at=due,
         at=now,
     )
     out.breaches.append((agency.code, row.due_kind))

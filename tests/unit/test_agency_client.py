@@ -17,6 +17,7 @@ from hub.model import (
     Channel,
     Complaint,
     Deadline,
+    EscalationEvent,
     FollowUpEvent,
     Location,
     Reporter,
@@ -93,6 +94,19 @@ def test_a_deadline_is_shown_by_its_last_day(capsys: pytest.CaptureFixture[str])
     )
     show(event.model_dump_json().encode())
     assert "verification by 30 Nov" in capsys.readouterr().out
+
+
+def test_an_escalation_is_shown_by_its_last_day(capsys: pytest.CaptureFixture[str]) -> None:
+    # A Papua agency's settle deadline: Mon 28 Sep 00:00 WIT. Shown in UTC it read
+    # "2026-09-27 15:00 UTC", hours before the deadline's own end of the 27th.
+    wit = timezone(timedelta(hours=9))
+    event = EscalationEvent(
+        event_id="x-1", tracking_id=TID, agency_code="prov-papua", coordinator_code="kemenpanrb",
+        deadline="settle", status=Status.IN_PROGRESS, due_at=datetime(2026, 9, 28, tzinfo=wit),
+        at=NOW,
+    )
+    show(event.model_dump_json().encode())
+    assert "prov-papua missed settle (due by 27 Sep)" in capsys.readouterr().out
 
 
 def test_in_a_pipe_a_complaint_keeps_its_lines_whole(capsys: pytest.CaptureFixture[str]) -> None:

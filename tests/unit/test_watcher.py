@@ -89,7 +89,7 @@ def test_a_deadline_follows_collective_leave_added_after_it_was_set(engine: sa.E
     with store.transaction(engine) as conn:
         late = watcher.sweep(conn, with_leave, datetime(2026, 11, 29, 17, 1, tzinfo=UTC))
     (event,) = [json.loads(p.value) for p in late.pending]
-    assert (event["tracking_id"], event["due_at"]) == (tid, "2026-11-29T17:00:00Z")
+    assert (event["tracking_id"], event["due_at"]) == (tid, "2026-11-30T00:00:00+07:00")
 
 
 def test_a_response_without_reply_closes_after_ten_working_days(engine: sa.Engine) -> None:
@@ -149,7 +149,7 @@ def test_a_disposition_within_the_holder_after_its_follow_up_leaves_the_answer_d
     # (14 working days: Mon 23 Nov 00:00 WIB) still runs and is escalated once it passes.
     assert escalated(engine, datetime(2026, 11, 10, 10, 1, tzinfo=WIB)) == []
     assert escalated(engine, datetime(2026, 12, 31, 10, 0, tzinfo=WIB)) == [
-        ("settle", "2026-11-22T17:00:00Z")]
+        ("settle", "2026-11-23T00:00:00+07:00")]
 
 
 def test_a_breach_is_not_escalated_again_after_a_detour(engine: sa.Engine) -> None:
@@ -157,7 +157,7 @@ def test_a_breach_is_not_escalated_again_after_a_detour(engine: sa.Engine) -> No
     post(engine, tid, Status.DISPOSITIONED, datetime(2026, 11, 2, 10, 0, tzinfo=WIB))
     post(engine, tid, Status.IN_PROGRESS, datetime(2026, 11, 3, 10, 0, tzinfo=WIB))
     assert escalated(engine, datetime(2026, 11, 24, 8, 0, tzinfo=WIB)) == [
-        ("settle", "2026-11-22T17:00:00Z")]
+        ("settle", "2026-11-23T00:00:00+07:00")]
     for day in (24, 25, 26):  # answered, the reporter not satisfied, answered again ...
         post(engine, tid, Status.RESPONDED, datetime(2026, 11, day, 9, 0, tzinfo=WIB))
         post(engine, tid, Status.REPORTER_REPLIED, datetime(2026, 11, day, 10, 0, tzinfo=WIB))
@@ -166,10 +166,40 @@ def test_a_breach_is_not_escalated_again_after_a_detour(engine: sa.Engine) -> No
     # A question to the reporter after the verification deadline does not move it.
     late = intake_at(engine, "asked-late", datetime(2026, 11, 2, 9, 0, tzinfo=WIB))
     assert escalated(engine, datetime(2026, 11, 6, 8, 0, tzinfo=WIB)) == [
-        ("verification", "2026-11-05T17:00:00Z")]
+        ("verification", "2026-11-06T00:00:00+07:00")]
     post(engine, late, Status.NEEDS_INFO, datetime(2026, 11, 9, 9, 0, tzinfo=WIB))
     post(engine, late, Status.RECEIVED, datetime(2026, 11, 10, 9, 0, tzinfo=WIB))
     assert escalated(engine, datetime(2026, 11, 12, 8, 0, tzinfo=WIB)) == []
+
+
+def test_an_escalation_tells_its_due_in_the_agencys_time_and_each_breach_its_own_id(
+    engine: sa.Engine,
+) -> None:
+    # The coordinator read a deadline in UTC: the evening before the day it fell on. And
+    # two breaches of one kind (the deadline set anew after the first: here a leave day
+    # added meanwhile, and an hour waiting for the reporter) had one event id, so an
+    # idempotent reader passed the second over as a re-send.
+    tid = intake_at(engine, "breached-twice", datetime(2026, 11, 2, 9, 0, tzinfo=WIB))
+    with store.transaction(engine) as conn:
+        first = watcher.sweep(conn, RULES, datetime(2026, 11, 6, 8, 0, tzinfo=WIB))
+    config = RULES.config
+    with_leave = Rules.of(RULES.directory, config.model_copy(update={
+        "collective_leave": config.collective_leave | {date(2026, 11, 4)}}))
+    for n, (status, hour) in enumerate(((Status.NEEDS_INFO, 9), (Status.RECEIVED, 10))):
+        at = datetime(2026, 11, 6, hour, 0, tzinfo=WIB)
+        event = FollowUpEvent(event_id=f"{tid}-{n}", tracking_id=tid,
+                              agency_code="kota-bekasi-dinkes", status=status, at=at)
+        with store.transaction(engine) as conn:
+            store_follow_ups(conn, [Record(topics.FOLLOW_UP, 0, n, None,
+                                           event.model_dump_json().encode(), {}, at)],
+                             with_leave, at)
+    with store.transaction(engine) as conn:
+        second = watcher.sweep(conn, with_leave, datetime(2026, 11, 9, 8, 0, tzinfo=WIB))
+    events = [json.loads(p.value) for p in first.pending + second.pending]
+    assert [(e["deadline"], e["due_at"]) for e in events] == [
+        ("verification", "2026-11-06T00:00:00+07:00"),
+        ("verification", "2026-11-09T01:00:00+07:00")]
+    assert len({e["event_id"] for e in events}) == 2
 
 
 def test_a_reply_made_before_the_auto_close_reopens_the_complaint(engine: sa.Engine) -> None:
