@@ -149,6 +149,12 @@ def _what_it_asks(event: FollowUpEvent, rules: Rules, holder: Agency) -> Agency 
     return None
 
 
+def history_id(event: FollowUpEvent) -> str:
+    """The event's id in the history: event ids are unique per agency, so two agencies (or an
+    agency and the hub's own rows) may use one id on the same complaint."""
+    return f"{event.agency_code}:{event.event_id}"
+
+
 def apply_follow_up(
     row: ComplaintRow | None, event: FollowUpEvent, rules: Rules, now: datetime
 ) -> Effects | Refusal:
@@ -173,7 +179,7 @@ def apply_follow_up(
         return target
 
     effects = Effects(history={
-        "event_id": event.event_id,
+        "event_id": history_id(event),
         "tracking_id": row.tracking_id,
         "status": event.status.value,
         "agency_code": event.agency_code,
@@ -241,7 +247,7 @@ def notification_outbox(
     complaint = complaint_of(row, rules)
     confidential = complaint.confidential or bool(original and original.confidential)
     note = Notification(
-        event_id=derived_event_id("notify", event.event_id,
+        event_id=derived_event_id("notify", event.agency_code, event.event_id,
                                   *([row.tracking_id] if original else [])),
         tracking_id=row.tracking_id,
         channel=complaint.channel,
@@ -341,12 +347,12 @@ def _apply_batch(
             .with_for_update()
         )
     }
-    # Event id -> the complaint it was applied to. The same again is a replay, passed over;
-    # on another complaint it is an id used twice, which must not pass unseen.
+    # An agency's event id -> the complaint it was applied to. The same again is a replay,
+    # passed over; on another complaint it is an id used twice, which must not pass unseen.
     seen: dict[str, str] = dict(
         session.exec(
             select(HistoryRow.event_id, HistoryRow.tracking_id).where(
-                sa.column("event_id").in_({e.event_id for e in events})
+                sa.column("event_id").in_({history_id(e) for e in events})
             )
         ).all()
     )
@@ -357,7 +363,7 @@ def _apply_batch(
         result: Effects | Refusal
         if isinstance(item, Refusal):
             result = item
-        elif (applied_to := seen.get(item.event_id)) == item.tracking_id:
+        elif (applied_to := seen.get(history_id(item))) == item.tracking_id:
             continue
         elif applied_to is not None:
             result = Refusal("duplicate_event_id", f"event_id {item.event_id!r} was applied to "
@@ -369,7 +375,7 @@ def _apply_batch(
             letters.append((letter, letter_key(record, "0")))
             continue
         assert isinstance(item, FollowUpEvent)
-        seen[item.event_id] = item.tracking_id
+        seen[history_id(item)] = item.tracking_id
         session.add(HistoryRow(**result.history))
         outbox.extend(result.outbox)
         applied.append((item, result))

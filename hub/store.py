@@ -117,12 +117,15 @@ class ComplaintRow(SQLModel, table=True):
 
 
 class HistoryRow(SQLModel, table=True):
-    """Every status a complaint went through, in order; event_id makes replays harmless."""
+    """Every status a complaint went through, in order; event_id makes replays harmless.
+
+    An agency's event is kept as `<agency code>:<its event id>` (event ids are unique per
+    agency), the hub's own rows under ids of their own (`received-…`, `auto-close-…`)."""
 
     __tablename__ = "status_history"
 
     id: int | None = Field(default=None, primary_key=True)
-    event_id: str = Field(max_length=100, unique=True)
+    event_id: str = Field(max_length=200, unique=True)
     tracking_id: str = Field(max_length=18, index=True)
     status: str = Field(max_length=20)
     agency_code: str = Field(max_length=63)

@@ -12,21 +12,46 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from hub import topics
 from hub.embedded_broker import free_port
 from hub.intake import Record
+from hub.store import ComplaintRow, table_of
 
 HUB = [sys.executable, "-m", "hub"]
 LAPOR_HUB = str(Path(sys.executable).parent / "lapor-hub")
 """The console script as installed: what users run."""
+
+
+CLOCK_COLUMNS = ("received_at", "routed_at", "updated_at", "first_follow_up_at", "responded_at",
+                 "closed_at", "paused_since", "due_at", "escalated_due_at")
+
+
+def overdue(conn: sa.Connection, tracking_ids: Iterable[str], days: int = 90) -> int:
+    """Move complaints' clocks `days` back, as if routed that long ago: the deadline running
+    has passed. (The watcher reckons a deadline again from these times when it comes due,
+    so a `due_at` moved alone is set right, not escalated.) Returns how many were moved."""
+    table = table_of(ComplaintRow)
+    shift = timedelta(days=days)
+    rows = conn.execute(sa.select(table).where(table.c.tracking_id.in_(list(tracking_ids))))
+    moved = 0
+    for row in rows.all():
+        times = {c: getattr(row, c) - shift for c in CLOCK_COLUMNS if getattr(row, c)}
+        pauses = [[(datetime.fromisoformat(a) - shift).isoformat(),
+                   (datetime.fromisoformat(b) - shift).isoformat()]
+                  for a, b in json.loads(row.pauses)]
+        conn.execute(sa.update(table).where(table.c.tracking_id == row.tracking_id)
+                     .values(**times, pauses=json.dumps(pauses)))
+        moved += 1
+    return moved
 
 
 @dataclass

@@ -79,8 +79,8 @@ SOURCES: dict[str, Source] = {
         Source("x", "x", x.normalize, (_JSON,), "X (Twitter) #LAPOR @LAPOR1708", relays=True),
         Source("meta", "meta", meta.normalize, (_JSON,), "Facebook page and Instagram webhooks",
                relays=True),
-        Source(whatsapp.SOURCE, "whatsapp", whatsapp.normalize, (_JSON,), "WhatsApp Cloud API webhook",
-               relays=True),
+        Source(whatsapp.SOURCE, "whatsapp", whatsapp.normalize, (_JSON,),
+               "WhatsApp Cloud API webhook", relays=True),
         Source("open311", "open311", open311.normalize, (_FORM,), "Open311 GeoReport v2 POST"),
         *(
             Source(name, "provincial", d.normalize, d.content_types, d.description)

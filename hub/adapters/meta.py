@@ -1,8 +1,9 @@
 """Facebook Page and Instagram webhooks (Meta Graph API), as the regional bots receive them.
 
-`object` is "page" or "instagram" (a WhatsApp Business Account's webhook, sent to the same
-callback, is read as the WhatsApp adapter reads it); each `entry[]` carries `changes[]` (feed and comment
-events) and/or `messaging[]` (Messenger and Instagram Direct). A complaint is:
+`object` is "page" or "instagram" (a WhatsApp Business Account's webhook, sent to the
+same callback, is read as the WhatsApp adapter reads it); each `entry[]` carries
+`changes[]` (feed and comment events) and/or `messaging[]` (Messenger and Instagram
+Direct). A complaint is:
 
 - a new comment on the page's feed: field "feed", item "comment", verb "add";
 - a comment on an Instagram media: field "comments";

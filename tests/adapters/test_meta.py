@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from hub.adapters.base import Outcome, RawMessage, Rejection
 from hub.adapters import whatsapp
+from hub.adapters.base import Outcome, RawMessage, Rejection
 from hub.adapters.meta import normalize
 from hub.model import Attachment, Channel, Complaint, SourceRef, tracking_id_for
 

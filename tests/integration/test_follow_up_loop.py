@@ -6,15 +6,14 @@ import asyncio
 import json
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from hub.model import FollowUpEvent, Status
-from hub.store import ComplaintRow, table_of
-from tests.support import HubProcess, consume_all, events, produce
+from tests.support import HubProcess, consume_all, events, overdue, produce
 
 pytestmark = pytest.mark.broker
 
@@ -120,12 +119,10 @@ async def test_a_missed_deadline_escalates_exactly_once(hub: HubProcess) -> None
     (event,) = await routed(hub, "kota-bekasi-dinkes", ref)
     tid = event["tracking_id"]
     await wait_for(lambda: db(hub, "SELECT 1 FROM complaint WHERE tracking_id = :t", t=tid))
-    # Three working days cannot pass in a test: move the stored deadline into the past,
+    # Three working days cannot pass in a test: move the complaint's clock into the past,
     # which is what the watcher reads, and let it sweep many times.
-    table = table_of(ComplaintRow)  # typed column: the same UTC storage as the hub's
     with sa.create_engine(hub.database_url).begin() as conn:
-        conn.execute(sa.update(table).where(table.c.tracking_id == tid)
-                     .values(due_at=datetime.now(UTC) - timedelta(minutes=1)))
+        overdue(conn, [tid])
     await asyncio.sleep(3)  # ten sweeps at 0.3 s
     escalations = [e for e in events(await consume_all(
         hub.bootstrap, hub.topic("agency.kota-bekasi"), expect=1, settle=2.0))

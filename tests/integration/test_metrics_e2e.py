@@ -8,7 +8,6 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ import yaml
 from hub.embedded_broker import free_port
 from hub.store import ComplaintRow, HistoryRow, table_of
 from tests.deploy.test_prometheus import PROMETHEUS, RULE_FILES, panel_queries
-from tests.support import HUB, HubProcess
+from tests.support import HUB, HubProcess, overdue
 
 PROMETHEUS_BIN = shutil.which("prometheus")
 pytestmark = [
@@ -142,20 +141,18 @@ def wait_until_settled(hub: HubProcess, quiet_for: float = 3.0, within: float = 
 
 
 def miss_deadlines(hub: HubProcess, count: int) -> int:
-    """Move the deadlines of `count` open, unanswered complaints an hour into the past.
+    """Move the clocks of `count` open, unanswered complaints into the past: overdue.
 
     Answered ones are left alone: their deadline is the auto-close, which closes, not breaches.
     """
     table = table_of(ComplaintRow)  # typed column: the same UTC storage as the hub's
     with sa.create_engine(hub.database_url).begin() as conn:
-        chosen = (sa.select(table.c.tracking_id)
-                  .where(table.c.due_at.is_not(None),
-                         table.c.status.not_in(("responded", "closed", "archived")))
-                  .order_by(table.c.tracking_id).limit(count).scalar_subquery())
-        return int(conn.execute(
-            sa.update(table).where(table.c.tracking_id.in_(chosen))
-            .values(due_at=datetime.now(UTC) - timedelta(hours=1))
-        ).rowcount)
+        chosen = conn.execute(
+            sa.select(table.c.tracking_id)
+            .where(table.c.due_at.is_not(None),
+                   table.c.status.not_in(("responded", "closed", "archived")))
+            .order_by(table.c.tracking_id).limit(count)).scalars().all()
+        return overdue(conn, chosen)
 
 
 def test_every_dashboard_query_has_data_from_a_simulated_day(

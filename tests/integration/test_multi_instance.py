@@ -16,7 +16,7 @@ import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +25,7 @@ import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from hub.model import FollowUpEvent, Status
-from hub.store import ComplaintRow, table_of
-from tests.support import HubProcess, produce
+from tests.support import HubProcess, overdue, produce
 
 pytestmark = pytest.mark.broker
 
@@ -154,10 +153,11 @@ async def test_three_instances_store_route_apply_and_escalate_once(
     assert query(database_url, "SELECT count(*) FROM dead_letter")[0][0] == 0
 
     # Every instance runs the watcher five times a second; each breach escalates once.
-    table = table_of(ComplaintRow)
     late = [r.tracking_id for r in unanswered]
-    query(database_url, sa.update(table).where(table.c.tracking_id.in_(late))
-          .values(due_at=datetime.now(UTC) - timedelta(minutes=1)))
+    engine = sa.create_engine(database_url)
+    with engine.begin() as conn:
+        overdue(conn, late)
+    engine.dispose()
     await until(lambda: query(database_url, "SELECT count(*) FROM complaint WHERE "
                                             "escalated_kind IS NOT NULL")[0][0] >= UNANSWERED,
                 30, "escalations")

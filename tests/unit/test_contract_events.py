@@ -5,19 +5,18 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from itertools import count
 from pathlib import Path
 from typing import Any
 
 import jsonschema
-import sqlalchemy as sa
 
-from hub import store, topics
+from hub import topics
 from hub.intake import Record
 from hub.model import FollowUpEvent, Status
 from hub.service import Hub
-from tests.support import FakePublisher, web_record
+from tests.support import FakePublisher, overdue, web_record
 
 DOCUMENT: dict[str, Any] = json.loads(
     (Path(__file__).parents[2] / "schemas" / "asyncapi.json").read_text("utf-8"))
@@ -55,10 +54,8 @@ async def test_every_event_of_the_main_paths_is_as_documented(
                               agency_code=routing["agency_code"], status=status, at=now)
         await service.follow_up([Record(topics.FOLLOW_UP, 0, next(OFFSETS), None,
                                         event.model_dump_json().encode(), {}, now)])
-    table = store.table_of(store.ComplaintRow)
     with service.engine.begin() as conn:  # its first follow-up is overdue: escalated
-        conn.execute(sa.update(table).where(table.c.tracking_id == routing["tracking_id"])
-                     .values(due_at=now - timedelta(hours=1)))
+        overdue(conn, [routing["tracking_id"]])
     await service.watch_deadlines()
 
     kinds = {p.headers.get("event-type") or p.topic.split(".")[1] for p in publisher.sent}

@@ -164,3 +164,28 @@ async def test_an_agency_above_the_holder_may_take_the_complaint_from_it(
     national = service.rules.directory.national.code
     assert not await send(service, publisher, tracking_id, national, Status.ARCHIVED,
                           reason="Bukan pengaduan pelayanan publik.")
+
+
+async def test_event_ids_are_each_agencys_own(driven: tuple[Hub, FakePublisher]) -> None:
+    # The holder numbers its events 1, 2; the unit it passes the complaint to numbers its
+    # own from 1 too: its "1" was passed over as a re-send of the holder's. So was an
+    # agency's "received-<tracking id>", the id of the hub's own history row.
+    service, publisher = driven
+    tracking_id, holder = await clinic_complaint(service, publisher, "own-ids-1")
+    assert not await send(service, publisher, tracking_id, holder, Status.VERIFIED,
+                          event_id="1")
+    assert not await send(service, publisher, tracking_id, holder, Status.DISPOSITIONED,
+                          event_id="2", target_agency="kota-bekasi-rsud")
+    assert not await send(service, publisher, tracking_id, "kota-bekasi-rsud",
+                          Status.NEEDS_INFO, event_id="1")
+    assert not await send(service, publisher, tracking_id, "kota-bekasi-rsud",
+                          Status.RECEIVED, event_id=f"received-{tracking_id}")
+    assert not await send(service, publisher, tracking_id, "kota-bekasi-rsud",
+                          Status.NEEDS_INFO, event_id="1")  # a re-send: passed over
+    with service.engine.connect() as conn:
+        history = conn.execute(sa.text(
+            "SELECT agency_code, status FROM status_history WHERE tracking_id = :t ORDER BY id"
+        ), {"t": tracking_id}).all()
+    assert [tuple(r) for r in history] == [
+        (holder, "received"), (holder, "verified"), (holder, "dispositioned"),
+        ("kota-bekasi-rsud", "needs_info"), ("kota-bekasi-rsud", "received")]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from sqlmodel import SQLModel
 
 from hub import metrics, migrate, store, topics, watcher
@@ -262,3 +263,34 @@ def test_verifying_and_forwarding_in_one_act_is_timed_as_verification(
                     event.at)], RULES, event.at)
             timed[ref] += [stage for _, e in applied.effects for _, stage, _ in e.latencies]
     assert timed == {"one-act": ["verification"], "two-acts": ["verification"]}
+
+
+def test_migration_0012_keeps_agency_events_known_by_their_agency(database_url: str) -> None:
+    migrate.upgrade(database_url, "0011")
+    engine = store.make_engine(database_url)
+    tid = intake_at(engine, "before-0012", datetime(2026, 11, 2, 9, 0, tzinfo=WIB))
+    at = datetime(2026, 11, 2, 10, 0, tzinfo=WIB)
+    with store.transaction(engine) as conn:  # as the hub before 0012 kept an agency's event
+        conn.execute(sa.text(
+            "INSERT INTO status_history (event_id, tracking_id, status, agency_code, at) "
+            "VALUES ('e-1', :t, 'verified', 'kota-bekasi-dinkes', :at)"), {"t": tid, "at": at})
+        conn.execute(sa.text("UPDATE complaint SET status = 'verified'"))
+    migrate.upgrade(database_url)
+    ids = "SELECT event_id FROM status_history ORDER BY id"
+    with engine.connect() as conn:
+        assert conn.execute(sa.text(ids)).scalars().all() == [
+            f"received-{tid}", "kota-bekasi-dinkes:e-1"]
+    # The same event delivered again after the upgrade is a re-send still.
+    event = FollowUpEvent(event_id="e-1", tracking_id=tid, agency_code="kota-bekasi-dinkes",
+                          status=Status.VERIFIED, at=at)
+    with store.transaction(engine) as conn:
+        applied = store_follow_ups(conn, [Record(topics.FOLLOW_UP, 0, 0, None,
+                                                 event.model_dump_json().encode(), {}, at)],
+                                   RULES, at)
+    assert (applied.effects, applied.dead_letters) == ([], [])
+    with engine.connect() as conn:
+        command.downgrade(migrate.config(conn), "0011")
+        conn.commit()
+    with engine.connect() as conn:
+        assert conn.execute(sa.text(ids)).scalars().all() == [f"received-{tid}", "e-1"]
+    engine.dispose()
