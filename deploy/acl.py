@@ -106,7 +106,7 @@ def plan(directory: Directory, hub_group: str) -> list[Principal]:
     agencies = [
         Principal(agency.code, "agency", (
             read("topic", agency.topic_name),
-            read("group", f"{agency.topic_name}.", "prefix"),
+            read("group", topics.agency_group(agency.topic_name), "prefix"),
             write(topics.FOLLOW_UP),
         ))
         for agency in sorted(directory.agencies.values(), key=lambda a: a.code)

@@ -133,6 +133,11 @@ def greet(code: str, topic: str) -> None:
     console.print(f"[bold]{escape(code)}[/] listening on {escape(topic)}. {escape(HELP)}")
 
 
+def client_group(agency: Agency) -> str:
+    """The reference client's consumer group: one of those the agency's ACLs grant it."""
+    return topics.agency_group(agency.topic_name, "client")
+
+
 async def run_agency(
     settings: Settings, agency: Agency, agencies: Collection[str], *, interactive: bool,
     national: bool = False,
@@ -141,7 +146,7 @@ async def run_agency(
     code = agency.code
     options = client_options(settings)
     consumer = AIOKafkaConsumer(
-        agency.topic_name, **options, group_id=f"agency-{code}",
+        agency.topic_name, **options, group_id=client_group(agency),
         auto_offset_reset="earliest", enable_auto_commit=True,
     )
     producer = AIOKafkaProducer(**options, acks="all")

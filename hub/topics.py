@@ -1,7 +1,8 @@
 """Topic names: one convention, one place.
 
     lapor.raw.<source>        raw bytes from one source (channel adapter, provincial system)
-    lapor.agency.<agency>     routing events for one agency (what its system subscribes to)
+    lapor.agency.<agency>     routing events for one agency (what its system subscribes to,
+                              in consumer groups named lapor.agency.<agency>.<name>)
     lapor.followup            follow-up events from every agency, keyed by tracking id
     lapor.notification        status changes for the citizen, by original channel
     lapor.deadletter          what can never succeed as sent, with reason and original bytes
@@ -29,3 +30,10 @@ def raw(source: str) -> str:
 
 def agency(code: str) -> str:
     return f"{PREFIX}.agency.{code}"
+
+
+def agency_group(topic: str, name: str = "") -> str:
+    """A consumer group of the agency reading `topic`: the topic, a dot, a name of its own.
+    The ACL plan (deploy/acl.py) grants an agency the groups under its topic's prefix, the
+    dot keeping kota-bekasi out of kota-bekasi-dinkes's."""
+    return f"{topic}.{name}"

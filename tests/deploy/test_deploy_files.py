@@ -25,6 +25,7 @@ import pytest
 import yaml
 
 from hub.adapters import SOURCES
+from hub.agency_client import client_group
 from hub.routing import Directory
 from hub.settings import Settings
 
@@ -336,6 +337,8 @@ def test_an_agency_reads_only_its_topic_and_writes_only_follow_ups(
     for code, own in topics.items():
         assert acl.allows(code, "Read", "topic", own), code
         assert acl.allows(code, "Read", "group", f"{own}.dashboard")
+        # The reference client, `lapor-hub agency <code>`, under the agency's credentials.
+        assert acl.allows(code, "Read", "group", client_group(agencies[code])), code
         assert acl.allows(code, "Write", "topic", "lapor.followup")
         # kota-bekasi must not read kota-bekasi-dinkes, though one code prefixes the other.
         for other in [t for c, t in topics.items() if c != code] + shared:
