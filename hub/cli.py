@@ -476,7 +476,9 @@ def operator_error(exc: Exception) -> str | None:
     # Away, a schema missing, read-only, ... (parameters are never shown)
     if isinstance(exc, DBAPIError) and is_outage(exc):
         said = str(exc.orig).splitlines()[0] if exc.orig else type(exc).__name__
-        if "no such table" in said or "does not exist" in said:
+        if said.startswith("connection") and 'database "' in said and "does not exist" in said:
+            said += " (the hub makes tables, not databases: CREATE DATABASE it first)"
+        elif "no such table" in said or "does not exist" in said:
             said += " (lapor-hub db upgrade makes the tables)"
         return f"database: {said}"
     if isinstance(exc, KafkaConnectionError | KafkaTimeoutError):

@@ -307,6 +307,21 @@ def test_an_operator_command_without_its_database_says_so_in_one_line(
     assert line.startswith(says), line
 
 
+def test_a_postgresql_database_not_made_yet_is_named_not_taken_for_missing_tables(
+    postgres_admin: sa.Engine,
+) -> None:
+    # "db upgrade makes the tables" was the advice for a database that does not exist.
+    url = postgres_admin.url.set(database=f"hub_absent_{uuid.uuid4().hex[:8]}")
+    out = subprocess.run(
+        [LAPOR_HUB, "db", "upgrade"], capture_output=True, text=True, check=False, timeout=60,
+        env={**os.environ, "HUB_DATABASE_URL": url.render_as_string(hide_password=False)},
+    )
+    assert out.returncode == 2, out.stderr
+    (line,) = out.stderr.strip().splitlines()
+    assert line.startswith("lapor-hub: database: connection failed"), line
+    assert line.endswith("(the hub makes tables, not databases: CREATE DATABASE it first)"), line
+
+
 @pytest.mark.parametrize("command", [["dlq", "list"], ["dlq", "replay", "--all"]])
 def test_dlq_on_a_database_without_its_tables_says_so_in_one_line(
     database_url: str, command: list[str],
