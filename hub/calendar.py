@@ -74,6 +74,7 @@ class WorkingCalendar:
         collective_leave: Iterable[date] = (),
         extra_holidays: Iterable[date] = (),
         observed_weekdays: Iterable[int] = _MONDAY_TO_FRIDAY,
+        not_holidays: Iterable[date] = (),
     ) -> None:
         """Build a calendar.
 
@@ -82,8 +83,11 @@ class WorkingCalendar:
             extra_holidays: days off the `holidays` package does not know yet, e.g. a national
                 holiday decreed at short notice.
             observed_weekdays: the working weekdays, Monday = 0.
+            not_holidays: days the `holidays` package has as a holiday that are none: its
+                estimate of a lunar holiday that the government's decree set on another day.
         """
         self._days_off = frozenset(collective_leave) | frozenset(extra_holidays)
+        self._not_holidays = frozenset(not_holidays)
         self._weekdays = frozenset(observed_weekdays)
         if not self._weekdays <= frozenset(range(7)) or not self._weekdays:
             # An empty week would make due_at search forever.
@@ -95,7 +99,7 @@ class WorkingCalendar:
         return (
             day.weekday() in self._weekdays
             and day not in self._days_off
-            and day not in _national_holidays(day.year)
+            and (day not in _national_holidays(day.year) or day in self._not_holidays)
         )
 
     def working_seconds_between(
@@ -202,14 +206,16 @@ class Deadlines(_Frozen):
 
 
 class CalendarConfig(_Frozen):
-    """Time limits in working days, the collective-leave days and the days off the `holidays`
-    package does not know (a holiday decreed at short notice), from `deadlines.yaml`."""
+    """Time limits in working days, the collective-leave days, the days off the `holidays`
+    package does not know (a holiday decreed at short notice) and those it has wrong (an
+    estimated date the decree moved), from `deadlines.yaml`."""
 
     deadlines: Deadlines
     collective_leave: frozenset[date]
     extra_holidays: frozenset[date] = frozenset()
+    not_holidays: frozenset[date] = frozenset()
 
-    @field_validator("collective_leave", "extra_holidays", mode="before")
+    @field_validator("collective_leave", "extra_holidays", "not_holidays", mode="before")
     @classmethod
     def _flatten_years(cls, by_year: Any) -> Any:
         # The file lists days under their year; a day filed under the wrong year is a typo.
@@ -225,7 +231,8 @@ class CalendarConfig(_Frozen):
 
     def calendar(self) -> WorkingCalendar:
         return WorkingCalendar(collective_leave=self.collective_leave,
-                               extra_holidays=self.extra_holidays)
+                               extra_holidays=self.extra_holidays,
+                               not_holidays=self.not_holidays)
 
     def years_without_leave(self, today: date) -> list[int]:
         """Years a deadline set today can run into for which no collective leave is listed:

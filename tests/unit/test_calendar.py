@@ -277,6 +277,20 @@ def test_a_holiday_the_package_does_not_know_can_be_listed(tmp_path: Path) -> No
         load_calendar_config(path)
 
 
+def test_a_holiday_the_package_estimated_on_another_day_can_be_moved(tmp_path: Path) -> None:
+    # The package estimates lunar holidays years ahead (Eid al-Adha 2027 "estimated" on
+    # 17 May); the decree may set it a day later. The file could add a day, not remove one.
+    packaged = (Path(__file__).parents[2] / "hub" / "data" / "deadlines.yaml").read_text()
+    path = tmp_path / "deadlines.yaml"
+    path.write_text(packaged + "extra_holidays: {2027: [2027-05-18]}\n"
+                               "not_holidays: {2027: [2027-05-17]}\n")
+    assert not CONFIG.calendar().is_working_day(date(2027, 5, 17))
+    calendar = load_calendar_config(path).calendar()
+    assert calendar.is_working_day(date(2027, 5, 17))
+    assert not calendar.is_working_day(date(2027, 5, 18))
+    assert not calendar.is_working_day(date(2027, 5, 16))  # a Sunday stays one
+
+
 @pytest.mark.parametrize(
     "collective_leave",
     ["{2027: [2026-12-24]}", "{2027: [not-a-date]}"],
