@@ -21,7 +21,7 @@ from sqlmodel import Session, select
 
 from hub import lifecycle, metrics, topics
 from hub.calendar import DeadlineKind
-from hub.deadlines import Rules, due_of, pauses_of, set_deadline
+from hub.deadlines import Rules, pauses_of, set_deadline
 from hub.intake import (
     Record,
     complaint_of,
@@ -118,18 +118,20 @@ def _from_whom(
     )
 
 
-def _reply_before_auto_close(
-    row: ComplaintRow, event: FollowUpEvent, rules: Rules, holder: Agency
-) -> bool:
+AUTO_CLOSE_REASON = DeadlineKind.AUTO_CLOSE.value
+"""The reason of a close by the watcher in the history (hub.watcher)."""
+
+
+def _reply_before_auto_close(row: ComplaintRow, event: FollowUpEvent, auto_closed: bool) -> bool:
     """Whether this is the reporter's reply to an answer, made before the auto-close that
     closed the complaint for want of one (the watcher got there first: consumer lag, or a
-    sweep straight after an outage). The reply was in time, so the complaint reopens."""
-    if (Status(row.status) is not Status.CLOSED or event.status is not Status.REPORTER_REPLIED
-            or row.closed_at is None or row.responded_at is None):
-        return False
-    # The auto-close closes at its deadline to the second; a confirmed close at the event's time.
-    auto_close = due_of(row, DeadlineKind.AUTO_CLOSE, rules, holder)
-    return row.closed_at == auto_close and event.at < auto_close
+    sweep straight after an outage). The reply was in time, so the complaint reopens.
+
+    `auto_closed`: the complaint's close is the watcher's (its history says so; reckoning the
+    auto-close again would miss it once the calendar changed)."""
+    return (auto_closed and Status(row.status) is Status.CLOSED
+            and event.status is Status.REPORTER_REPLIED
+            and row.closed_at is not None and event.at < row.closed_at)
 
 
 def _what_it_asks(event: FollowUpEvent, rules: Rules, holder: Agency) -> Agency | Refusal | None:
@@ -156,9 +158,11 @@ def history_id(event: FollowUpEvent) -> str:
 
 
 def apply_follow_up(
-    row: ComplaintRow | None, event: FollowUpEvent, rules: Rules, now: datetime
+    row: ComplaintRow | None, event: FollowUpEvent, rules: Rules, now: datetime, *,
+    auto_closed: bool = False,
 ) -> Effects | Refusal:
-    """Apply one agency event; the row is changed in place only when it is accepted."""
+    """Apply one agency event; the row is changed in place only when it is accepted.
+    `auto_closed`: the row is closed by the watcher's auto-close (hub.watcher)."""
     if row is None:
         return Refusal("unknown_complaint", f"no complaint {event.tracking_id}")
     if refused := _from_whom(row, event, rules, now):
@@ -167,7 +171,7 @@ def apply_follow_up(
     if holder is None:
         return Refusal("unknown_agency", f"agency {row.agency_code} left the registry")
     current = Status(row.status)
-    reopened = _reply_before_auto_close(row, event, rules, holder)
+    reopened = _reply_before_auto_close(row, event, auto_closed)
     if reopened:
         current = Status.RESPONDED  # where the reporter replied
     try:
@@ -356,6 +360,13 @@ def _apply_batch(
             )
         ).all()
     )
+    # Closed complaints a reply may reopen: each with the moments the watcher auto-closed it.
+    replied = {e.tracking_id for e in events if e.status is Status.REPORTER_REPLIED
+               and (r := rows.get(e.tracking_id)) is not None and r.status == Status.CLOSED}
+    auto_closes = set(session.exec(
+        select(HistoryRow.tracking_id, HistoryRow.at).where(
+            sa.column("tracking_id").in_(replied), sa.column("reason") == AUTO_CLOSE_REASON)
+    ).all()) if replied else set()
     applied: list[tuple[FollowUpEvent, Effects]] = []
     letters: list[tuple[DeadLetter, str]] = []
     outbox: list[dict[str, Any]] = []
@@ -369,7 +380,10 @@ def _apply_batch(
             result = Refusal("duplicate_event_id", f"event_id {item.event_id!r} was applied to "
                              f"{applied_to}; an agency's event ids must be unique")
         else:
-            result = apply_follow_up(rows.get(item.tracking_id), item, rules, now)
+            row = rows.get(item.tracking_id)
+            result = apply_follow_up(
+                row, item, rules, now,
+                auto_closed=row is not None and (row.tracking_id, row.closed_at) in auto_closes)
         if isinstance(result, Refusal):
             letter = dead_letter(record, result.reason, result.detail, "follow_up", now)
             letters.append((letter, letter_key(record, "0")))

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 from hub import metrics
 from hub.calendar import DeadlineKind
 from hub.deadlines import Rules, due_of, pauses_of
-from hub.followup import echo_to_duplicates, notification_outbox
+from hub.followup import AUTO_CLOSE_REASON, echo_to_duplicates, notification_outbox
 from hub.model import EscalationEvent, FollowUpEvent, Status
 from hub.routing import Agency
 from hub.store import (
@@ -108,7 +108,8 @@ def _reckoned(
     moved = conn.execute(
         sa.update(TABLE)
         .where(TABLE.c.tracking_id == row.tracking_id, TABLE.c.due_kind == row.due_kind,
-               TABLE.c.due_at == row.due_at, TABLE.c.status == row.status)
+               TABLE.c.due_at == row.due_at, TABLE.c.status == row.status,
+               NOT_ESCALATED)  # another instance escalated it meanwhile: its breach stands
         .values(due_at=due)
     ).rowcount == 1
     return row.model_copy(update={"due_at": due}) if moved and due <= now else None
@@ -169,7 +170,9 @@ def _auto_close(
     ):
         return []
     event = FollowUpEvent(
-        event_id=f"auto-close-{row.tracking_id}-{row.route_seq}",
+        # A reply before the close reopens it (hub.followup): it may close again, its own event.
+        event_id=f"auto-close-{row.tracking_id}-{row.route_seq}-"
+                 f"{closed_at.astimezone(UTC):%Y%m%dT%H%M%S}",
         tracking_id=row.tracking_id,
         agency_code=agency.code,
         status=Status.CLOSED,
@@ -178,7 +181,7 @@ def _auto_close(
     )
     insert_ignoring_duplicates(conn, HistoryRow, [{
         "event_id": event.event_id, "tracking_id": row.tracking_id, "status": event.status.value,
-        "agency_code": agency.code, "message": event.message, "reason": "auto_close",
+        "agency_code": agency.code, "message": event.message, "reason": AUTO_CLOSE_REASON,
         "at": closed_at,
     }], "event_id")
     seconds = rules.calendar.working_seconds_between(

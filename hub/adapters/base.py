@@ -278,10 +278,10 @@ def epoch_datetime(value: Any, field_name: str, *, millis: bool = False) -> date
 
 
 _COUNTRY_CODE_FIRST = re.compile(r"\s*62[\d\s().-]*$")
-_INTERNATIONAL_PREFIX = re.compile(r"\s*00(?=\s*[1-9])")
-"""00 before a country code, as a number is written to be dialled from abroad ("0062 812…");
-the library reads it only as the dialling prefix of the region it is given, and Indonesia's
-are others (001, 007, …)."""
+_INTERNATIONAL_PREFIX = re.compile(r"\s*00(?=\s*62)")
+"""00 before Indonesia's country code, as a number is written to be dialled from abroad
+("0062 812…"): the library knows only Indonesia's own dialling prefixes (007, 008, 009, …),
+and read as one of those a 00 before another digit would make another country's number."""
 
 
 def e164_phone(text: str | None) -> str | None:

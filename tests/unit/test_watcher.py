@@ -229,6 +229,38 @@ def test_a_reply_made_before_the_auto_close_reopens_the_complaint(engine: sa.Eng
     assert rows[other].startswith("closed 2026-11-16 17:00")
 
 
+def test_a_reopened_complaint_closes_again_as_an_event_of_its_own(engine: sa.Engine) -> None:
+    # Its second auto-close had the first's id: the reporter's notification of the final
+    # close was dropped by idempotent readers, and its history row was passed over.
+    tid = intake_at(engine, "twice", datetime(2026, 11, 2, 9, 0, tzinfo=WIB))
+    post(engine, tid, Status.DISPOSITIONED, datetime(2026, 11, 2, 10, 0, tzinfo=WIB))
+    post(engine, tid, Status.RESPONDED, datetime(2026, 11, 2, 11, 0, tzinfo=WIB))
+    first = sweep(engine, datetime(2026, 11, 17, 0, 1, tzinfo=WIB))
+    # A reply a minute before the close, processed after it, and with a calendar that has
+    # changed meanwhile (a leave day added within the ten days): still in time, reopened.
+    config = RULES.config
+    with_leave = Rules.of(RULES.directory, config.model_copy(update={
+        "collective_leave": config.collective_leave | {date(2026, 11, 10)}}))
+    event = FollowUpEvent(event_id="reply-1", tracking_id=tid, agency_code="kota-bekasi-dinkes",
+                          status=Status.REPORTER_REPLIED,
+                          at=datetime(2026, 11, 16, 23, 59, tzinfo=WIB))
+    arrives = datetime(2026, 11, 17, 0, 2, tzinfo=WIB)
+    with store.transaction(engine) as conn:
+        applied = store_follow_ups(conn, [Record(topics.FOLLOW_UP, 0, 99, None,
+                                                 event.model_dump_json().encode(), {}, arrives)],
+                                   with_leave, arrives)
+    assert applied.dead_letters == []
+    post(engine, tid, Status.RESPONDED, datetime(2026, 11, 17, 9, 0, tzinfo=WIB))
+    second = sweep(engine, datetime(2026, 12, 31, 0, 0, tzinfo=WIB))
+    closes = [json.loads(p.value) for p in first.pending + second.pending]
+    assert [n["status"] for n in closes] == ["closed", "closed"]
+    assert len({n["event_id"] for n in closes}) == 2
+    with engine.connect() as conn:
+        statuses = conn.execute(sa.text(
+            "SELECT status FROM status_history ORDER BY id")).scalars().all()
+    assert statuses[-2:] == ["responded", "closed"]
+
+
 def test_migration_0011_keeps_escalated_breaches_escalated(database_url: str) -> None:
     migrate.upgrade(database_url, "0010")
     engine = store.make_engine(database_url)
@@ -288,9 +320,20 @@ def test_migration_0012_keeps_agency_events_known_by_their_agency(database_url: 
                                                  event.model_dump_json().encode(), {}, at)],
                                    RULES, at)
     assert (applied.effects, applied.dead_letters) == ([], [])
+    # Another agency's "e-1" on the same complaint: the old schema cannot hold it bare.
+    handed = FollowUpEvent(event_id="e-2", tracking_id=tid, agency_code="kota-bekasi-dinkes",
+                           status=Status.DISPOSITIONED, target_agency="kota-bekasi-rsud", at=at)
+    taken_up = FollowUpEvent(event_id="e-1", tracking_id=tid, agency_code="kota-bekasi-rsud",
+                             status=Status.IN_PROGRESS, at=at)
+    with store.transaction(engine) as conn:
+        for n, event in enumerate((handed, taken_up)):
+            assert not store_follow_ups(conn, [Record(
+                topics.FOLLOW_UP, 0, n + 1, None, event.model_dump_json().encode(), {}, at)],
+                RULES, at).dead_letters
     with engine.connect() as conn:
         command.downgrade(migrate.config(conn), "0011")
         conn.commit()
     with engine.connect() as conn:
-        assert conn.execute(sa.text(ids)).scalars().all() == [f"received-{tid}", "e-1"]
+        assert conn.execute(sa.text(ids)).scalars().all() == [
+            f"received-{tid}", "e-1", "e-2", "kota-bekasi-rsud:e-1"]
     engine.dispose()

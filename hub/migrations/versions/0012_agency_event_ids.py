@@ -33,9 +33,16 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.execute("UPDATE status_history "
-               "SET event_id = substr(event_id, length(agency_code) + 2) "
-               "WHERE substr(event_id, 1, length(agency_code) + 1) = agency_code || ':'")
-    with op.batch_alter_table("status_history", schema=None) as batch_op:
-        batch_op.alter_column("event_id", existing_type=sa.String(length=200),
-                              type_=sa.String(length=100), existing_nullable=False)
+    # Back to the bare id where it is free: two agencies may have used one id on a
+    # complaint, which the old schema cannot hold twice; the second keeps its prefix.
+    conn = op.get_bind()
+    rows = conn.execute(sa.text("SELECT id, event_id, agency_code FROM status_history")).all()
+    taken = {event_id for _, event_id, _ in rows}
+    for id_, event_id, agency in rows:
+        bare = event_id.removeprefix(f"{agency}:")
+        if bare != event_id and bare not in taken:
+            conn.execute(sa.text("UPDATE status_history SET event_id = :bare WHERE id = :id"),
+                         {"bare": bare, "id": id_})
+            taken.add(bare)
+    # The column stays 200 wide: an id kept with its prefix may need it, and the older code
+    # writes ids of at most 100 characters into it all the same.
