@@ -111,7 +111,7 @@ def test_export_level_problems_are_one_rejection() -> None:
         (b"", "invalid_payload"),
         (HEADER.encode(), "empty_batch"),
         (b"tiket,isi\nA,B\n", "invalid_payload"),
-        (b"\x81" + HEADER.encode(), "invalid_encoding"),  # 0x81: not even Windows-1252
+        (b"\x81" + HEADER.encode(), "invalid_payload"),  # 0x81, in no encoding: U+FFFD
         (b"no_tiket,uraian,uraian\nA,B,C\n", "invalid_payload"),
     ]:
         (refused,) = run(body)
@@ -166,16 +166,54 @@ def test_columns_without_a_name_are_passed_over_if_empty() -> None:
                                 "T-2")
 
 
-def test_a_quote_never_closed_says_the_rest_was_unread() -> None:
+UNCLOSED = "opens a quote it never closes: the lines after it are read on their own"
+
+
+def test_a_quote_never_closed_is_refused_and_the_rows_after_it_read() -> None:
     body = (HEADER + "T-1,02/05/2024 08:15,,Isi,,,,,,,,,,\n"
             + 'T-2,02/05/2024 08:15,,"Lampu mati di ""gang 5,,,,,,,,,,\n'
             + "T-3,02/05/2024 08:15,,Isi,,,,,,,,,,\n"
             + "T-4,02/05/2024 08:15,,Isi,,,,,,,,,,\n").encode()
-    found, refused = run(body)
+    found, refused, *after = run(body)
     assert isinstance(found, Complaint)
-    assert refused == Rejection(
-        "invalid_row", "line 3 opens a quote it never closes: lines 3-5 read as one row, "
-        "rest unread", "T-2")
+    assert refused == Rejection("invalid_row", f"line 3 {UNCLOSED}", "T-2")
+    assert [c.source.message_id for c in after if isinstance(c, Complaint)] == ["T-3", "T-4"]
+
+
+def test_a_row_is_never_taken_into_the_one_above_it() -> None:
+    # T-2 opens a quote it never closes and T-3 holds a stray inch mark: an even count of
+    # quotes, so T-3 went into T-2's description and gave it its region and reporter.
+    body = (HEADER + 'T-1,02/05/2024 08:15,,Isi,,,,3374,,Sri,,,,\n'
+            + 'T-2,02/05/2024 08:15,,"Kapan jalan diperbaiki,,,,3374,,Budi,,,,\n'
+            + 'T-3,02/05/2024 08:15,,Pipa 4" bocor di pasar,,,,3322,,Ani,,,,\n'
+            + 'T-4,02/05/2024 08:15,,Sampah,,,,3372,,Tono,,,,\n').encode()
+    outcomes = run(body)
+    assert [o.source.message_id if isinstance(o, Complaint) else
+            o.reason if isinstance(o, Rejection) else o for o in outcomes] == [
+        "T-1", "invalid_row", "T-3", "T-4"]
+    third = outcomes[2]
+    assert isinstance(third, Complaint)
+    assert (third.description, third.reporter.name) == ('Pipa 4" bocor di pasar', "Ani")
+
+
+def test_a_stray_quote_beside_a_cell_over_two_lines_is_read() -> None:
+    # The odd count of quotes (4" and a quoted cell) refused a row the reader had read right.
+    header = "no_tiket,tgl_lapor,judul,uraian,kategori\n"
+    body = (header + 'F1,25/11/2026 14:05,Pipa 4" bocor,"Pipa air bocor\ndi depan rumah",Air\n'
+            + "F2,25/11/2026 14:05,t,isi dua,Air\n").encode()
+    first, second = run(body)
+    assert isinstance(first, Complaint) and isinstance(second, Complaint)
+    assert first.description == "Pipa air bocor\ndi depan rumah"
+
+
+def test_a_line_the_csv_reader_cannot_take_is_refused_alone() -> None:
+    huge = "x" * (csv.field_size_limit() + 1)
+    body = (HEADER + f"T-1,02/05/2024 08:15,,{huge},,,,,,,,,,\n"
+            + "T-2,02/05/2024 08:15,,Isi,,,,,,,,,,\n").encode()
+    refused, found = run(body)
+    assert isinstance(refused, Rejection) and refused.reason == "invalid_csv"
+    assert refused.detail.startswith("line 2: field larger than field limit")
+    assert isinstance(found, Complaint)
 
 
 def test_attachments_listed_with_commas() -> None:
@@ -198,14 +236,25 @@ def test_a_row_saved_in_windows_1252_garbles_no_other_row() -> None:
         assert second.reporter.name == "André"
 
 
+def test_a_line_of_utf_8_with_a_windows_1252_cell_keeps_both() -> None:
+    # Read whole as 1252, the line's UTF-8 was garbled ("â€“", "cafÃ©"); with an emoji (a
+    # byte 1252 lacks) beside the 1252 name, the whole export was refused.
+    for text in ("Jalan rusak – sudah 2 minggu, café tutup", "Mohon bantuannya 🙏 jalan rusak"):
+        line = (f"T-1;02/05/2024 08:15;;{text};;;;3374;;".encode()
+                + "André".encode("cp1252") + b";;;;\r\n")
+        first, second = run(HEADER.replace(",", ";").encode() + line
+                            + b"T-2;02/05/2024 08:15;;Isi;;;;;;;;;;\r\n")
+        assert isinstance(first, Complaint) and isinstance(second, Complaint), (first, second)
+        assert (first.description, first.reporter.name) == (text, "André")
+
+
 def test_a_quote_never_closed_in_the_last_column_swallows_no_row_unsaid() -> None:
     # A full row's worth of cells: the rows after it became part of its complaint.
     header = "no_tiket,kategori,uraian\n"
     body = (header + 'A1,Jalan,"Jalan rusak\nA2,Jalan,Lampu mati\nA3,Banjir,Banjir\n').encode()
-    (refused,) = run(body)
-    assert refused == Rejection(
-        "invalid_row", "line 2 opens a quote it never closes: lines 2-4 read as one row, "
-        "rest unread", "A1")
+    refused, *after = run(body)
+    assert refused == Rejection("invalid_row", f"line 2 {UNCLOSED}", "A1")
+    assert [c.source.message_id for c in after if isinstance(c, Complaint)] == ["A2", "A3"]
 
 
 def test_a_closed_quote_over_two_lines_is_no_unclosed_one() -> None:

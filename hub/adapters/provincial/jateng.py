@@ -83,52 +83,95 @@ Row = dict[str, str]
 def normalize(raw: RawMessage) -> list[Outcome]:
     """Each row is one complaint; a bad row is a rejection beside the good ones."""
     lines = _lines(raw.body)
-    reader = csv.reader(lines, delimiter=_delimiter(lines[0] if lines else ""))
-    outcomes: list[Outcome] = []
+    delimiter = _delimiter(lines[0] if lines else "")
+    cursor = _Cursor(lines)
+    reader = csv.reader(cursor, delimiter=delimiter)
     try:
         header = _header(next(reader, []))
-        after = reader.line_num
-        for cells in reader:
-            if any(cell.strip() for cell in cells):  # spreadsheets leave blank lines
-                # A row over several lines with an odd count of quotes: one never closed
-                # (a stray quote inside an unquoted cell is text, and stays on its line).
-                quotes = sum(line.count('"') for line in lines[after:reader.line_num])
-                unclosed = reader.line_num > after + 1 and quotes % 2 == 1
-                outcomes.append(_row_outcome(raw, header, cells, (after + 1, reader.line_num),
-                                             unclosed=unclosed))
-            after = reader.line_num
     except csv.Error as exc:
-        outcomes.append(Rejection("invalid_csv", f"line {reader.line_num}, rest unread: {exc}"))
+        raise RejectedError("invalid_csv", f"line 1 (the header): {exc}") from exc
+    outcomes: list[Outcome] = []
+    while True:
+        start = cursor.at  # the reader takes lines as a row needs them, none ahead
+        try:
+            cells = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:  # a NUL, a cell past the size limit: that line alone
+            outcomes.append(Rejection("invalid_csv", f"line {start + 1}: {exc}"))
+            cursor.at = start + 1
+            reader = csv.reader(cursor, delimiter=delimiter)
+            continue
+        if not any(cell.strip() for cell in cells):  # spreadsheets leave blank lines
+            continue
+        if _unclosed(lines, start, cursor.at, len(header), delimiter):
+            outcomes.append(Rejection(
+                "invalid_row", f"line {start + 1} opens a quote it never closes: the lines "
+                "after it are read on their own",
+                message_id_of(dict(zip(header, cells, strict=False)).get("no_tiket"))))
+            cursor.at = start + 1
+            reader = csv.reader(cursor, delimiter=delimiter)
+            continue
+        outcomes.append(_row_outcome(raw, header, cells, cursor.at))
     if not outcomes:
         raise RejectedError("empty_batch", "export has no rows")
     return outcomes
 
 
+class _Cursor:
+    """The export's lines for a csv reader, from a position that can be set back: a row
+    misread (a quote never closed) is refused, and reading starts again after its line."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = lines
+        self.at = 0
+
+    def __iter__(self) -> _Cursor:
+        return self
+
+    def __next__(self) -> str:
+        if self.at >= len(self.lines):
+            raise StopIteration
+        self.at += 1
+        return self.lines[self.at - 1]
+
+
+def _unclosed(lines: list[str], start: int, end: int, columns: int, delimiter: str) -> bool:
+    """Whether the row read from lines[start:end] opened a quote it never closed and took
+    in the rows after it: a line within it is a whole row of its own, or it ran to the end
+    of the export with an odd count of quotes. (A cell over two lines, and a stray quote
+    inside an unquoted cell, as in 4" pipes, are neither.)"""
+    if end - start < 2:
+        return False
+    inner = lines[start + 1:end]
+    if any(len(next(csv.reader([line], delimiter=delimiter), [])) == columns for line in inner):
+        return True
+    return end == len(lines) and sum(line.count('"') for line in lines[start:end]) % 2 == 1
+
+
 def _lines(body: bytes) -> list[str]:
     """The export's lines, as the csv reader counts them (at \n, \r or \r\n). UTF-16 as a
-    spreadsheet's "Unicode text" saves it; else each line UTF-8 (the mark dropped) or, where
-    it is not, Windows-1252, the "CSV" of a spreadsheet on Windows: one such row ("Andé")
-    refused the whole export, and a row appended so to a UTF-8 export must not garble the
-    others."""
+    spreadsheet's "Unicode text" saves it; else UTF-8 (the mark dropped), where a byte is not
+    UTF-8 read as Windows-1252, the "CSV" of a spreadsheet on Windows: one such row ("Andé")
+    refused the whole export, and a cell so appended to a line of UTF-8 must garble neither
+    that line's other cells nor the other rows."""
     if body.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         try:
             return io.StringIO(body.decode("utf-16"), newline="").readlines()
         except UnicodeDecodeError as exc:
             raise RejectedError("invalid_encoding", f"export is not UTF-16: {exc.reason}") from exc
-    return [_line_text(line) for line in body.removeprefix(codecs.BOM_UTF8).splitlines(True)]
+    text = body.removeprefix(codecs.BOM_UTF8).decode("utf-8", errors=_WINDOWS_1252)
+    return io.StringIO(text, newline="").readlines()
 
 
-def _line_text(line: bytes) -> str:
-    try:
-        return line.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
-    try:
-        return line.decode("cp1252")
-    except UnicodeDecodeError as exc:
-        raise RejectedError(
-            "invalid_encoding", f"export is neither UTF-8 nor Windows-1252: {exc.reason}"
-        ) from exc
+def _windows_1252(error: UnicodeError) -> tuple[str, int]:
+    """Bytes that are no UTF-8, read as Windows-1252 (its five unassigned bytes as U+FFFD)."""
+    assert isinstance(error, UnicodeDecodeError)
+    return error.object[error.start:error.end].decode("cp1252", errors="replace"), error.end
+
+
+_WINDOWS_1252 = "hub-provincial-windows-1252"
+codecs.register_error(_WINDOWS_1252, _windows_1252)
 
 
 def _delimiter(header_line: str) -> str:
@@ -148,18 +191,9 @@ def _header(cells: list[str]) -> list[str]:
     return header
 
 
-def _row_outcome(
-    raw: RawMessage, header: list[str], cells: list[str], lines: tuple[int, int], *,
-    unclosed: bool,
-) -> Outcome:
+def _row_outcome(raw: RawMessage, header: list[str], cells: list[str], last: int) -> Outcome:
     row = dict(zip(header, cells, strict=False))
     record_id = message_id_of(row.get("no_tiket"))
-    first, last = lines
-    if unclosed:
-        # A quote opened and never closed (its lines hold an odd count of quotes): the csv
-        # reader took the rest of the export into this row, whole rows into one cell.
-        return Rejection("invalid_row", f"line {first} opens a quote it never closes: lines "
-                         f"{first}-{last} read as one row, rest unread", record_id)
     if len(cells) != len(header):
         detail = f"line {last} has {len(cells)} cells for {len(header)} columns"
         return Rejection("invalid_row", detail, record_id)
