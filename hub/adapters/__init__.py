@@ -58,11 +58,30 @@ _JSON = "application/json"
 _FORM = "application/x-www-form-urlencoded"
 
 def _placed(produce: Callable[P, list[Outcome]]) -> Callable[P, list[Outcome]]:
-    """`produce` with each complaint given the region its text names, if it had none."""
+    """`produce` with each complaint given the region its text names, if it had none, and
+    each complaint once (`distinct`)."""
     def outcomes(*args: P.args, **kwargs: P.kwargs) -> list[Outcome]:
-        return [placed_by_text(o) if isinstance(o, Complaint) else o
-                for o in produce(*args, **kwargs)]
+        return distinct([placed_by_text(o) if isinstance(o, Complaint) else o
+                         for o in produce(*args, **kwargs)])
     return outcomes
+
+
+def distinct(outcomes: list[Outcome]) -> list[Outcome]:
+    """Each complaint once: an entry with the message id of one before it is that message
+    again, passed over – or, with other content, refused (an export with a ticket number
+    twice: the second row was dropped as a repeat, its own text and place with it)."""
+    seen: dict[str, Complaint] = {}
+    kept: list[Outcome] = []
+    for outcome in outcomes:
+        first = seen.setdefault(outcome.tracking_id, outcome) if isinstance(
+            outcome, Complaint) else outcome
+        if first is outcome:
+            kept.append(outcome)
+        elif first != outcome:
+            message_id = outcome.source.message_id
+            kept.append(Rejection("conflicting_entry", f"{message_id} comes twice in this "
+                                  "message with other content; the first is kept", message_id))
+    return kept
 
 
 SOURCES: dict[str, Source] = {

@@ -88,3 +88,22 @@ async def test_a_new_record_at_a_place_seen_before_gets_its_own_dead_letter(
     letters = [json.loads(p.value) for p in publisher.sent if p.topic == topics.DEAD_LETTER]
     assert [base64.b64decode(letter["original"]) for letter in letters] == [
         b"{broken", b"{also broken"]
+
+
+async def test_a_ticket_twice_in_one_export_with_other_content_is_not_passed_over(
+    driven: tuple[Hub, FakePublisher],
+) -> None:
+    # The second row took the first's tracking id and was dropped as the same message again:
+    # another text, in another regency, neither stored nor dead-lettered.
+    service, publisher = driven
+    rows = ("E1,25/11/2026 14:05,t,Lampu jalan mati total,,,,3374,,,,,,Tidak\n"
+            "E1,25/11/2026 14:05,t,Lampu jalan mati total,,,,3374,,,,,,Tidak\n"  # the same
+            "E1,25/11/2026 15:05,t,Pipa air bocor di depan pasar,,,,3322,,,,,,Tidak\n")
+    await service.intake([Record(topics.raw("prov-jateng"), 0, 8, None,
+                                 (HEADER + rows).encode(), {"content-type": "text/csv"},
+                                 datetime.now(UTC))])
+    sent = [(p.topic, json.loads(p.value)) for p in publisher.sent]
+    assert [e["type"] for t, e in sent if t != topics.DEAD_LETTER] == ["routing"]
+    (letter,) = [e for t, e in sent if t == topics.DEAD_LETTER]
+    assert (letter["reason"], letter["detail"]) == (
+        "conflicting_entry", "E1 comes twice in this message with other content; the first is kept")
