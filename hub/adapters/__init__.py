@@ -73,9 +73,8 @@ def distinct(outcomes: list[Outcome]) -> list[Outcome]:
     seen: dict[str, Complaint] = {}
     kept: list[Outcome] = []
     for outcome in outcomes:
-        first = seen.setdefault(outcome.tracking_id, outcome) if isinstance(
-            outcome, Complaint) else outcome
-        if first is outcome:
+        if not isinstance(outcome, Complaint) or (
+                first := seen.setdefault(outcome.tracking_id, outcome)) is outcome:
             kept.append(outcome)
         elif first != outcome:
             message_id = outcome.source.message_id
