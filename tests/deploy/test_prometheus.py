@@ -52,9 +52,19 @@ def panels(board: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def with_all_values(board: dict[str, Any], expr: str) -> str:
+    """Each variable at "All": its custom all-value, or (none given) every value, as `.*`."""
     for variable in board["templating"]["list"]:
-        expr = expr.replace(f"${variable['name']}", variable["allValue"])
+        expr = expr.replace(f"${variable['name']}", variable.get("allValue", ".*"))
     return expr
+
+
+def test_all_agencies_are_the_agencies_of_the_regions_chosen() -> None:
+    # With a custom all-value, "All" agencies was `.*` whatever the region: a region chosen
+    # changed none of the per-agency panels. Without one, Grafana lists the agencies its
+    # query found, and that query is filtered by the region.
+    (agency,) = [v for v in dashboard()["templating"]["list"] if v["name"] == "agency"]
+    assert "$region" in agency["query"]["query"]
+    assert agency["includeAll"] and "allValue" not in agency
 
 
 def panel_queries() -> list[Query]:
