@@ -93,7 +93,9 @@ def document_publishers(broker: KafkaBroker) -> None:
 def asyncapi_document() -> str:
     from hub.app import build
 
-    app, _ = build(Settings(database_url="sqlite://"))
+    # The contract names the development broker, whatever broker this shell points at.
+    bootstrap = Settings.model_fields["kafka_bootstrap"].default
+    app, _ = build(Settings(database_url="sqlite://", kafka_bootstrap=bootstrap))
     spec = AsyncAPI(
         *app.brokers, title="LAPOR Hub", version="1", schema_version="3.0.0",
         description="Topics of the SP4N-LAPOR! integration hub.",
