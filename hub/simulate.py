@@ -26,6 +26,7 @@ command takes a new seed each run unless it is given one.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import heapq
 import io
@@ -41,6 +42,7 @@ from urllib.parse import urlencode
 
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -540,6 +542,8 @@ class Tally:
     """Follow-up events published."""
     unsent: int = 0
     """Follow-ups still scheduled when time ran out."""
+    resent: int = 0
+    """Follow-ups sent again after the broker did not take them (away, restarting)."""
 
     def refuse(self, why: str) -> None:
         self.refused += 1
@@ -547,8 +551,10 @@ class Tally:
 
     def line(self) -> str:
         by = ", ".join(f"{why}: {n}" for why, n in sorted(self.refused_by.items()))
-        return (f"{self.posted} complaints · {self.routed} routed · {self.sent} follow-ups · "
-                f"{self.refused} refused{f' ({by})' if by else ''} · {self.ignored} ignored")
+        resent = f" ({self.resent} sent again)" if self.resent else ""
+        return (f"{self.posted} complaints · {self.routed} routed · {self.sent} follow-ups"
+                f"{resent} · {self.refused} refused{f' ({by})' if by else ''} · "
+                f"{self.ignored} ignored")
 
 
 @dataclass(slots=True)
@@ -588,8 +594,10 @@ class Responders:
 
     async def stop(self) -> None:
         self.tally.unsent = len(self.due)
-        await self.consumer.stop()
-        await self.producer.stop()
+        for client in (self.consumer, self.producer):
+            # With the broker away a client retries its goodbyes (commit, leave) for long.
+            with contextlib.suppress(TimeoutError, KafkaError):
+                await asyncio.wait_for(client.stop(), STOP_WAIT_S)
 
     async def run(self, end: float) -> None:
         while (now := time.monotonic()) < end:
@@ -598,7 +606,7 @@ class Responders:
             for records in batch.values():
                 for record in records:
                     self.take(record.value)
-            await self.send_due()
+            await self.send_due(end)
 
     def take(self, value: bytes | None) -> None:
         try:
@@ -617,21 +625,32 @@ class Responders:
             due = received + days * SECONDS_PER_DAY
             heapq.heappush(self.due, (due, next(self.order), follow_up))
 
-    async def send_due(self) -> None:
-        ready: list[FollowUpEvent] = []
+    async def send_due(self, end: float) -> None:
+        """Send the follow-ups due by now; those the broker does not take by `end` (away or
+        restarting) are due again a second later: the hub passes a repeat over."""
+        ready: list[tuple[float, int, FollowUpEvent]] = []
         while self.due and self.due[0][0] <= time.monotonic():
-            ready.append(heapq.heappop(self.due)[2])
+            ready.append(heapq.heappop(self.due))
         if not ready:
             return
-        # Sent in order, keyed by tracking id: one complaint's events stay in one partition.
-        futures = [
-            await self.producer.send(
-                topics.FOLLOW_UP, e.model_dump_json().encode(), key=e.tracking_id.encode(),
-                headers=[("content-type", b"application/json")],
-            )
-            for e in ready
-        ]
-        await asyncio.gather(*futures)
+        try:
+            async with asyncio.timeout(max(0.1, end - time.monotonic())):
+                # In order, keyed by tracking id: one complaint's events in one partition.
+                futures = [
+                    await self.producer.send(
+                        topics.FOLLOW_UP, e.model_dump_json().encode(),
+                        key=e.tracking_id.encode(),
+                        headers=[("content-type", b"application/json")],
+                    )
+                    for _, _, e in ready
+                ]
+                await asyncio.gather(*futures)
+        except (KafkaError, TimeoutError):
+            again = time.monotonic() + 1
+            for _, order, event in ready:
+                heapq.heappush(self.due, (again, order, event))
+            self.tally.resent += len(ready)
+            return
         self.tally.sent += len(ready)
 
 
@@ -730,12 +749,16 @@ async def run_simulation(
                 group.create_task(_post_all(client, settings, seed, rate, end, tally))
                 group.create_task(responders.run(end))
                 await _show_progress(console, tally, minutes * 60, end)
+        except* KafkaError as failed:
+            raise SimulationError(f"broker: {failed.exceptions[0]}") from None
         finally:
             await responders.stop()
     console.print(f"simulated {minutes:g} min against {url}: {tally.line()}; "
                   f"{tally.unsent} follow-ups were still due when time ran out.")
 
 
+STOP_WAIT_S = 10.0
+"""Longest a responder client takes to stop (the broker may be away)."""
 LOG_EVERY_S = 10.0
 """Seconds between progress lines when the output is a log, not a terminal."""
 

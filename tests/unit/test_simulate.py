@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
+from aiokafka.errors import KafkaConnectionError
 
 from hub.adapters import SOURCES, RawMessage, Rejection
 from hub.calendar import load_calendar_config
@@ -20,7 +21,16 @@ from hub.intake import routing_event
 from hub.model import Complaint, RoutingEvent, Status
 from hub.routing import Decision, Directory
 from hub.settings import Settings
-from hub.simulate import MAX_HANDOVERS, MIX, Tally, _post_all, follow_ups, payload, plan
+from hub.simulate import (
+    MAX_HANDOVERS,
+    MIX,
+    Responders,
+    Tally,
+    _post_all,
+    follow_ups,
+    payload,
+    plan,
+)
 from hub.store import ComplaintRow
 
 RULES = Rules.of(Directory.load(), load_calendar_config())
@@ -232,3 +242,35 @@ async def test_posting_ends_on_the_clock_when_the_hub_sets_a_slower_pace() -> No
             _post_all(client, Settings(ingress_open=True), 1, 1e9, end, tally), 30)
     # 8 posters at 20 a second each for half a second, not a billion posts.
     assert 0 < tally.posted < 200
+
+
+async def test_follow_ups_the_broker_did_not_take_are_sent_again() -> None:
+    # A restarted broker refused the follow-ups: simulate ended in a traceback.
+    class RestartingBroker:
+        def __init__(self) -> None:
+            self.taken: list[bytes] = []
+            self.down = True
+
+        async def send(self, topic: str, value: bytes, **_: object) -> asyncio.Future[None]:
+            if self.down:
+                raise KafkaConnectionError("broker away")
+            self.taken.append(value)
+            done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            done.set_result(None)
+            return done
+
+    tally = Tally()
+    responders = Responders(Settings(), RULES.directory, SEED, tally, since=NOW)
+    broker = RestartingBroker()
+    responders.producer = broker
+    event = routing_event(complaints(1)[0], RULES.directory.route(complaints(1)[0]), 1, NOW,
+                          RULES)
+    responders.take(event.model_dump_json().encode())
+    responders.due = [(0.0, order, e) for _, order, e in responders.due]  # all due now
+    planned = len(responders.due)
+    await responders.send_due(time.monotonic() + 5)
+    assert (tally.sent, tally.resent, len(responders.due)) == (0, planned, planned)
+    broker.down = False
+    await asyncio.sleep(1.05)
+    await responders.send_due(time.monotonic() + 5)
+    assert (tally.sent, len(broker.taken), responders.due) == (planned, planned, [])
