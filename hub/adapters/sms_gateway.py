@@ -11,7 +11,8 @@ The shape is ours; gateways are configured to post it::
 
 A long SMS arrives in one of two ways. Either the gateway joined nothing but sends
 all parts in one message, as `"parts": [{"part": 1, "text": "..."}, ...]` instead of
-`"text"`; they are joined here in part order. Or each part is its own message with
+`"text"` (with `"concat": {"total": N}` where it knows the count); they are joined here in
+part order, each part missing marked. Or each part is its own message with
 `"concat"`: `normalize` then returns a `Fragment` keyed by sender and ref, intake
 stores it, and calls `join_fragments` once every part is there.
 """
@@ -109,7 +110,10 @@ def _outcome(raw: RawMessage, payload: dict[str, Any], message_id: str) -> Outco
     if "parts" in payload:
         if "text" in payload:
             raise RejectedError("invalid_payload", "text and parts exclude each other")
-        return _complaint(raw, payload, message_id, _joined(payload["parts"]), raw.received_at)
+        concat = as_object(payload.get("concat"), "concat")
+        total = _count(concat["total"], "concat.total") if "total" in concat else None
+        return _complaint(raw, payload, message_id, _joined(payload["parts"], total),
+                          raw.received_at)
     text = _part_text(payload.get("text"), "text")
     concat = as_object(payload.get("concat"), "concat")
     if concat:
@@ -142,19 +146,24 @@ def _complaint(
     )
 
 
-def _joined(value: Any) -> str:
+def _joined(value: Any, total: int | None) -> str:
+    """The parts in part order, as the separate parts are joined: a part listed twice with
+    the same text counts once, and each part missing (below `concat.total`, where given, or
+    the highest part listed) is marked in the text – the agency sees the gap."""
     if not isinstance(value, list) or not value or len(value) > _MAX_PARTS:
         raise RejectedError("invalid_field", f"parts must be a list of 1 to {_MAX_PARTS} parts")
     numbered: dict[int, str] = {}
     for item in value:
         part = as_object(item, "parts[]")
         index = _count(part.get("part"), "parts[].part")
-        if index in numbered:
-            raise RejectedError("invalid_field", f"part {index} appears twice")
-        numbered[index] = _part_text(part.get("text"), "parts[].text")
-    if set(numbered) != set(range(1, len(value) + 1)):
-        raise RejectedError("incomplete_message", "parts must be numbered 1 to their count")
-    return "".join(numbered[i] for i in sorted(numbered))
+        text = _part_text(part.get("text"), "parts[].text")
+        if numbered.setdefault(index, text) != text:
+            raise RejectedError("invalid_field", f"part {index} appears twice with other text")
+    last = max(numbered)
+    if total is not None and last > total:
+        raise RejectedError("invalid_field", f"part {last} is beyond concat.total {total}")
+    last = total or last
+    return "".join(numbered.get(i, missing_part(i, last)) for i in range(1, last + 1))
 
 
 def _position(concat: dict[str, Any]) -> tuple[int, int]:

@@ -135,9 +135,9 @@ def test_a_one_part_concat_is_a_plain_complaint() -> None:
 
 def test_bad_parts_are_refused_with_the_message_id() -> None:
     payload = load("parts_in_one.json")
-    gap = payload | {"parts": [p for p in payload["parts"] if p["part"] != 2]}
-    assert only(normalize(raw(gap))) == Rejection(
-        "incomplete_message", "parts must be numbered 1 to their count", "smsc-7f3a92"
+    other = payload | {"parts": [*payload["parts"], {"part": 2, "text": "lain"}]}
+    assert only(normalize(raw(other))) == Rejection(
+        "invalid_field", "part 2 appears twice with other text", "smsc-7f3a92"
     )
     both = payload | {"text": "x"}
     refused = only(normalize(raw(both)))
@@ -167,3 +167,17 @@ def test_a_group_given_up_on_is_joined_with_its_gaps_marked() -> None:
     alone = complaint(join_fragments([fragment("fragment_2.json")], partial=True))
     assert alone.description.startswith("[bagian 1/3 tidak diterima]")
     assert alone.description.endswith("[bagian 3/3 tidak diterima]")
+
+
+def test_parts_in_one_message_mark_each_part_missing_as_separate_parts_do() -> None:
+    # The last part missing was taken for the whole SMS; a part missing within refused it;
+    # a part listed twice refused it too.
+    payload = load("parts_in_one.json")
+    one, two, three = sorted(payload["parts"], key=lambda p: p["part"])
+    for parts, expected in (
+        ([two, one], one["text"] + two["text"] + missing_part(3, 3)),
+        ([one, three], one["text"] + missing_part(2, 3) + three["text"]),
+        ([one, two, two, three], one["text"] + two["text"] + three["text"]),
+    ):
+        found = complaint(normalize(raw(payload | {"parts": parts})))
+        assert found.description == expected.strip()
