@@ -284,3 +284,15 @@ def test_an_anonim_column_hides_the_citizen() -> None:
     hidden, named = found["JTG-A1"], found["JTG-A2"]
     assert isinstance(hidden, Complaint) and isinstance(named, Complaint)
     assert (hidden.anonymous, named.anonymous) == (True, False)
+
+
+def test_an_export_as_spreadsheets_and_systems_write_it_too() -> None:
+    # Excel's "sep=;" line, a header retyped with spaces, ISO times with a T or an offset:
+    # each refused the whole export or its rows.
+    body = (b"sep=;\r\nNo Tiket;TGL LAPOR;Uraian\r\n"
+            b"T-1;2026-11-25T14:05:00;Jalan rusak\r\n"
+            b"T-2;2026-11-25 14:05:00+08:00;Lampu mati\r\n")
+    first, second = run(body)
+    assert isinstance(first, Complaint) and isinstance(second, Complaint), (first, second)
+    assert first.submitted_at == datetime(2026, 11, 25, 7, 5, tzinfo=UTC)
+    assert second.submitted_at == datetime(2026, 11, 25, 6, 5, tzinfo=UTC)

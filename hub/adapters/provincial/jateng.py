@@ -7,7 +7,9 @@ locale save CSV –, one complaint per row. Columns::
     no_tiket, tgl_lapor, judul, uraian, kategori, jenis, status, kab_kota, alamat,
     nama_pelapor, hp_pelapor, email_pelapor, lampiran, rahasia[, anonim]
 
-`tgl_lapor` is "dd/mm/yyyy HH:MM" in WIB (seconds, or the day alone, are read too);
+`tgl_lapor` is "dd/mm/yyyy HH:MM" in WIB (seconds, or the day alone, are read too, and
+ISO 8601); a header is read whatever its case and spacing ("No Tiket"), after Excel's
+"sep=;" line where there is one;
 `kab_kota` is a BPS code ("3374") or a name ("Kota Semarang"); `lampiran` holds URLs
 separated by spaces; `rahasia` is Ya/Tidak, and so is `anonim` where the export has it (an
 anonymous citizen's name went to the agency when it was not read). Column and status names
@@ -21,6 +23,7 @@ import codecs
 import contextlib
 import csv
 import io
+import re
 from datetime import datetime
 from functools import partial
 
@@ -76,6 +79,7 @@ _DATE_FORMATS = (
 with the dotted time of the Indonesian locale (08.15), or as ISO dates."""
 
 Row = dict[str, str]
+_SEPARATOR_LINE = re.compile(r"sep=([,;\t|])")
 
 
 
@@ -83,8 +87,12 @@ Row = dict[str, str]
 def normalize(raw: RawMessage) -> list[Outcome]:
     """Each row is one complaint; a bad row is a rejection beside the good ones."""
     lines = _lines(raw.body)
-    delimiter = _delimiter(lines[0] if lines else "")
     cursor = _Cursor(lines)
+    if lines and (said := _SEPARATOR_LINE.fullmatch(lines[0].rstrip("\r\n"))):
+        delimiter = said.group(1)  # Excel's "sep=;" line names the delimiter
+        cursor.at = 1
+    else:
+        delimiter = _delimiter(lines[0] if lines else "")
     reader = csv.reader(cursor, delimiter=delimiter)
     try:
         header = _header(next(reader, []))
@@ -181,7 +189,8 @@ def _delimiter(header_line: str) -> str:
 
 
 def _header(cells: list[str]) -> list[str]:
-    header = [cell.strip().lower() for cell in cells]
+    # "No Tiket", "NO_TIKET": a header retyped in a spreadsheet names the same columns.
+    header = ["_".join(cell.lower().split()) for cell in cells]
     missing = [name for name in _REQUIRED if name not in header]
     if missing:
         raise RejectedError("invalid_payload", f"export lacks columns {', '.join(missing)}")
@@ -260,4 +269,7 @@ def _date(text: str | None) -> datetime | None:
     for date_format in _DATE_FORMATS:
         with contextlib.suppress(ValueError):
             return datetime.strptime(text, date_format).replace(tzinfo=WIB)
+    with contextlib.suppress(ValueError):  # ISO 8601 as a system writes it: a T, an offset
+        found = datetime.fromisoformat(text)
+        return found if found.tzinfo else found.replace(tzinfo=WIB)
     raise RejectedError("invalid_field", "tgl_lapor is not a date as dd/mm/yyyy hh:mm")
