@@ -95,6 +95,12 @@ DEMO_LEFT = "kota-bekasi-dinkes"
 example answers for. Answered by the demo too, what was typed there was refused."""
 
 
+def _pointed(bootstrap: str) -> str:
+    """What a command needs before it to reach this demo's broker: nothing on the default."""
+    default = Settings.model_fields["kafka_bootstrap"].default
+    return "" if bootstrap == default else f"HUB_KAFKA_BOOTSTRAP={bootstrap} "
+
+
 async def run_dev(rate: float, port: int, leave: frozenset[str] = frozenset()) -> None:
     # SIGTERM (a service manager, `timeout`, `kill`) must stop the broker too: it runs in
     # its own session, so dying at once would leave it running, port and all. Uvicorn
@@ -128,8 +134,8 @@ async def run_dev(rate: float, port: int, leave: frozenset[str] = frozenset()) -
             f"[bold]LAPOR Hub[/] broker {broker.bootstrap} · database {settings.database_url}\n"
             f"  post complaints: {base}/intake/<source> · metrics: {base}/metrics · "
             f"ready: {base}/readyz\n  Ctrl-C stops everything."
-            + "".join(f"\n  {code} is left to you: lapor-hub agency {code}" for code in
-                      sorted(leave)),
+            + "".join(f"\n  {code} is left to you: {_pointed(broker.bootstrap)}lapor-hub "
+                      f"agency {code}" for code in sorted(leave)),
             soft_wrap=True,
         )
         if earlier := _open_from_earlier_runs(settings.database_url):
