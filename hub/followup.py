@@ -242,6 +242,13 @@ def _hand_on(row: ComplaintRow, decision: Decision, rules: Rules, now: datetime,
     effects.routed.append((decision.agency.code, decision.reason))
 
 
+def notification_id(event: FollowUpEvent, duplicate: str | None = None) -> str:
+    """The id of what a citizen hears of `event` (on the `duplicate` report linked to its
+    complaint, if given): by the event's agency and id, which only together are unique –
+    ("kota-bekasi", "dinkes-7") and ("kota-bekasi-dinkes", "7") joined by "-" were one."""
+    return derived_event_id("notify", history_id(event), *([duplicate] if duplicate else []))
+
+
 def notification_outbox(
     row: ComplaintRow, event: FollowUpEvent, agency: Agency, rules: Rules, now: datetime,
     *, original: ComplaintRow | None = None,
@@ -251,8 +258,7 @@ def notification_outbox(
     complaint = complaint_of(row, rules)
     confidential = complaint.confidential or bool(original and original.confidential)
     note = Notification(
-        event_id=derived_event_id("notify", event.agency_code, event.event_id,
-                                  *([row.tracking_id] if original else [])),
+        event_id=notification_id(event, row.tracking_id if original else None),
         tracking_id=row.tracking_id,
         channel=complaint.channel,
         source=complaint.source,

@@ -9,6 +9,7 @@ from itertools import count
 import sqlalchemy as sa
 
 from hub import topics
+from hub.followup import notification_id
 from hub.intake import Record
 from hub.model import FollowUpEvent, Status
 from hub.service import Hub
@@ -189,3 +190,11 @@ async def test_event_ids_are_each_agencys_own(driven: tuple[Hub, FakePublisher])
     assert [tuple(r) for r in history] == [
         (holder, "received"), (holder, "verified"), (holder, "dispositioned"),
         ("kota-bekasi-rsud", "needs_info"), ("kota-bekasi-rsud", "received")]
+
+
+def test_two_agencies_events_never_share_a_notification_id() -> None:
+    at = datetime.now(UTC)
+    ids = {notification_id(FollowUpEvent(event_id=event_id, tracking_id="1" * 18,
+                                         agency_code=agency, status=Status.RESPONDED, at=at))
+           for agency, event_id in (("kota-bekasi", "dinkes-7"), ("kota-bekasi-dinkes", "7"))}
+    assert len(ids) == 2
