@@ -32,5 +32,7 @@ def load_yaml(
         raise error(f"cannot read {what}: {exc}") from exc
     except ValidationError as exc:
         err = exc.errors(include_url=False)[0]
-        where = ".".join(str(p) for p in err["loc"]) or "top level"
+        # Entries counted from 1, as a person counts them in the file ("rules.#12").
+        where = ".".join(f"#{p + 1}" if isinstance(p, int) else str(p)
+                         for p in err["loc"]) or "top level"
         raise error(f"{what}: {where}: {err['msg']}") from exc

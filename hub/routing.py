@@ -43,6 +43,10 @@ class Level(StrEnum):
     BUMD = "bumd"
 
 
+COORDINATING = (Level.PROVINCE, Level.REGENCY_CITY)
+"""The levels whose agency coordinates its region: its complaints without a rule go there."""
+
+
 def _zone_named(value: object) -> object:
     # The file says WIB/WITA/WIT; the enum's values are the IANA zones.
     return Zone[value] if isinstance(value, str) and value in Zone.__members__ else value
@@ -111,15 +115,45 @@ class _File(BaseModel):
         known = set(codes)
         if self.national not in known:
             raise ValueError(f"national agency {self.national!r} is not in agencies")
+        parents = {a.code: a.parent for a in self.agencies}
+        coordinators: dict[str, str] = {}
         for a in self.agencies:
             if a.parent is not None and a.parent not in known:
                 raise ValueError(f"agency {a.code}: parent {a.parent!r} is unknown")
+            line, up = [a.code], a.parent
+            while up is not None:  # a loop froze the router on the first complaint
+                line.append(up)
+                if up == a.code:
+                    raise ValueError(f"agency {a.code}: its parents lead back to it "
+                                     f"({' → '.join(line)})")
+                if up in line[:-1]:
+                    break  # another agency's loop, named when that agency is checked
+                up = parents.get(up)
+            if a.region is not None:
+                _known_region(f"agency {a.code}", a.region)
+                if a.level in COORDINATING and (
+                        other := coordinators.setdefault(a.region, a.code)) != a.code:
+                    raise ValueError(f"agencies {other} and {a.code} both coordinate "
+                                     f"region {a.region}: one was never routed to")
         for i, r in enumerate(self.rules):
+            where = f"rules.#{i + 1}"
             if r.agency not in known:
-                raise ValueError(f"rule {i + 1}: agency {r.agency!r} is unknown")
+                raise ValueError(f"{where}: agency {r.agency!r} is unknown")
             if r.category is not None and r.category not in categories():
-                raise ValueError(f"rule {i + 1}: category {r.category!r} is unknown")
+                raise ValueError(f"{where}: category {r.category!r} is unknown")
+            if r.region is not None:
+                _known_region(where, r.region)
         return self
+
+
+def _known_region(where: str, code: str) -> None:
+    """A province or a regency of the region table: routing matches nothing deeper, and a
+    code of no region (a typo) matched nothing, silently, all complaints going elsewhere."""
+    if code.count(".") > 1:
+        raise ValueError(f"{where}: region {code} is a district or village; routing knows "
+                         "provinces (PP) and regencies and cities (PP.KK)")
+    if regions.by_code(code) is None:
+        raise ValueError(f"{where}: region {code} is in no region table of today")
 
 
 class RegistryError(OperatorFileError):
@@ -145,9 +179,7 @@ class Directory:
         for order, rule in enumerate(self.rules):
             self._rule_index.setdefault((rule.category, rule.region), []).append((order, rule))
         self._coordinators = {
-            a.region: a
-            for a in self.agencies.values()
-            if a.region and a.level in (Level.PROVINCE, Level.REGENCY_CITY)
+            a.region: a for a in self.agencies.values() if a.region and a.level in COORDINATING
         }
         # The registry never changes after load, and a complaint's candidates depend only
         # on its explicit target, category and region: a few thousand combinations in

@@ -240,10 +240,13 @@ def as_list(value: Any, field_name: str) -> list[Any]:
 
 
 def as_coordinate(value: Any, field_name: str) -> float | None:
-    """A latitude or longitude as a number or numeric text; the range is the model's check."""
+    """A latitude or longitude as a number or numeric text; the range is the model's check.
+    A decimal comma, as an Indonesian locale writes one ("-6,2373"), is read too."""
     text = as_text(value, field_name)
     if text is None:
         return None
+    if text.count(",") == 1 and "." not in text:
+        text = text.replace(",", ".")
     try:
         number = float(text)
     except ValueError as exc:

@@ -64,7 +64,7 @@ def normalize(raw: RawMessage) -> list[Outcome]:
             title=as_text(form.get("judul"), "judul"),
             description=as_text(form.get("isi"), "isi", required=True) or "",
             category=category_code(category_text) or ("other" if category_text else None),
-            target_agency=as_text(form.get("instansi_tujuan"), "instansi_tujuan"),
+            target_agency=_target(form.get("instansi_tujuan")),
             location=_location(place),
             reporter=Reporter(
                 name=as_text(person.get("nama"), "pelapor.nama"),
@@ -85,6 +85,15 @@ def normalize(raw: RawMessage) -> list[Outcome]:
 
 
 REGION_CODE = re.compile(REGION_CODE_PATTERN)
+AGENCY_CODE = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+
+
+def _target(value: Any) -> str | None:
+    """The agency the citizen chose, as a code in any case ("KOTA-BEKASI-DINKES"); a choice
+    that is no code (an agency's name) is left out – routed by rule, not refused whole."""
+    text = as_text(value, "instansi_tujuan")
+    code = text.lower() if text else None
+    return code if code and AGENCY_CODE.fullmatch(code) else None
 
 
 def _location(place: dict[str, Any]) -> Location:

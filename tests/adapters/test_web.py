@@ -99,7 +99,7 @@ def test_a_nik_that_is_not_16_digits_is_refused_with_the_field_named(typed: str)
 
 def test_coordinates_that_are_no_numbers_are_refused_with_the_field_named() -> None:
     form = load("form.json")
-    found = refusal({**form, "lokasi": {**form["lokasi"], "lat": "-6,2373"}})
+    found = refusal({**form, "lokasi": {**form["lokasi"], "lat": "sekitar -6.2"}})
     assert (found.reason, found.detail) == ("invalid_field", "lokasi.lat must be a number")
 
 
@@ -152,3 +152,19 @@ def test_a_code_of_no_region_today_is_not_routed_by() -> None:
     typo = complaint({"id": "w-typo", "isi": "Jalan rusak parah",
                       "lokasi": {"kode_wilayah": "32.99"}})
     assert typo.location.region_code is None
+
+
+@pytest.mark.parametrize(("chosen", "target"), [
+    ("KOTA-BEKASI-DINKES", "kota-bekasi-dinkes"),
+    (" kota-bekasi-dinkes ", "kota-bekasi-dinkes"),
+    ("Dinas Kesehatan Kota Bekasi", None),  # a name, no code: routed by rule
+])
+def test_the_agency_chosen_is_read_as_a_code_or_left_out(chosen: str, target: str | None) -> None:
+    # In capitals, or as a name, it refused the whole complaint (invalid_complaint).
+    assert complaint(load("form.json") | {"instansi_tujuan": chosen}).target_agency == target
+
+
+def test_coordinates_with_a_decimal_comma_are_read() -> None:
+    form = load("form.json")
+    found = complaint(form | {"lokasi": {**form["lokasi"], "lat": "-6,2373", "lng": "106,99"}})
+    assert (found.location.latitude, found.location.longitude) == (-6.2373, 106.99)
