@@ -47,8 +47,26 @@ T = TypeVar("T")
 ATTEMPT = "hub-attempt"
 NOT_BEFORE = "hub-not-before"
 ORIGINAL_TOPIC = "hub-original-topic"
+ORIGINAL_PLACE = "hub-original-place"
+"""partition:offset:timestamp of the record as it first came: a retried record is that record
+(its dead letter names it, and two copies of it – a rebalance while one waited – make one)."""
 RETRY_DELAYS = (5.0, 30.0, 120.0, 240.0)
 """Seconds before each retry; kept under the consumer's 5-minute poll interval."""
+
+
+def as_first_came(record: Record) -> Record:
+    """A record from the retry topic with the topic, place and time it first came with (as
+    far as its headers say: a producer may have set them, so nothing is taken on trust)."""
+    first = replace(record, topic=record.headers.get(ORIGINAL_TOPIC, record.topic))
+    try:
+        partition, offset, stamped = record.headers.get(ORIGINAL_PLACE, "").split(":", 2)
+        at = datetime.fromisoformat(stamped)
+        if at.tzinfo is None:
+            return first
+        return replace(first, partition=None if partition == "None" else int(partition),
+                       offset=None if offset == "None" else int(offset), timestamp=at)
+    except (ValueError, OverflowError):
+        return first
 
 
 def attempts_so_far(headers: Mapping[str, str]) -> int:
@@ -303,6 +321,8 @@ class Hub:
             ATTEMPT: str(attempt),
             NOT_BEFORE: (now + timedelta(seconds=delay)).isoformat(),
             ORIGINAL_TOPIC: record.headers.get(ORIGINAL_TOPIC, record.topic),
+            ORIGINAL_PLACE: record.headers.get(ORIGINAL_PLACE, f"{record.partition}:"
+                                               f"{record.offset}:{record.timestamp.isoformat()}"),
             "hub-retry-reason": detail[:200],
         }
         # A record at the broker's limit does not fit again with our headers added: the
@@ -332,8 +352,9 @@ class Hub:
         await self.publish(pending)
 
     async def retry(self, record: Record) -> None:
-        """Process a record from the retry topic as if it came from its original topic."""
-        original = replace(record, topic=record.headers.get(ORIGINAL_TOPIC, record.topic))
+        """Process a record from the retry topic as the record it first was: its topic, its
+        place there and its time."""
+        original = as_first_came(record)
         if original.topic == topics.FOLLOW_UP:
             await self._in_isolation([original], "follow_up", self._follow_up)
         else:

@@ -117,3 +117,28 @@ async def test_a_hub_attempt_header_that_is_not_a_number_counts_as_none(
 def test_retry_wait(not_before: str | None, wait: float) -> None:
     headers = {NOT_BEFORE: not_before} if not_before is not None else {}
     assert retry_wait(headers, datetime(2026, 11, 24, 10, tzinfo=UTC)) == wait
+
+
+async def test_a_retried_record_is_the_record_it_first_was(
+    hub: tuple[Hub, FakePublisher], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A rebalance while a retry waited: two copies on the retry topic, each dead-lettered
+    # at last – two letters for one record, each naming the retry topic's place as the
+    # original topic's (an operator following it found an unrelated record).
+    service, publisher = hub
+
+    async def handle(records: Sequence[Record]) -> None:
+        raise RuntimeError("cannot handle it")
+
+    first = Record(topics.raw("web"), 2, 34, None, b"body", {}, datetime(2026, 11, 25, tzinfo=UTC))
+    await service._in_isolation([first], "intake", handle)
+    (retry,) = publisher.sent
+    last = {**dict(retry.headers), ATTEMPT: str(len(RETRY_DELAYS))}
+    monkeypatch.setattr(service, "_intake", handle)
+    for partition, offset in ((1, 1), (2, 1)):  # the copies' places on the retry topic
+        await service.retry(Record(topics.RETRY, partition, offset, None, b"body", last,
+                                   datetime.now(UTC)))
+    with service.engine.connect() as conn:
+        letters = conn.execute(sa.text(
+            'SELECT topic, partition, "offset" FROM dead_letter')).all()
+    assert [tuple(r) for r in letters] == [(topics.raw("web"), 2, 34)]
