@@ -135,6 +135,11 @@ class HistoryRow(SQLModel, table=True):
     at: datetime = _ts()
 
 
+CONTENT_TYPE_MAX = 100
+MESSAGE_ID_MAX = 256
+"""Widths of a waiting SMS part's content type and message id (its record's headers)."""
+
+
 class FragmentRow(SQLModel, table=True):
     """One part of a multi-part SMS, kept until all its parts are in, then, joined, as long
     as a gateway may send it again (so a re-sent part is not a new SMS)."""
@@ -147,8 +152,8 @@ class FragmentRow(SQLModel, table=True):
     source: str = Field(max_length=64)
     body: bytes = Field(sa_column=sa.Column(sa.LargeBinary, nullable=False))
     """Sealed (hub.sealing): an SMS part carries the sender's number."""
-    content_type: str = Field(max_length=100)
-    message_id: str | None = Field(default=None, max_length=256)
+    content_type: str = Field(max_length=CONTENT_TYPE_MAX)
+    message_id: str | None = Field(default=None, max_length=MESSAGE_ID_MAX)
     received_at: datetime = _ts(index=True)
     joined_at: datetime | None = _ts(nullable=True, index=True)
 

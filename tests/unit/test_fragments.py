@@ -187,3 +187,20 @@ async def test_the_sender_of_a_part_is_stored_only_sealed_or_hashed(
         stored = [*conn.execute(sa.text("SELECT group_key FROM fragment")).scalars(),
                   *conn.execute(sa.text("SELECT dedupe_key FROM dead_letter")).scalars()]
     assert stored and not [s for s in stored if "6281398765432" in s], stored
+
+
+@pytest.mark.parametrize("headers", [
+    {"content-type": "application/json; charset=utf-8; " + "x" * 120},
+    {"content-type": "application/json", "hub-message-id": "m" * 300},
+])
+async def test_a_part_whose_headers_do_not_fit_is_a_dead_letter_at_once(
+    driven: tuple[Hub, FakePublisher], headers: dict[str, str],
+) -> None:
+    # On PostgreSQL its insert failed on every retry for 7 minutes, then as a
+    # processing_error that no replay could mend.
+    service, publisher = driven
+    (part,) = parts(1)
+    await service.intake([replace(part, headers=headers)])
+    (letter,) = letters(publisher)
+    assert letter["reason"] == "invalid_header"
+    assert fragments_left(service) == 0
