@@ -346,6 +346,12 @@ def join_fragments(
     # reporter key is; the parts' bodies are sealed.
     fragments = [(replace(f, group_key=keyed_digest(rules.secret, f.group_key)), r)
                  for f, r in fragments]
+    if conn.dialect.name == "postgresql":
+        # One transaction at a time per SMS: the parts of one, taken by two instances at
+        # once, each saw only its own (not yet committed) and neither joined them – an hour
+        # late, at the wait's end. In key order, so two batches never wait on each other.
+        for group_key in sorted({f.group_key for f, _ in fragments}):
+            conn.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(group_key))))
     table: sa.Table = table_of(FragmentRow)
     held = {
         (row.group_key, row.idx): (rules.sealer.open(row.body), row.joined_at is not None)

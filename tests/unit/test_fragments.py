@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from itertools import count
@@ -13,12 +14,15 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from hub import topics
+from hub import migrate, store, topics
 from hub.adapters import SOURCES
 from hub.adapters.base import Fragment, Outcome, Rejection
 from hub.adapters.sms_gateway import missing_part
-from hub.intake import Record
+from hub.calendar import load_calendar_config
+from hub.deadlines import Rules
+from hub.intake import Record, plan_intake, store_intake
 from hub.model import SourceRef, tracking_id_for
+from hub.routing import Directory
 from hub.service import Hub
 from hub.store import FragmentRow, table_of
 from tests.support import FakePublisher
@@ -204,3 +208,31 @@ async def test_a_part_whose_headers_do_not_fit_is_a_dead_letter_at_once(
     (letter,) = letters(publisher)
     assert letter["reason"] == "invalid_header"
     assert fragments_left(service) == 0
+
+
+def test_two_parts_taken_at_once_by_two_instances_are_joined(database_url: str) -> None:
+    # Each instance's transaction saw only its own part (READ COMMITTED on PostgreSQL):
+    # neither joined them, and the SMS waited out HUB_FRAGMENT_WAIT_MINUTES.
+    migrate.upgrade(database_url)
+    engine = store.make_engine(database_url)
+    rules = Rules.of(Directory.load(), load_calendar_config())
+    now = datetime.now(UTC)
+    first, second = parts(1, 2, 3)[:2]
+    third = parts(3)[0]
+    with engine.begin() as conn:  # the third part first, so that the race is over the last two
+        store_intake(conn, plan_intake([third], rules, now), rules, now)
+    joined: list[int] = []
+
+    def other_instance() -> None:
+        with engine.begin() as conn:
+            joined.append(len(store_intake(conn, plan_intake([second], rules, now),
+                                           rules, now).routed))
+
+    with engine.connect() as conn, conn.begin():
+        mine = len(store_intake(conn, plan_intake([first], rules, now), rules, now).routed)
+        other = threading.Thread(target=other_instance)
+        other.start()
+        other.join(1.0)  # it waits for this transaction, or finds nothing to join
+    other.join(30)
+    engine.dispose()
+    assert mine + sum(joined) == 1
