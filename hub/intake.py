@@ -401,15 +401,38 @@ def join_expired_fragments(
     table: sa.Table = table_of(FragmentRow)
     # Joined parts are kept only while a gateway may still re-send one.
     conn.execute(sa.delete(table).where(table.c.joined_at < now - rules.duplicate_window))
+    joined = IntakePlan()
+    for group_key in _rekey_plain_groups(conn, rules):
+        _join_stored(conn, group_key, rules, now, joined, partial=False)
     expired = conn.execute(
         sa.select(table.c.group_key).where(table.c.joined_at.is_(None))
         .group_by(table.c.group_key)
         .having(sa.func.min(table.c.received_at) < waited_since).limit(limit)
     ).scalars().all()
-    joined = IntakePlan()
     for group_key in expired:
         _join_stored(conn, group_key, rules, now, joined, partial=True)
     return joined
+
+
+def _rekey_plain_groups(conn: Connection, rules: Rules) -> list[str]:
+    """Parts stored before groups were kept as a keyed hash ("+62812…:17" in plain text): the
+    hash now, so that the parts coming after them join them (they became two partial SMS), and
+    no sender's number stands in the table. Returns the groups so keyed."""
+    table: sa.Table = table_of(FragmentRow)
+    plain = conn.execute(  # a keyed hash is hex: no colon
+        sa.select(table.c.group_key, table.c.idx).where(table.c.group_key.like("%:%"))
+    ).all()
+    keyed: set[str] = set()
+    for old, idx in plain:
+        new = keyed_digest(rules.secret, old)
+        at = (table.c.group_key == old, table.c.idx == idx)
+        taken = conn.execute(sa.select(table.c.idx).where(
+            table.c.group_key == new, table.c.idx == idx)).first()
+        # The same part came again after the upgrade: the later copy stands.
+        conn.execute(sa.delete(table).where(*at) if taken
+                     else sa.update(table).where(*at).values(group_key=new))
+        keyed.add(new)
+    return sorted(keyed)
 
 
 def _join_stored(

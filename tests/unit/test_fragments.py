@@ -236,3 +236,28 @@ def test_two_parts_taken_at_once_by_two_instances_are_joined(database_url: str) 
     other.join(30)
     engine.dispose()
     assert mine + sum(joined) == 1
+
+
+async def test_a_part_stored_before_groups_were_hashed_joins_the_parts_after_it(
+    driven: tuple[Hub, FakePublisher],
+) -> None:
+    # An SMS whose parts straddled the upgrade became two partial complaints, and the
+    # sender's number stayed in the table in plain text.
+    service, publisher = driven
+    first = parts(1)[0]
+    plain = "+6281398765432:17"  # its sender and reference, as the group was kept
+    table = table_of(FragmentRow)
+    with service.engine.begin() as conn:  # as the hub before the keyed hash stored it
+        conn.execute(sa.insert(table).values(
+            group_key=plain, idx=1, total=3, source="sms-gateway",
+            body=service.rules.sealer.seal(first.value), content_type="application/json",
+            message_id=None, received_at=datetime.now(UTC)))
+    await service.intake(parts(2, 3))
+    assert not routed(publisher)  # waiting: the first part is under its old key
+    await service.expire_fragments(timedelta(minutes=60))
+    (event,) = routed(publisher).values()
+    assert event["tracking_id"] == TRACKING_ID
+    assert "tidak diterima" not in json.dumps(event["complaint"])  # no part marked missing
+    with service.engine.connect() as conn:
+        assert not conn.execute(sa.select(table.c.group_key).where(
+            table.c.group_key.like("%:%"))).all()
