@@ -243,8 +243,13 @@ def check_collective_leave(config: CalendarConfig, today: date, warned: set[int]
 
 
 async def _watch_loop(hub: Hub, interval: float, fragment_wait: timedelta) -> None:
-    """Deadlines, gauges and overdue SMS parts; a full page means more is due, so go again."""
+    """Deadlines, gauges and overdue SMS parts; a full page means more is due, so go again.
+    First, every open deadline set by the calendar and limits of this start."""
     warned: set[int] = set()
+    try:
+        await hub.reckon_deadlines()
+    except Exception as exc:  # the watch itself reckons each deadline when it comes due
+        log.error("reckoning open deadlines failed (%s)", type(exc).__name__)  # noqa: TRY400
     while True:
         try:
             check_collective_leave(hub.rules.config, datetime.now(UTC).date(), warned)

@@ -260,6 +260,17 @@ class Hub:
         applied.count()
         await self.publish(applied.pending)
 
+    async def reckon_deadlines(self) -> None:
+        """Set every open complaint's running deadline by the calendar and limits of now,
+        a page per transaction (hub.watcher.reckon_page)."""
+        after: str | None = ""
+        while after is not None:
+            def page(start: str = after) -> str | None:
+                with store.transaction(self.engine) as conn:
+                    return watcher.reckon_page(conn, self.rules, utcnow(), start)
+
+            after = await self.retrying("database", lambda: asyncio.to_thread(page))
+
     async def watch_deadlines(self) -> int:
         """One pass of the deadline watcher; returns how many complaints it handled."""
         def write() -> watcher.Sweep:

@@ -91,6 +91,27 @@ def sweep(conn: Connection, rules: Rules, now: datetime, limit: int = 500) -> Sw
     return result
 
 
+def reckon_page(conn: Connection, rules: Rules, now: datetime, after: str,
+                limit: int = 500) -> str | None:
+    """Set the running deadlines of open complaints after `after` (by tracking id) by the
+    calendar and limits of now; the page's last tracking id, None after the last page.
+
+    Run at start: a deadline that comes due is reckoned again anyway (`_reckoned`), but one
+    that a change brings earlier (a leave day taken out, `not_holidays`, a shorter limit)
+    would act only when its stored, later moment came. A breach escalated stands."""
+    rows = conn.execute(
+        sa.select(TABLE)
+        .where(TABLE.c.due_at.is_not(None), TABLE.c.tracking_id > after, NOT_ESCALATED)
+        .order_by(TABLE.c.tracking_id)
+        .limit(limit)
+    ).all()
+    for mapping in rows:
+        row = ComplaintRow.model_validate(dict(mapping._mapping))
+        _reckoned(conn, row, rules.directory.get(row.agency_code) or rules.directory.national,
+                  rules, now)
+    return str(rows[-1].tracking_id) if len(rows) == limit else None
+
+
 def _reckoned(
     conn: Connection, row: ComplaintRow, agency: Agency, rules: Rules, now: datetime
 ) -> ComplaintRow | None:

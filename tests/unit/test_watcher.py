@@ -337,3 +337,19 @@ def test_migration_0012_keeps_agency_events_known_by_their_agency(database_url: 
         assert conn.execute(sa.text(ids)).scalars().all() == [
             f"received-{tid}", "e-1", "e-2", "kota-bekasi-rsud:e-1"]
     engine.dispose()
+
+
+def test_a_change_that_brings_deadlines_earlier_is_set_at_start(engine: sa.Engine) -> None:
+    # Reckoned only when it came due, a deadline a shorter limit (or a leave day taken out)
+    # brings earlier was escalated on its stored, later day.
+    tid = intake(engine, "shorter")
+    config = RULES.config
+    shorter = Rules.of(RULES.directory, config.model_copy(update={
+        "deadlines": config.deadlines.model_copy(update={"verification": 1})}))
+    with store.transaction(engine) as conn:
+        assert watcher.reckon_page(conn, shorter, MONDAY, "") is None  # one page: all
+    with store.transaction(engine) as conn:
+        late = watcher.sweep(conn, shorter, datetime(2026, 11, 24, 17, 1, tzinfo=UTC))
+    (event,) = [json.loads(p.value) for p in late.pending]
+    # One working day from Monday: due as Wednesday begins in Bekasi, not Friday.
+    assert (event["tracking_id"], event["due_at"]) == (tid, "2026-11-25T00:00:00+07:00")
