@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 
 from hub.producers.publisher import Publisher
 from hub.sealing import Sealer, SealError
+from hub.service import RETRY_HEADERS
 from hub.settings import Settings
 from hub.store import DeadLetterRow, Pending, table_of, transaction
 
@@ -70,7 +71,10 @@ def replayable(
         rows = conn.execute(query).all()
     found = Replayable([], [])
     for row in rows:
-        headers = {**json.loads(row.headers), "hub-replay-of": str(row.id)}
+        # Sent anew: without the retries' headers it was dead-lettered with (its attempts
+        # spent, it got no retry; its first place kept, its new letter was taken for the old).
+        headers = {k: v for k, v in json.loads(row.headers).items() if k not in RETRY_HEADERS}
+        headers["hub-replay-of"] = str(row.id)
         try:
             original = sealer.open(row.original)
         except SealError:  # one such row stopped a whole --all before

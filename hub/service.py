@@ -50,6 +50,9 @@ ORIGINAL_TOPIC = "hub-original-topic"
 ORIGINAL_PLACE = "hub-original-place"
 """partition:offset:timestamp of the record as it first came: a retried record is that record
 (its dead letter names it, and two copies of it – a rebalance while one waited – make one)."""
+RETRY_HEADERS = (ATTEMPT, NOT_BEFORE, ORIGINAL_TOPIC, ORIGINAL_PLACE, "hub-retry-reason")
+"""What the hub adds to a record it retries; read only from the retry topic, and taken off a
+dead letter's record when it is replayed (a record anew, with its retries before it)."""
 RETRY_DELAYS = (5.0, 30.0, 120.0, 240.0)
 """Seconds before each retry; kept under the consumer's 5-minute poll interval."""
 
@@ -331,9 +334,10 @@ class Hub:
             **record.headers,
             ATTEMPT: str(attempt),
             NOT_BEFORE: (now + timedelta(seconds=delay)).isoformat(),
-            ORIGINAL_TOPIC: record.headers.get(ORIGINAL_TOPIC, record.topic),
-            ORIGINAL_PLACE: record.headers.get(ORIGINAL_PLACE, f"{record.partition}:"
-                                               f"{record.offset}:{record.timestamp.isoformat()}"),
+            # The record's own: a record from the retry topic has its first ones back
+            # (`as_first_came`), and a record from anywhere else is a first one.
+            ORIGINAL_TOPIC: record.topic,
+            ORIGINAL_PLACE: f"{record.partition}:{record.offset}:{record.timestamp.isoformat()}",
             "hub-retry-reason": detail[:200],
         }
         # A record at the broker's limit does not fit again with our headers added: the

@@ -12,13 +12,22 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import SQLModel
 
-from hub import store, topics
+from hub import dlq, store, topics
 from hub.calendar import load_calendar_config
 from hub.deadlines import Rules
 from hub.intake import Record
 from hub.model import MAX_EVENT_BYTES
 from hub.routing import Directory
-from hub.service import ATTEMPT, NOT_BEFORE, ORIGINAL_TOPIC, RETRY_DELAYS, Hub, retry_wait
+from hub.service import (
+    ATTEMPT,
+    NOT_BEFORE,
+    ORIGINAL_PLACE,
+    ORIGINAL_TOPIC,
+    RETRY_DELAYS,
+    RETRY_HEADERS,
+    Hub,
+    retry_wait,
+)
 from tests.support import FakePublisher
 
 
@@ -142,3 +151,27 @@ async def test_a_retried_record_is_the_record_it_first_was(
         letters = conn.execute(sa.text(
             'SELECT topic, partition, "offset" FROM dead_letter')).all()
     assert [tuple(r) for r in letters] == [(topics.raw("web"), 2, 34)]
+
+
+async def test_a_replayed_letter_is_a_record_anew(hub: tuple[Hub, FakePublisher]) -> None:
+    # Replayed with the retry headers it was dead-lettered with, a record had no retry left
+    # (hub-attempt 4), and a failure of it was taken for its first one's, whose letter was
+    # already replayed: no letter at all.
+    service, publisher = hub
+
+    async def handle(records: Sequence[Record]) -> None:
+        raise RuntimeError("cannot handle it")
+
+    spent = {ATTEMPT: str(len(RETRY_DELAYS)), ORIGINAL_TOPIC: topics.raw("web"),
+             ORIGINAL_PLACE: f"0:500:{datetime(2026, 11, 25, tzinfo=UTC).isoformat()}"}
+    await service.retry(Record(topics.RETRY, 1, 1, None, b"body", spent, datetime.now(UTC)))
+    (pending,) = dlq.replayable(service.engine, service.rules.sealer, [], None).pending
+    assert not set(pending.headers) & set(RETRY_HEADERS)
+    dlq.mark_replayed(service.engine, [pending.id])
+    publisher.sent.clear()
+    replayed = Record(pending.topic, 0, 9000, None, pending.value, dict(pending.headers),
+                      datetime.now(UTC))
+    await service._in_isolation([replayed], "intake", handle)
+    (retry,) = publisher.sent
+    assert retry.topic == topics.RETRY  # a retry of its own, from its own place
+    assert dict(retry.headers)[ORIGINAL_PLACE].startswith("0:9000:")
