@@ -346,12 +346,7 @@ def join_fragments(
     # reporter key is; the parts' bodies are sealed.
     fragments = [(replace(f, group_key=keyed_digest(rules.secret, f.group_key)), r)
                  for f, r in fragments]
-    if conn.dialect.name == "postgresql":
-        # One transaction at a time per SMS: the parts of one, taken by two instances at
-        # once, each saw only its own (not yet committed) and neither joined them – an hour
-        # late, at the wait's end. In key order, so two batches never wait on each other.
-        for group_key in sorted({f.group_key for f, _ in fragments}):
-            conn.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(group_key))))
+    _lock_groups(conn, {f.group_key for f, _ in fragments})
     table: sa.Table = table_of(FragmentRow)
     held = {
         (row.group_key, row.idx): (rules.sealer.open(row.body), row.joined_at is not None)
@@ -402,16 +397,32 @@ def join_expired_fragments(
     # Joined parts are kept only while a gateway may still re-send one.
     conn.execute(sa.delete(table).where(table.c.joined_at < now - rules.duplicate_window))
     joined = IntakePlan()
-    for group_key in _rekey_plain_groups(conn, rules):
+    rekeyed = _rekey_plain_groups(conn, rules)
+    _lock_groups(conn, rekeyed)
+    for group_key in rekeyed:
         _join_stored(conn, group_key, rules, now, joined, partial=False)
     expired = conn.execute(
         sa.select(table.c.group_key).where(table.c.joined_at.is_(None))
         .group_by(table.c.group_key)
         .having(sa.func.min(table.c.received_at) < waited_since).limit(limit)
     ).scalars().all()
+    _lock_groups(conn, expired)
     for group_key in expired:
         _join_stored(conn, group_key, rules, now, joined, partial=True)
     return joined
+
+
+def _lock_groups(conn: Connection, group_keys: Collection[str]) -> None:
+    """One transaction at a time per SMS (PostgreSQL; SQLite has one writer anyway): the
+    parts of one, taken by two instances at once, each saw only its own (not yet committed)
+    and neither joined them – an hour late, at the wait's end. Locks in the order of their
+    ids, so two transactions never wait on each other."""
+    if conn.dialect.name != "postgresql":
+        return
+    ids = {int.from_bytes(hashlib.blake2b(key.encode(), digest_size=7).digest())
+           for key in group_keys}  # 56 bits: a bigint lock id
+    for lock in sorted(ids):
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(lock)))
 
 
 def _rekey_plain_groups(conn: Connection, rules: Rules) -> list[str]:

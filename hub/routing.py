@@ -130,7 +130,8 @@ class _File(BaseModel):
                     break  # another agency's loop, named when that agency is checked
                 up = parents.get(up)
             if a.region is not None:
-                _known_region(f"agency {a.code}", a.region)
+                # An office in a district (a kecamatan, a puskesmas) is known by its regency.
+                _known_region(f"agency {a.code}", a.region, deeper=a.level not in COORDINATING)
                 if a.level in COORDINATING and (
                         other := coordinators.setdefault(a.region, a.code)) != a.code:
                     raise ValueError(f"agencies {other} and {a.code} both coordinate "
@@ -146,13 +147,14 @@ class _File(BaseModel):
         return self
 
 
-def _known_region(where: str, code: str) -> None:
-    """A province or a regency of the region table: routing matches nothing deeper, and a
-    code of no region (a typo) matched nothing, silently, all complaints going elsewhere."""
-    if code.count(".") > 1:
+def _known_region(where: str, code: str, *, deeper: bool = False) -> None:
+    """A province or a regency of the region table (or, `deeper`, a place within one): rules
+    and coordinators match nothing deeper, and a code of no region (a typo) matched nothing,
+    silently, all complaints going elsewhere."""
+    if code.count(".") > 1 and not deeper:
         raise ValueError(f"{where}: region {code} is a district or village; routing knows "
                          "provinces (PP) and regencies and cities (PP.KK)")
-    if regions.by_code(code) is None:
+    if regions.by_code(".".join(code.split(".")[:2])) is None:
         raise ValueError(f"{where}: region {code} is in no region table of today")
 
 

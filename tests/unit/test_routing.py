@@ -111,6 +111,11 @@ def test_reroute_walks_down_the_candidates() -> None:
             " - {code: j, name: J, level: regency_city, region: '32.75', parent: a}\n",
             "agencies k and j both coordinate region 32.75",
         ),
+        (
+            "national: a\nagencies:\n - {code: a, name: A, level: national}\n"
+            " - {code: k, name: K, level: regency_city, region: '32.75.01', parent: a}\n",
+            "agency k: region 32.75.01 is a district or village",
+        ),
     ],
 )
 def test_bad_registry_is_refused_with_the_place(tmp_path: Path, text: str, message: str) -> None:
@@ -192,3 +197,13 @@ def test_category_words_as_citizens_and_provinces_write_them(
 ) -> None:
     # Each was "other": the complaint waited at the region's coordinator, not the office.
     assert category_code(written) == code
+
+
+def test_an_office_in_a_district_is_an_agency_of_its_regency(tmp_path: Path) -> None:
+    # A kecamatan office or a puskesmas sits in a district: the registry refused it.
+    path = tmp_path / "agencies.yaml"
+    path.write_text("national: a\nagencies:\n - {code: a, name: A, level: national}\n"
+                    " - {code: k, name: K, level: regency_city, region: '32.75', parent: a}\n"
+                    " - {code: kec, name: Kec, level: opd, region: '32.75.01', parent: k}\n")
+    directory = Directory.load(path)
+    assert directory.coordinator_of("32.75.01") is directory.agencies["k"]
