@@ -6,10 +6,13 @@ import asyncio
 import contextlib
 import os
 import signal
+import socket
 import sqlite3
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 
 import httpx
 import uvicorn
@@ -127,7 +130,7 @@ async def run_dev(rate: float, port: int, leave: frozenset[str] = frozenset()) -
         config = uvicorn.Config(
             app, host=settings.http_host, port=settings.http_port, log_level="warning"
         )
-        server = uvicorn.Server(config)
+        server = _DemoServer(config)
         server.should_exit = stopping
         base = f"http://{settings.http_host}:{settings.http_port}"
         console.print(
@@ -153,8 +156,9 @@ async def run_dev(rate: float, port: int, leave: frozenset[str] = frozenset()) -
                 f"{broker.port}; for lapor-hub agency, simulate or dlq replay set "
                 f"HUB_KAFKA_BOOTSTRAP={broker.bootstrap}", soft_wrap=True,
             )
-        serving = asyncio.create_task(server.serve())
         feeding = asyncio.create_task(_feed(base, rate, settings, leave))
+        server.before_shutdown = partial(_stop_feeding, feeding)
+        serving = asyncio.create_task(server.serve())
         try:
             await _show_progress(serving)
         finally:
@@ -167,6 +171,40 @@ async def run_dev(rate: float, port: int, leave: frozenset[str] = frozenset()) -
 
 tally = Tally()
 """What the demo posted and the responders sent, shared with the progress display."""
+
+DRAIN_S = 5.0
+"""Longest the hub is given at a stop to apply the follow-ups the demo sent."""
+
+
+class _DemoServer(uvicorn.Server):
+    """Uvicorn, stopping the demo before the hub: the responders kept sending while the
+    hub's consumers stopped, and what they sent went with the memory-only broker (a stop
+    lost 1-5 follow-ups, their complaints open for good)."""
+
+    before_shutdown: Callable[[], Awaitable[None]] | None = None
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if self.before_shutdown is not None:
+            await self.before_shutdown()
+        await super().shutdown(sockets)
+
+
+async def _stop_feeding(feeding: asyncio.Task[None]) -> None:
+    """Stop the demo, then wait (a while) until the hub has taken what it sent."""
+    feeding.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await feeding
+    for _ in range(int(DRAIN_S / 0.1)):  # polled: the metrics are the only signal
+        if _follow_ups_taken() >= tally.sent:
+            return
+        await asyncio.sleep(0.1)
+
+
+def _follow_ups_taken() -> float:
+    """Follow-ups the hub applied or refused (a dead letter of the follow-up stage)."""
+    applied = sum(metrics.totals("lapor_follow_ups_total", "status").values())
+    refused = metrics.totals("lapor_dead_letters_total", "stage").get("follow_up", 0.0)
+    return applied + refused
 
 
 @dataclass(slots=True)
