@@ -290,7 +290,7 @@ def echo_to_duplicates(
     for mapping in found:
         duplicate = ComplaintRow.model_validate(dict(mapping._mapping))
         original, events = by_id[duplicate.duplicate_of or ""]
-        agency = rules.directory.get(original.agency_code) or rules.directory.national
+        agency = rules.directory.holding(original.agency_code)
         out.extend(notification_outbox(duplicate, event, agency, rules, now, original=original)
                    for event in events if event.status in NOTIFY)
     for tracking_id in {mapping.duplicate_of for mapping in found}:

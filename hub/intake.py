@@ -682,7 +682,7 @@ def duplicate_outbox(
     ).all())
     rows = []
     for complaint, original, kind in linked:
-        agency = rules.directory.get(holders.get(original, "")) or rules.directory.national
+        agency = rules.directory.holding(holders.get(original, ""))
         event = DuplicateEvent(
             event_id=f"duplicate-{complaint.tracking_id}", tracking_id=original,
             agency_code=agency.code, matched_by=kind,
@@ -740,7 +740,7 @@ def resend_routing(
     found = []
     for mapping in rows:
         row = ComplaintRow.model_validate(dict(mapping._mapping))
-        agency = rules.directory.get(row.agency_code) or rules.directory.national
+        agency = rules.directory.holding(row.agency_code)
         decision = Decision(agency, row.route_reason)  # type: ignore[arg-type]
         event = routing_event(complaint_of(row, rules), decision, 1, row.routed_at, rules)
         found.append(as_pending(routing_outbox(event, agency.topic_name, row.routed_at)))

@@ -197,6 +197,11 @@ class Directory:
     def get(self, code: str) -> Agency | None:
         return self.agencies.get(code)
 
+    def holding(self, code: str) -> Agency:
+        """The agency of a stored complaint or event; the national admin for a code the
+        registry no longer has (an agency taken out of it since)."""
+        return self.agencies.get(code) or self.national
+
     def coordinator_of(self, region: str | None) -> Agency | None:
         """The regency/city coordinator of a region, else its province's."""
         if not region:

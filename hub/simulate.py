@@ -458,7 +458,7 @@ def plan(event: RoutingEvent, directory: Directory, seed: int, handovers: int = 
     next holder's routing event, and so its own plan.
     """
     rnd = random.Random(f"plan:{seed}:{event.event_id}")
-    holder = directory.get(event.agency_code) or directory.national
+    holder = directory.holding(event.agency_code)
     mood = temper(seed, holder.code)
 
     def days(low: float, high: float) -> float:

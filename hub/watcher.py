@@ -79,7 +79,7 @@ def sweep(conn: Connection, rules: Rules, now: datetime, limit: int = 500) -> Sw
     # deadlocked each other under load, on PostgreSQL).
     for mapping in sorted(rows, key=lambda r: str(r.tracking_id)):
         stored = ComplaintRow.model_validate(dict(mapping._mapping))
-        agency = rules.directory.get(stored.agency_code) or rules.directory.national
+        agency = rules.directory.holding(stored.agency_code)
         row = _reckoned(conn, stored, agency, rules, now)
         if row is None:
             continue
@@ -107,8 +107,7 @@ def reckon_page(conn: Connection, rules: Rules, now: datetime, after: str,
     ).all()
     for mapping in rows:
         row = ComplaintRow.model_validate(dict(mapping._mapping))
-        _reckoned(conn, row, rules.directory.get(row.agency_code) or rules.directory.national,
-                  rules, now)
+        _reckoned(conn, row, rules.directory.holding(row.agency_code), rules, now)
     return str(rows[-1].tracking_id) if len(rows) == limit else None
 
 
