@@ -36,7 +36,8 @@ TrackingId = Annotated[
     StringConstraints(pattern=TRACKING_ID_PATTERN),
     Field(description="Public numeric tracking id, derived from the source message id."),
 ]
-AgencyCode = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
+AGENCY_CODE_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
+AgencyCode = Annotated[str, StringConstraints(pattern=AGENCY_CODE_PATTERN)]
 
 
 def _without_nul(text: str) -> str:

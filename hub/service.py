@@ -50,7 +50,8 @@ ORIGINAL_TOPIC = "hub-original-topic"
 ORIGINAL_PLACE = "hub-original-place"
 """partition:offset:timestamp of the record as it first came: a retried record is that record
 (its dead letter names it, and two copies of it – a rebalance while one waited – make one)."""
-RETRY_HEADERS = (ATTEMPT, NOT_BEFORE, ORIGINAL_TOPIC, ORIGINAL_PLACE, "hub-retry-reason")
+RETRY_REASON = "hub-retry-reason"
+RETRY_HEADERS = (ATTEMPT, NOT_BEFORE, ORIGINAL_TOPIC, ORIGINAL_PLACE, RETRY_REASON)
 """What the hub adds to a record it retries; read only from the retry topic, and taken off a
 dead letter's record when it is replayed (a record anew, with its retries before it)."""
 RETRY_DELAYS = (5.0, 30.0, 120.0, 240.0)
@@ -58,8 +59,8 @@ RETRY_DELAYS = (5.0, 30.0, 120.0, 240.0)
 
 
 def as_first_came(record: Record) -> Record:
-    """A record from the retry topic with the topic, place and time it first came with (as
-    far as its headers say: a producer may have set them, so nothing is taken on trust)."""
+    """A record from the retry topic with the topic, place and time it first came with, as
+    its headers say (the hub's, from `retry_later`); unreadable ones leave the record's own."""
     first = replace(record, topic=record.headers.get(ORIGINAL_TOPIC, record.topic))
     try:
         partition, offset, stamped = record.headers.get(ORIGINAL_PLACE, "").split(":", 2)
@@ -338,7 +339,7 @@ class Hub:
             # (`as_first_came`), and a record from anywhere else is a first one.
             ORIGINAL_TOPIC: record.topic,
             ORIGINAL_PLACE: f"{record.partition}:{record.offset}:{record.timestamp.isoformat()}",
-            "hub-retry-reason": detail[:200],
+            RETRY_REASON: detail[:200],
         }
         # A record at the broker's limit does not fit again with our headers added: the
         # retry topic would refuse it for ever, so it is a dead letter at once.

@@ -61,6 +61,8 @@ HEADERS: dict[str, dict[str, Any]] = {
         "hub-attempt": {"type": "string", "description": "Attempts so far, a number."},
         "hub-not-before": {"type": "string", "format": "date-time"},
         "hub-original-topic": _TEXT,
+        "hub-original-place": {"type": "string", "description": "partition:offset:time of "
+                               "the record as it first came (its dead letter names it)."},
         "hub-retry-reason": _TEXT,
     },
 }

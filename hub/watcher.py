@@ -135,6 +135,11 @@ def _reckoned(
     return row.model_copy(update={"due_at": due}) if moved and due <= now else None
 
 
+def _stamp(moment: datetime) -> str:
+    """A deadline's moment in an event id: a second breach or close is an event of its own."""
+    return f"{moment.astimezone(UTC):%Y%m%dT%H%M%S}"
+
+
 def _claim(conn: Connection, row: ComplaintRow, **values: Any) -> bool:
     """Compare-and-set on the deadline the row was read with; False if another instance won."""
     changed = conn.execute(
@@ -164,7 +169,7 @@ def _escalate(
     due = row.due_at.astimezone(agency.zone.tzinfo)  # in the late agency's time, as routed
     event = EscalationEvent(
         event_id=f"escalation-{row.tracking_id}-{row.route_seq}-{row.due_kind}-"
-                 f"{row.due_at.astimezone(UTC):%Y%m%dT%H%M%S}",
+                 f"{_stamp(row.due_at)}",
         tracking_id=row.tracking_id,
         agency_code=agency.code,
         coordinator_code=coordinator.code,
@@ -191,8 +196,7 @@ def _auto_close(
         return []
     event = FollowUpEvent(
         # A reply before the close reopens it (hub.followup): it may close again, its own event.
-        event_id=f"auto-close-{row.tracking_id}-{row.route_seq}-"
-                 f"{closed_at.astimezone(UTC):%Y%m%dT%H%M%S}",
+        event_id=f"auto-close-{row.tracking_id}-{row.route_seq}-{_stamp(closed_at)}",
         tracking_id=row.tracking_id,
         agency_code=agency.code,
         status=Status.CLOSED,

@@ -28,6 +28,7 @@ from hub.adapters.base import (
 )
 from hub.categories import category_code
 from hub.model import (
+    AGENCY_CODE_PATTERN,
     REGION_CODE_PATTERN,
     Attachment,
     Channel,
@@ -85,7 +86,7 @@ def normalize(raw: RawMessage) -> list[Outcome]:
 
 
 REGION_CODE = re.compile(REGION_CODE_PATTERN)
-AGENCY_CODE = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+AGENCY_CODE = re.compile(AGENCY_CODE_PATTERN)
 
 
 def _target(value: Any) -> str | None:
