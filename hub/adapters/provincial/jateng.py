@@ -106,21 +106,21 @@ def normalize(raw: RawMessage) -> list[Outcome]:
         except StopIteration:
             break
         except csv.Error as exc:  # a NUL, a cell past the size limit: that line alone
-            outcomes.append(Rejection("invalid_csv", f"line {start + 1}: {exc}"))
-            cursor.at = start + 1
-            reader = csv.reader(cursor, delimiter=delimiter)
-            continue
-        if not any(cell.strip() for cell in cells):  # spreadsheets leave blank lines
-            continue
-        if _unclosed(lines, start, cursor.at, len(header), delimiter):
-            outcomes.append(Rejection(
+            refused = Rejection("invalid_csv", f"line {start + 1}: {exc}")
+        else:
+            if not any(cell.strip() for cell in cells):  # spreadsheets leave blank lines
+                continue
+            if not _unclosed(lines, start, cursor.at, len(header), delimiter):
+                outcomes.append(_row_outcome(raw, header, cells, cursor.at))
+                continue
+            refused = Rejection(
                 "invalid_row", f"line {start + 1} opens a quote it never closes: the lines "
                 "after it are read on their own",
-                message_id_of(dict(zip(header, cells, strict=False)).get("no_tiket"))))
-            cursor.at = start + 1
-            reader = csv.reader(cursor, delimiter=delimiter)
-            continue
-        outcomes.append(_row_outcome(raw, header, cells, cursor.at))
+                message_id_of(dict(zip(header, cells, strict=False)).get("no_tiket")))
+        # That line refused, reading starts again on the next.
+        outcomes.append(refused)
+        cursor.at = start + 1
+        reader = csv.reader(cursor, delimiter=delimiter)
     if not outcomes:
         raise RejectedError("empty_batch", "export has no rows")
     return outcomes
