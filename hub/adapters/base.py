@@ -309,7 +309,42 @@ def e164_phone(text: str | None) -> str | None:
     return _e164(text)
 
 
+_PLAIN_MOBILE = re.compile(r"(?:\+62|0)(8[0-9]{8,11})")
+"""A mobile number as gateways and forms mostly write it (+62812…, 0812…, with or without
+separators): checked against the library's own patterns for Indonesia instead of parsed –
+parsing took 30 µs, a quarter of normalizing a complaint."""
+_SEPARATORS = str.maketrans("", "", " -.()")
+
+
+def _mobile_descs() -> list[tuple[frozenset[int], re.Pattern[str]]]:
+    """Lengths and pattern of Indonesia's numbers and of its mobile numbers, as the
+    library's metadata gives them."""
+    region = phonenumbers.PhoneMetadata.metadata_for_region("ID")
+    descs = [region.general_desc, region.mobile] if region else []
+    return [(frozenset(d.possible_length), re.compile(d.national_number_pattern))
+            for d in descs if d is not None and d.national_number_pattern]
+
+
+_MOBILE_DESCS = _mobile_descs()
+
+
 def _e164(text: str) -> str | None:
+    plain = _PLAIN_MOBILE.fullmatch(text.translate(_SEPARATORS))
+    if plain and _mobile(plain[1]):
+        return f"+62{plain[1]}"
+    return _e164_parsed(text)
+
+
+def _mobile(national: str) -> bool:
+    """What `phonenumbers.is_valid_number` answers for an Indonesian mobile number: the
+    number fits the region's general pattern and the mobile one (lengths and digits)."""
+    return len(_MOBILE_DESCS) == 2 and all(
+        len(national) in lengths and pattern.fullmatch(national) is not None
+        for lengths, pattern in _MOBILE_DESCS
+    )
+
+
+def _e164_parsed(text: str) -> str | None:
     try:
         number = phonenumbers.parse(text, "ID")
     except phonenumbers.NumberParseException:

@@ -5,11 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hub.adapters.base import (
     RawMessage,
     RejectedError,
     Rejection,
+    _e164,
+    _e164_parsed,
     e164_phone,
     entry_outcome,
     parse_form,
@@ -45,6 +49,42 @@ RECEIVED = datetime(2024, 5, 2, 1, 20, tzinfo=UTC)
 )
 def test_e164_phone(text: str | None, expected: str | None) -> None:
     assert e164_phone(text) == expected
+
+
+written_phones = st.builds(
+    lambda *parts: "".join(parts),
+    st.lists(st.sampled_from(["+62", "62", "0", "(", ")", " ", "-", ".", "+"]), max_size=3)
+    .map("".join),
+    st.lists(st.sampled_from("8" * 8 + "0123456789"), min_size=6, max_size=15).map("".join),
+    st.lists(st.sampled_from(["", " ", "-", ".", ")"]), max_size=2).map("".join),
+    st.text("0123456789 -", max_size=5),
+)
+
+mobile_like = st.builds(
+    lambda prefix, digits, cuts, sep: prefix + sep.join(
+        digits[a:b] for a, b in zip([0, *cuts], [*cuts, None], strict=True)),
+    st.sampled_from(["+62", "0", "62", "(0", "+62 ", "(+62) ", "0 ", ""]),
+    st.from_regex(r"8[0-9]\d{6,11}", fullmatch=True),
+    st.lists(st.integers(1, 12), max_size=3, unique=True).map(sorted),
+    st.sampled_from(["", " ", "-", ".", ") "]),
+)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(written_phones | mobile_like)
+def test_reading_a_mobile_number_by_the_library_s_patterns_answers_as_parsing_it(
+    text: str,
+) -> None:
+    # The fast reading of plain mobile numbers must not change any answer the library gives.
+    assert _e164(text) == _e164_parsed(text)
+
+
+@pytest.mark.parametrize("text", [
+    "081234567890", "+6281234567890", "0812-3456-789", "(+62) 812 3456 7890",
+    "08123456", "0812345678901234", "0800123456", "+62 21 5551234", "0 812 3456 7890",
+])
+def test_mobile_numbers_read_fast_answer_as_parsed(text: str) -> None:
+    assert _e164(text) == _e164_parsed(text)
 
 
 def test_parse_form_keeps_repeated_fields_and_refuses_non_forms() -> None:
