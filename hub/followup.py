@@ -212,7 +212,9 @@ def apply_follow_up(
         row.first_follow_up_at = at
         effects.latencies.append((holder.code, "first_follow_up", working(row.routed_at)))
     if event.status is Status.RESPONDED:
-        row.responded_at = at
+        # The reporter's 10 days to reply run from the answer reaching them, which is now: an
+        # answer stamped days ago (an agency system syncing late) was auto-closed at once.
+        row.responded_at = max(at, now)
     if landed is Status.CLOSED:
         row.closed_at = at
         effects.latencies.append((holder.code, "close", working(row.received_at)))

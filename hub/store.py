@@ -107,6 +107,7 @@ class ComplaintRow(SQLModel, table=True):
     updated_at: datetime = _ts()
     first_follow_up_at: datetime | None = _ts(nullable=True)
     responded_at: datetime | None = _ts(nullable=True)
+    """When the reporter was told of the answer (the hub applied it): auto-close counts from it."""
     closed_at: datetime | None = _ts(nullable=True)
     paused_since: datetime | None = _ts(nullable=True)
     due_kind: str | None = Field(default=None, max_length=20)

@@ -19,6 +19,7 @@ from hub.followup import store_follow_ups
 from hub.intake import Record, plan_intake, store_intake
 from hub.model import FollowUpEvent, Status
 from hub.routing import Directory
+from hub.store import ComplaintRow
 
 RULES = Rules.of(Directory.load(), load_calendar_config())
 MONDAY = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # 09:00 WIB
@@ -112,6 +113,23 @@ def test_a_response_without_reply_closes_after_ten_working_days(engine: sa.Engin
     # Closed at the deadline, not at the sweep; 10 working days of working time.
     assert metrics.latency.labels("kota-bekasi-dinkes", "close")._sum.get() - before == (
         10 * 86_400)
+
+
+
+def test_an_answer_applied_late_gives_the_reporter_ten_days_from_now(engine: sa.Engine) -> None:
+    # An answer stamped weeks before it reaches the hub (an agency system syncing late) was
+    # auto-closed at the next sweep: the reporter, told of it only now, had no time to reply.
+    tid = intake(engine, "synced-late")
+    post(engine, tid, Status.DISPOSITIONED, MONDAY + timedelta(hours=1))
+    arrives = MONDAY + timedelta(days=30)  # Wed 23 Dec 2026
+    post(engine, tid, Status.RESPONDED, MONDAY + timedelta(days=1), arrives=arrives)
+    assert not sweep(engine, arrives + timedelta(minutes=1)).pending
+    table = store.table_of(ComplaintRow)
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(table.c.status, table.c.due_kind, table.c.due_at)
+                           .where(table.c.tracking_id == tid)).one()
+    assert (row[0], row[1]) == ("responded", "auto_close")
+    assert row[2] > arrives + timedelta(days=14)  # ten working days, a holiday week among them
 
 
 WIB = timezone(timedelta(hours=7))
