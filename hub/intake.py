@@ -499,6 +499,9 @@ def _join_stored(
 
 
 KEY_COLUMNS = ("reporter_key", "place_key", "text_key")
+DONE = (Status.CLOSED.value, Status.ARCHIVED.value)
+"""An original in these takes no more reports: a report after it is a complaint of its own
+(the problem is back, or was never solved) – linked, it was closed at once, unheard."""
 
 
 def _candidate_query() -> sa.Select[Any]:
@@ -521,6 +524,7 @@ def _candidate_query() -> sa.Select[Any]:
         block = sa.select(*columns, latest).where(
             table.c[col].in_(sa.bindparam(col, expanding=True)),
             table.c.received_at >= sa.bindparam("since"), table.c.duplicate_of.is_(None),
+            table.c.status.not_in(DONE),
         ).subquery()
         lookups.append(sa.select(*(block.c[c.name] for c in columns))
                        .where(block.c.latest <= BLOCK_LIMIT))
