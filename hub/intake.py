@@ -500,8 +500,10 @@ def _join_stored(
 
 KEY_COLUMNS = ("reporter_key", "place_key", "text_key")
 DONE = (Status.CLOSED.value, Status.ARCHIVED.value)
-"""An original in these takes no more reports: a report after it is a complaint of its own
-(the problem is back, or was never solved) – linked, it was closed at once, unheard."""
+"""An original closed or archived before a report came takes it no more: the report is a
+complaint of its own (the problem is back, or was never solved) – linked, it was closed at
+once, unheard. One made before the close (an export replayed late) is still its repeat;
+a batch is compared by its earliest report."""
 
 
 def _candidate_query() -> sa.Select[Any]:
@@ -524,7 +526,9 @@ def _candidate_query() -> sa.Select[Any]:
         block = sa.select(*columns, latest).where(
             table.c[col].in_(sa.bindparam(col, expanding=True)),
             table.c.received_at >= sa.bindparam("since"), table.c.duplicate_of.is_(None),
-            table.c.status.not_in(DONE),
+            sa.or_(table.c.status.not_in(DONE),
+                   sa.func.coalesce(table.c.closed_at, table.c.updated_at)
+                   > sa.bindparam("first_received")),
         ).subquery()
         lookups.append(sa.select(*(block.c[c.name] for c in columns))
                        .where(block.c.latest <= BLOCK_LIMIT))
@@ -536,13 +540,15 @@ CANDIDATES = _candidate_query()
 
 
 def _candidates(
-    conn: Connection, prints: Sequence[Fingerprint], since: datetime
+    conn: Connection, prints: Sequence[Fingerprint], since: datetime, first_received: datetime
 ) -> list[Candidate]:
     """Earlier complaints sharing a blocking key with any in the batch, oldest first."""
     keys = {col: sorted({getattr(p, col) for p in prints} - {None}) for col in KEY_COLUMNS}
     if not any(keys.values()):
         return []
-    rows = conn.execute(CANDIDATES, {**keys, "since": since}).all()
+    rows = conn.execute(
+        CANDIDATES, {**keys, "since": since, "first_received": first_received}
+    ).all()
     # An anonymous report stored before its reporter key was left out keeps none here.
     return [Candidate(r[0], Fingerprint(None if r[6] else r[1], r[2], r[3], r[4], r[5]))
             for r in rows]
@@ -586,7 +592,8 @@ def _store_pass(conn: Connection, plan: IntakePlan, rules: Rules, now: datetime)
     joined = join_fragments(conn, plan.fragments, rules, now)
     complaints = plan.complaints + joined.complaints
     prints = {c.tracking_id: fingerprint(c, rules.secret) for c, _ in complaints}
-    pool = Pool(_candidates(conn, list(prints.values()), now - rules.duplicate_window))
+    pool = Pool(_candidates(conn, list(prints.values()), now - rules.duplicate_window,
+                            min((c.received_at for c, _ in complaints), default=now)))
     duplicate_of: dict[str, tuple[str, str]] = {}
     for complaint, _ in complaints:
         mine = prints[complaint.tracking_id]

@@ -30,7 +30,7 @@ async def test_a_later_batch_compares_with_the_latest_of_a_block_only(
     assert isinstance(complaint, Complaint)
     with service.engine.connect() as conn:
         found = _candidates(conn, [fingerprint(complaint, service.rules.secret)],
-                            datetime.now(UTC) - timedelta(days=1))
+                            datetime.now(UTC) - timedelta(days=1), complaint.received_at)
     assert len(found) == BLOCK_LIMIT
     publisher.sent.clear()
     await service.intake([

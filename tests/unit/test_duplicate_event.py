@@ -97,6 +97,15 @@ async def test_the_second_reports_citizen_hears_the_answer_and_its_status_follow
     ((_, fourth),) = by_type(publisher, "routing")
     assert fourth["tracking_id"] != original
     assert status_of(service, str(fourth["tracking_id"])) == "received"
+    # One made before the close and come late (an export replayed) is still its repeat.
+    with service.engine.connect() as conn:
+        closed_at = conn.execute(sa.text("SELECT closed_at FROM complaint WHERE tracking_id = :t"),
+                                 {"t": original}).scalar_one()
+    made = datetime.fromisoformat(str(closed_at)).replace(tzinfo=UTC) - timedelta(days=1)
+    await service.intake([web_record("n-5", TEXT, received_at=made,
+                                     pelapor={"telepon": "+6281255550000"})])
+    ((_, fifth),) = by_type(publisher, "duplicate")
+    assert fifth["tracking_id"] == original
     publisher.sent.clear()
     event = FollowUpEvent(event_id="n-own", tracking_id=second, agency_code=agency,
                           status=Status.RESPONDED, at=now)
