@@ -147,6 +147,11 @@ def _what_it_asks(event: FollowUpEvent, rules: Rules, holder: Agency) -> Agency 
         target = rules.directory.get(event.target_agency)
         if target is None:
             return Refusal("unknown_agency", f"cannot disposition to {event.target_agency!r}")
+        actor = rules.directory.get(event.agency_code) or holder
+        if target.code != holder.code and not rules.directory.may_hand_to(actor, target):
+            return Refusal("illegal_transition", f"{actor.code} cannot disposition to "
+                           f"{target.code}: a disposition goes down to an agency below it or "
+                           "sideways to one beside it; not_authority returns it to the level above")
         return target
     return None
 

@@ -225,6 +225,18 @@ class Directory:
         above.discard(agency.code)
         return above
 
+    def may_hand_to(self, actor: Agency, target: Agency) -> bool:
+        """Whether `actor` may disposition a complaint to `target`: down (to an agency below
+        it) or sideways (to one under its own parent or region coordinator); the national
+        admin to any. Up is `not_authority`: the level above re-routes it."""
+        if actor.code == self.national.code or actor.code in self.supervisors(target):
+            return True
+        if target.code in self.supervisors(actor):
+            return False
+        beside = {actor.parent, getattr(self.coordinator_of(actor.region), "code", None)}
+        return bool(beside - {None, self.national.code}
+                    & {target.parent, getattr(self.coordinator_of(target.region), "code", None)})
+
     def route(self, complaint: Complaint, exclude: Iterable[str] = ()) -> Decision:
         """The agency that should hold the complaint, skipping those in `exclude`.
 

@@ -167,6 +167,29 @@ async def test_an_agency_above_the_holder_may_take_the_complaint_from_it(
                           reason="Bukan pengaduan pelayanan publik.")
 
 
+async def test_a_disposition_goes_down_or_sideways_not_up_nor_away(
+    driven: tuple[Hub, FakePublisher],
+) -> None:
+    # Any agency was taken: a city's health office handed a complaint to another province,
+    # or up to its own city (not_authority is the way up, so the level above re-routes it).
+    service, publisher = driven
+    tracking_id, holder = await clinic_complaint(service, publisher, "direction-1")
+    for target in ("prov-papua", "kota-bekasi", "prov-jabar"):
+        (letter,) = await send(service, publisher, tracking_id, holder, Status.DISPOSITIONED,
+                               target_agency=target)
+        assert letter["reason"] == "illegal_transition"
+        assert f"cannot disposition to {target}" in letter["detail"]
+    assert not handed_on(publisher)
+    # Sideways to another office of the city, then down to the sub-unit of the one holding it.
+    assert not await send(service, publisher, tracking_id, holder, Status.DISPOSITIONED,
+                          target_agency="kota-bekasi-disdik")
+    assert not await send(service, publisher, tracking_id, "kota-bekasi-disdik",
+                          Status.DISPOSITIONED, target_agency="kota-bekasi-dinkes")
+    assert not await send(service, publisher, tracking_id, "kota-bekasi-dinkes",
+                          Status.DISPOSITIONED, target_agency="kota-bekasi-rsud")
+    assert handed_on(publisher)[-1]["agency_code"] == "kota-bekasi-rsud"
+
+
 async def test_event_ids_are_each_agencys_own(driven: tuple[Hub, FakePublisher]) -> None:
     # The holder numbers its events 1, 2; the unit it passes the complaint to numbers its
     # own from 1 too: its "1" was passed over as a re-send of the holder's. So was an
