@@ -104,7 +104,10 @@ def _from_whom(
     if rules.directory.get(event.agency_code) is None:
         return Refusal("unknown_agency", f"agency {event.agency_code} is not in the registry")
     holder = rules.directory.get(row.agency_code)
-    if holder is not None and event.agency_code in rules.directory.supervisors(holder) and (
+    # A holder taken out of the registry since has the national admin above it.
+    above = ({rules.directory.national.code} if holder is None
+             else rules.directory.supervisors(holder))
+    if event.agency_code in above and (
         event.status is Status.ARCHIVED
         or (event.status is Status.DISPOSITIONED and event.target_agency)
     ):
@@ -173,8 +176,11 @@ def apply_follow_up(
     if refused := _from_whom(row, event, rules, now):
         return refused
     holder = rules.directory.get(row.agency_code)
+    if holder is None and event.agency_code == rules.directory.national.code:
+        holder = rules.directory.national  # takes it from an agency no longer in the registry
     if holder is None:
-        return Refusal("unknown_agency", f"agency {row.agency_code} left the registry")
+        return Refusal("unknown_agency", f"agency {row.agency_code} left the registry: the "
+                       "national admin may disposition it (with target_agency) or archive it")
     current = Status(row.status)
     reopened = _reply_before_auto_close(row, event, auto_closed)
     if reopened:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from itertools import count
 
@@ -12,6 +13,7 @@ from hub import topics
 from hub.followup import notification_id
 from hub.intake import Record
 from hub.model import FollowUpEvent, Status
+from hub.routing import Directory
 from hub.service import Hub
 from tests.support import FakePublisher, web_record
 
@@ -187,6 +189,28 @@ async def test_a_disposition_goes_down_or_sideways_not_up_nor_away(
                           Status.DISPOSITIONED, target_agency="kota-bekasi-dinkes")
     assert not await send(service, publisher, tracking_id, "kota-bekasi-dinkes",
                           Status.DISPOSITIONED, target_agency="kota-bekasi-rsud")
+    assert handed_on(publisher)[-1]["agency_code"] == "kota-bekasi-rsud"
+
+
+async def test_the_national_admin_takes_a_complaint_whose_agency_left_the_registry(
+    driven: tuple[Hub, FakePublisher],
+) -> None:
+    # Its complaints were refused to everyone (not_holder, unknown_agency) while the watch
+    # escalated them to the national admin: nobody could act on them.
+    service, publisher = driven
+    tracking_id, holder = await clinic_complaint(service, publisher, "left-1")
+    old = service.rules.directory
+    service.rules = replace(service.rules, directory=Directory(
+        old.national.code, [a for a in old.agencies.values() if a.code != holder],
+        [r for r in old.rules if r.agency != holder]))
+    (own,) = await send(service, publisher, tracking_id, holder, Status.IN_PROGRESS)
+    assert own["reason"] == "unknown_agency"
+    (parent,) = await send(service, publisher, tracking_id, "kota-bekasi", Status.DISPOSITIONED,
+                           target_agency="kota-bekasi-rsud")
+    assert parent["reason"] == "not_holder"
+    national = old.national.code
+    assert not await send(service, publisher, tracking_id, national, Status.DISPOSITIONED,
+                          target_agency="kota-bekasi-rsud")
     assert handed_on(publisher)[-1]["agency_code"] == "kota-bekasi-rsud"
 
 
