@@ -304,7 +304,10 @@ def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
     from hub.migrate import upgrade
     from hub.settings import get_settings
 
-    upgrade(get_settings().database_url, revision)
+    try:
+        upgrade(get_settings().database_url, revision)
+    except AssertionError:  # Alembic asserts on a step past the newest ("head+1")
+        _fail(f"database migrations: no revision {revision!r} (the newest is head)")
 
 
 dlq_cli = typer.Typer(help="Dead letters: list them, replay them after a fix.",
@@ -358,18 +361,25 @@ def dlq_replay(
         _fail("say which: ids, --reason R or --all")
     settings = get_settings()
     engine = _existing_database()
-    sent, sealed = asyncio.run(
+    sent, found = asyncio.run(
         replay(settings, engine, Sealer.from_settings(settings), ids or [], reason))
-    if reason and not sent and not sealed:
+    sealed, too_large = found.sealed_elsewhere, found.too_large
+    if reason and not sent and not sealed and not too_large:
         _check_reason(engine, reason)
     typer.echo(f"replayed {len(sent)} dead letter(s)")
+    left = []
     if sealed:
-        _fail(f"not replayed: {', '.join(map(str, sealed))}: sealed under a secret key not "
-              "configured (HUB_SECRET_KEY, HUB_PREVIOUS_SECRET_KEYS); the rest went")
-    if unknown := sorted(set(ids or []) - set(sent)):
-        _fail(f"not replayed: {', '.join(map(str, unknown))}: no such dead letter"
-              + (f" with reason {reason!r}" if reason else "")
-              + ", or replayed already (lapor-hub dlq list --replayed)")
+        left.append(f"{', '.join(map(str, sealed))}: sealed under a secret key not configured "
+                    "(HUB_SECRET_KEY, HUB_PREVIOUS_SECRET_KEYS)")
+    if too_large:
+        left.append(f"{', '.join(map(str, too_large))}: at the broker's record limit, too "
+                    "large to send again with the replay's header")
+    if unknown := sorted(set(ids or []) - set(sent) - set(sealed) - set(too_large)):
+        left.append(f"{', '.join(map(str, unknown))}: no such dead letter"
+                    + (f" with reason {reason!r}" if reason else "")
+                    + ", or replayed already (lapor-hub dlq list --replayed)")
+    if left:
+        _fail("not replayed: " + "; ".join(left) + ("; the rest went" if sent else ""))
 
 
 SHOWN_DETAIL = 120

@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from hub.intake import RECEIVED_AT, passes
+from hub.model import fits_one_record
 from hub.producers.publisher import Publisher
 from hub.sealing import Sealer, SealError
 from hub.service import RETRY_HEADERS
@@ -56,6 +58,13 @@ class Replayable:
     pending: list[Pending]
     sealed_elsewhere: list[int]
     """Dead letters sealed under a key not configured now: kept, to replay with that key."""
+    too_large: list[int]
+    """Records at the broker's limit that the replay's header would take over it."""
+
+
+REPLAY_PART = 500
+"""Letters sent, then marked replayed, at a time: a failure part way (the broker lost) leaves
+those sent marked, and a retry does not send them again."""
 
 
 def replayable(
@@ -69,7 +78,7 @@ def replayable(
         query = query.where(TABLE.c.reason == reason)
     with engine.connect() as conn:
         rows = conn.execute(query).all()
-    found = Replayable([], [])
+    found = Replayable([], [], [])
     for row in rows:
         # Sent anew: without the retries' headers it was dead-lettered with (its attempts
         # spent, it got no retry; its first place kept, its new letter was taken for the old).
@@ -80,6 +89,18 @@ def replayable(
         except SealError:  # one such row stopped a whole --all before
             found.sealed_elsewhere.append(row.id)
             continue
+        if not fits_one_record(original, row.key, headers):
+            # The broker refuses it: it failed the whole replay, after sending some letters
+            # that were then not marked, so every retry sent those again.
+            found.too_large.append(row.id)
+            continue
+        received = {RECEIVED_AT: row.at.isoformat()}
+        if row.stage == "intake" and RECEIVED_AT not in headers and fits_one_record(
+            original, row.key, headers | received
+        ):
+            # A record published straight to a raw topic carries its time only as the
+            # record's: sent anew, the complaint would be received at the replay.
+            headers |= received
         found.pending.append(Pending(row.id, row.topic, row.key, original, headers))
     return found
 
@@ -93,25 +114,28 @@ def reasons(engine: Engine) -> list[str]:
 
 def mark_replayed(engine: Engine, ids: Sequence[int]) -> None:
     with transaction(engine) as conn:
-        conn.execute(
-            sa.update(TABLE).where(TABLE.c.id.in_(ids)).values(replayed_at=datetime.now(UTC))
-        )
+        for part in passes(list(ids)):  # PostgreSQL takes at most 65,535 parameters
+            conn.execute(
+                sa.update(TABLE).where(TABLE.c.id.in_(part)).values(replayed_at=datetime.now(UTC))
+            )
 
 
 async def replay(
     settings: Settings, engine: Engine, sealer: Sealer, ids: Sequence[int], reason: str | None
-) -> tuple[list[int], list[int]]:
-    """Publish the chosen dead letters back to their topics; returns their ids, and those of
-    the ones no configured key opens."""
+) -> tuple[list[int], Replayable]:
+    """Publish the chosen dead letters back to their topics, marking them replayed a part
+    at a time; returns their ids, and what was found (the ones left out among it)."""
     found = replayable(engine, sealer, ids, reason)
-    pending = found.pending
-    if not pending:
-        return [], found.sealed_elsewhere
+    sent: list[int] = []
+    if not found.pending:
+        return sent, found
     publisher = Publisher(settings)
     await publisher.start()
     try:
-        sent = await publisher.send(pending)
+        for at in range(0, len(found.pending), REPLAY_PART):
+            done = await publisher.send(found.pending[at:at + REPLAY_PART])
+            mark_replayed(engine, done)
+            sent += done
     finally:
         await publisher.stop()
-    mark_replayed(engine, sent)
-    return sent, found.sealed_elsewhere
+    return sent, found

@@ -78,11 +78,15 @@ class IntakePlan:
     fragments: list[tuple[Fragment, Record]] = field(default_factory=list)
 
 
+RECEIVED_AT = "hub-received-at"
+"""The header with the time the hub took a record in (the ingress sets it; a replay too)."""
+
+
 def to_raw(record: Record) -> RawMessage | Rejection:
     source = record.topic.removeprefix(RAW_PREFIX) if record.topic.startswith(RAW_PREFIX) else ""
     if source not in SOURCES:
         return Rejection("unknown_source", f"no adapter for topic {record.topic!r}")
-    received = record.headers.get("hub-received-at")
+    received = record.headers.get(RECEIVED_AT)
     try:
         received_at = datetime.fromisoformat(received) if received else record.timestamp
         if received_at.tzinfo is None:

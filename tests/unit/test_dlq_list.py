@@ -104,6 +104,11 @@ def test_operator_mistakes_are_one_line_not_a_traceback(tmp_path: Path) -> None:
                              env={**os.environ, "HUB_DATABASE_URL": url})
     assert upgrade.returncode == 2 and upgrade.stderr.count("\n") == 1, upgrade.stderr
     assert upgrade.stderr.startswith("lapor-hub: database migrations: ")
+    upgrade = subprocess.run([LAPOR_HUB, "db", "upgrade", "head+1"], capture_output=True,
+                             text=True, timeout=60, check=False,
+                             env={**os.environ, "HUB_DATABASE_URL": url})
+    assert (upgrade.returncode, upgrade.stderr) == (
+        2, "lapor-hub: database migrations: no revision 'head+1' (the newest is head)\n")
     report = subprocess.run([LAPOR_HUB, "report", "--from", "0001-01-01", "--to", "9999-12-31"],
                             capture_output=True, text=True, timeout=60, check=False,
                             env={**os.environ, "HUB_DATABASE_URL": url})
