@@ -12,7 +12,9 @@ import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 from faststream.asgi import AsgiFastStream
 from faststream.asgi.types import Receive, Scope, Send
 from faststream.kafka import KafkaBroker
@@ -112,12 +114,24 @@ async def reach_dependencies(hub: Hub, settings: Settings) -> None:
     uvicorn prints a traceback and exits 3. The lifespan checks both again (a no-op
     migration, the publisher's start), so a dependency lost in between still stops it.
     """
+    options = client_options(settings)  # a TLS file or credential missing: before anything
     await asyncio.to_thread(migrate.upgrade_engine, hub.engine)
-    admin = AIOKafkaAdminClient(**client_options(settings))
+    admin = AIOKafkaAdminClient(**options)
     try:
         await admin.start()
     finally:
         await admin.close()
+    if settings.kafka_idempotent_producer:
+        producer = AIOKafkaProducer(**options, enable_idempotence=True)
+        try:
+            await producer.start()
+        except KafkaError as exc:
+            raise CannotServe(
+                "HUB_KAFKA_IDEMPOTENT_PRODUCER=true: the broker gives no idempotent producer "
+                f"({type(exc).__name__}; the embedded broker cannot, Apache Kafka can)"
+            ) from exc
+        finally:
+            await producer.stop()
 
 
 def build(settings: Settings) -> tuple[AsgiFastStream, Hub]:

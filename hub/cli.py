@@ -8,6 +8,7 @@ import dataclasses
 import json
 import logging
 import os
+import re
 import signal
 import sys
 import time
@@ -473,6 +474,7 @@ def operator_error(exc: Exception) -> str | None:
     of reach), None for anything else (a bug keeps its traceback)."""
     from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError
     from alembic.util.exc import CommandError
+    from pydantic_settings import SettingsError
     from sqlalchemy.exc import DBAPIError
 
     from hub.operator_files import OperatorFileError
@@ -481,6 +483,10 @@ def operator_error(exc: Exception) -> str | None:
 
     if isinstance(exc, ValidationError) and exc.title == "Settings":
         return f"bad setting {setting_errors(exc)}"
+    if isinstance(exc, SettingsError):  # a value meant as JSON that is none
+        field = re.search(r'field "(\w+)"', str(exc))
+        name = f"HUB_{field[1].upper()}" if field else "a HUB_ setting"
+        return f"bad setting {name}: not valid JSON"
     if isinstance(exc, OperatorFileError | CannotServe):
         return str(exc).splitlines()[0]
     # Away, a schema missing, read-only, ... (parameters are never shown)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ssl
 from typing import Any, Protocol
 
-from hub.settings import Settings
+from hub.settings import CannotServe, Settings
 
 
 def client_options(settings: Settings) -> dict[str, Any]:
@@ -16,19 +16,11 @@ def client_options(settings: Settings) -> dict[str, Any]:
         "security_protocol": settings.kafka_security_protocol,
     }
     if settings.kafka_security_protocol in ("SSL", "SASL_SSL"):
-        context = ssl.create_default_context(
-            cafile=str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None
-        )
-        if settings.kafka_ssl_certfile:
-            context.load_cert_chain(
-                str(settings.kafka_ssl_certfile),
-                str(settings.kafka_ssl_keyfile) if settings.kafka_ssl_keyfile else None,
-            )
-        options["ssl_context"] = context
+        options["ssl_context"] = _tls(settings)
     if settings.kafka_security_protocol.startswith("SASL"):
         # aiokafka checks PLAIN credentials only, SCRAM's would fail at the first connection.
         if not settings.kafka_sasl_username or not settings.kafka_sasl_password:
-            raise ValueError(
+            raise CannotServe(
                 f"HUB_KAFKA_SECURITY_PROTOCOL={settings.kafka_security_protocol} needs "
                 "HUB_KAFKA_SASL_USERNAME and HUB_KAFKA_SASL_PASSWORD"
             )
@@ -36,6 +28,21 @@ def client_options(settings: Settings) -> dict[str, Any]:
         options["sasl_plain_username"] = settings.kafka_sasl_username
         options["sasl_plain_password"] = settings.kafka_sasl_password.get_secret_value()
     return options
+
+
+def _tls(settings: Settings) -> ssl.SSLContext:
+    """The TLS context of HUB_KAFKA_SSL_*; a file missing or not PEM is one line naming it."""
+    variable, file = "HUB_KAFKA_SSL_CAFILE", settings.kafka_ssl_cafile
+    try:
+        context = ssl.create_default_context(cafile=str(file) if file else None)
+        if settings.kafka_ssl_certfile:
+            variable, file = "HUB_KAFKA_SSL_CERTFILE", settings.kafka_ssl_certfile
+            key = settings.kafka_ssl_keyfile
+            context.load_cert_chain(str(file), str(key) if key else None)
+    except (OSError, ssl.SSLError) as exc:  # SSLError is an OSError; its reason says more
+        why = getattr(exc, "reason", None) or exc.strerror or type(exc).__name__
+        raise CannotServe(f"{variable} (or its key file) {file}: {why}") from exc
+    return context
 
 
 class Client(Protocol):

@@ -129,16 +129,18 @@ class Settings(BaseSettings):
             raise ValueError(f"no database driver {url.drivername!r}") from None
         return value
 
-    @field_validator("log_level", mode="before")
+    @field_validator("log_level", "kafka_security_protocol", "kafka_sasl_mechanism",
+                     mode="before")
     @classmethod
     def _level(cls, value: object) -> object:
+        # Any case, as operators write them ("plaintext", "scram-sha-512").
         return value.upper() if isinstance(value, str) else value
 
 
 class CannotServe(RuntimeError):
-    """The HTTP side cannot listen where the settings say; the CLI prints it in one line.
-    Here, not in hub.app: the CLI names it while the settings themselves may be invalid,
-    and importing hub.app reads them."""
+    """The settings name something the hub cannot use (a port taken, a TLS file missing,
+    credentials left out); the CLI prints it in one line. Here, not in hub.app: the CLI
+    names it while the settings themselves may be invalid, and importing hub.app reads them."""
 
 
 @cache

@@ -250,6 +250,14 @@ def test_normalize_command(tmp_path: Path) -> None:
     ({"HUB_AGENCIES_FILE": "{tmp}/missing.yaml"}, ["cannot read agency registry", "missing.yaml"]),
     ({"HUB_AGENCIES_FILE": "{tmp}/bad.yaml"}, ["agency registry: national: Field required"]),
     ({"HUB_DEADLINES_FILE": "{tmp}/bad.yaml"}, ["deadlines file: deadlines: Field required"]),
+    # Tracebacks before: a value meant as JSON that is none, TLS files, SASL credentials.
+    ({"HUB_INGRESS_TOKENS": "notjson"}, ["bad setting HUB_INGRESS_TOKENS: not valid JSON"]),
+    ({"HUB_KAFKA_SECURITY_PROTOCOL": "sasl_plaintext"},
+     ["HUB_KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT needs HUB_KAFKA_SASL_USERNAME"]),
+    ({"HUB_KAFKA_SECURITY_PROTOCOL": "SSL", "HUB_KAFKA_SSL_CAFILE": "{tmp}/missing.pem"},
+     ["HUB_KAFKA_SSL_CAFILE", "missing.pem", "No such file"]),
+    ({"HUB_KAFKA_SECURITY_PROTOCOL": "SSL", "HUB_KAFKA_SSL_CAFILE": "{tmp}/bad.yaml"},
+     ["HUB_KAFKA_SSL_CAFILE", "bad.yaml"]),
 ])
 def test_what_the_operator_must_fix_stops_the_hub_with_one_line_saying_it(
     tmp_path: Path, env: dict[str, str], says: list[str],
