@@ -226,11 +226,11 @@ def apply_follow_up(
         # The reporter's 10 days to reply run from the answer reaching them, which is now: an
         # answer stamped days ago (an agency system syncing late) was auto-closed at once.
         row.responded_at = max(at, now)
+    # An archive too: when it left the open complaints (the report judges it by this).
+    row.closed_at = (at if landed in (Status.CLOSED, Status.ARCHIVED)
+                     else None if reopened else row.closed_at)
     if landed is Status.CLOSED:
-        row.closed_at = at
         effects.latencies.append((holder.code, "close", working(row.received_at)))
-    elif reopened:
-        row.closed_at = None
 
     row.status = landed.value
     row.updated_at = now

@@ -158,7 +158,9 @@ class Row:
     needs_inspection: bool
     received_at: datetime
     routed_at: datetime
-    updated_at: datetime
+    ended_at: datetime
+    """When it closed or was archived (as the agency stamped it); before that was kept, the
+    last change the hub made."""
     first_follow_up_at: datetime | None
     pauses: tuple[Interval, ...]
 
@@ -173,7 +175,8 @@ def _load(url: str, first: date, last: date, agency: str | None) -> list[Row]:
     until = datetime.combine(last + timedelta(days=2), datetime.min.time(), UTC)
     query = sa.select(
         TABLE.c.agency_code, TABLE.c.status, TABLE.c.report_type, TABLE.c.needs_inspection,
-        TABLE.c.received_at, TABLE.c.routed_at, TABLE.c.updated_at,
+        TABLE.c.received_at, TABLE.c.routed_at,
+        sa.func.coalesce(TABLE.c.closed_at, TABLE.c.updated_at, type_=store.UtcDateTime()),
         TABLE.c.first_follow_up_at, TABLE.c.pauses,
     ).where(
         TABLE.c.received_at >= since, TABLE.c.received_at < until,
@@ -191,9 +194,9 @@ def _load(url: str, first: date, last: date, agency: str | None) -> list[Row]:
     finally:
         engine.dispose()
     return [
-        Row(code, Status(status), ReportType(kind), inspection, received, routed, updated,
-            followed, _pauses(pauses))
-        for code, status, kind, inspection, received, routed, updated, followed, pauses in found
+        Row(code, Status(status), ReportType(kind), inspection, received, routed,
+            ended, followed, _pauses(pauses))
+        for code, status, kind, inspection, received, routed, ended, followed, pauses in found
     ]
 
 
@@ -228,7 +231,7 @@ def summarize(
         if seconds is not None:
             late = seconds > limit
         elif not resolved:
-            late = working(row.updated_at if lifecycle.is_terminal(row.status) else now) > limit
+            late = working(row.ended_at if lifecycle.is_terminal(row.status) else now) > limit
         else:
             late = False
         archived = row.status is Status.ARCHIVED
