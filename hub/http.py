@@ -32,6 +32,7 @@ from hub.asgi import (
     respond,
 )
 from hub.ingress_auth import META_SOURCES, refusal, same
+from hub.intake import RECEIVED_AT
 from hub.model import Complaint
 from hub.service import Hub
 from hub.settings import Settings
@@ -135,7 +136,7 @@ def ingress(source: Source, hub: Hub, settings: Settings) -> ASGIApp:
                 return
         envelope = {
             "content-type": content_type,
-            "hub-received-at": raw.received_at.isoformat(),
+            RECEIVED_AT: raw.received_at.isoformat(),
         }
         pending = Pending(0, topic, raw.fallback_message_id(), body, envelope)
         try:

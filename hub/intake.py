@@ -45,6 +45,7 @@ from hub.store import (
     HistoryRow,
     Pending,
     add_outbox,
+    ended_at,
     insert_ignoring_duplicates,
     outbox_row,
     table_of,
@@ -531,8 +532,7 @@ def _candidate_query() -> sa.Select[Any]:
             table.c[col].in_(sa.bindparam(col, expanding=True)),
             table.c.received_at >= sa.bindparam("since"), table.c.duplicate_of.is_(None),
             sa.or_(table.c.status.not_in(DONE),
-                   sa.func.coalesce(table.c.closed_at, table.c.updated_at)
-                   > sa.bindparam("first_received")),
+                   ended_at(table) > sa.bindparam("first_received")),
         ).subquery()
         lookups.append(sa.select(*(block.c[c.name] for c in columns))
                        .where(block.c.latest <= BLOCK_LIMIT))

@@ -176,7 +176,7 @@ def _load(url: str, first: date, last: date, agency: str | None) -> list[Row]:
     query = sa.select(
         TABLE.c.agency_code, TABLE.c.status, TABLE.c.report_type, TABLE.c.needs_inspection,
         TABLE.c.received_at, TABLE.c.routed_at,
-        sa.func.coalesce(TABLE.c.closed_at, TABLE.c.updated_at, type_=store.UtcDateTime()),
+        store.ended_at(TABLE),
         TABLE.c.first_follow_up_at, TABLE.c.pauses,
     ).where(
         TABLE.c.received_at >= since, TABLE.c.received_at < until,

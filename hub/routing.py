@@ -233,9 +233,14 @@ class Directory:
             return True
         if target.code in self.supervisors(actor):
             return False
-        beside = {actor.parent, getattr(self.coordinator_of(actor.region), "code", None)}
-        return bool(beside - {None, self.national.code}
-                    & {target.parent, getattr(self.coordinator_of(target.region), "code", None)})
+        return bool(self._beside(actor) & self._beside(target))
+
+    def _beside(self, agency: Agency) -> set[str | None]:
+        """The parent and region coordinator an agency's peers share, short of the national
+        admin (above every agency, it makes no two agencies peers)."""
+        coordinator = self.coordinator_of(agency.region)
+        return {agency.parent, coordinator.code if coordinator else None} - {
+            None, self.national.code}
 
     def route(self, complaint: Complaint, exclude: Iterable[str] = ()) -> Decision:
         """The agency that should hold the complaint, skipping those in `exclude`.

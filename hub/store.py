@@ -295,6 +295,12 @@ def transaction(engine: Engine) -> Iterator[Connection]:
         yield conn
 
 
+def ended_at(table: sa.Table) -> sa.ColumnElement[datetime]:
+    """When a complaint closed or was archived (`closed_at`); for one archived before that
+    was kept, the last change the hub made to it."""
+    return sa.func.coalesce(table.c.closed_at, table.c.updated_at, type_=UtcDateTime())
+
+
 def table_of(model: type[SQLModel]) -> sa.Table:
     """A table model's Core table, for statements over many rows (SQLModel leaves
     `__table__` untyped)."""
