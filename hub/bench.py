@@ -5,6 +5,8 @@ One command, with its own embedded broker and SQLite files in a temp dir, measur
 1. ceiling   plain aiokafka: consume -> parse -> produce -> commit, batches of 1,000;
              and the latency phase's load through such a relay (the latency ceiling)
 2. naive     one FastStream handler per message awaiting each `broker.publish`
+2b. prototype the issue's plain batched prototype: consume a batch -> validate with pydantic
+             -> one bulk insert into SQLite -> publish to ten topics -> commit
 3. hub       the real app (`hub.app.build`, its batch subscriber) draining pre-loaded raw
              topics: normalize -> deduplicate -> route -> SQLite -> agency topics -> commit
 4. latency   1,000 complaints/s offered to that same hub: raw publish -> routing event
@@ -53,10 +55,11 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
+from pydantic import BaseModel, TypeAdapter
 from rich.console import Console
 from rich.table import Table
 
-from hub import metrics, topics
+from hub import metrics, store, topics
 from hub.adapters import SOURCES, RawMessage
 from hub.app import build
 from hub.embedded_broker import EmbeddedBroker
@@ -530,6 +533,100 @@ async def naive(bootstrap: str, prefix: str, expected: int) -> dict[str, float]:
         await broker.stop()
     n, span = min(int(state["n"]), expected), state["last"] - state["first"]
     return {"n": n, "per_s": n / span if span > 0 else 0.0}
+
+
+# --- 2b. the plain batched prototype -----------------------------------------------------
+
+
+class PrototypeRecord(BaseModel):
+    """What the prototype validates per record: its envelope and its parsed body."""
+
+    source: str
+    message_id: str
+    received_at: datetime
+    body: dict[str, Any] | list[Any]
+
+
+PROTOTYPE_TOPICS = 10
+
+
+async def prototype(bootstrap: str, prefix: str, expected: int, work: Path) -> dict[str, float]:
+    """The batched prototype the speed target was set by, on the ceiling's messages: a batch
+    of up to 1,000 parsed and validated with pydantic, one bulk insert into SQLite (the
+    hub's engine settings), each record published to one of ten topics, then commit.
+
+    No normalization, duplicate check, routing or history: the yardstick for what the
+    hub's own work costs on top of batching, in the same run.
+    """
+    outs = [f"{prefix}.prototype.{i}" for i in range(PROTOTYPE_TOPICS)]
+    await create_topics(bootstrap, outs)
+    engine = store.make_engine(f"sqlite:///{work}/{prefix}-prototype.db")
+    table = sa.Table(
+        "message", sa.MetaData(),
+        sa.Column("message_id", sa.String, primary_key=True),
+        sa.Column("source", sa.String, nullable=False),
+        sa.Column("received_at", store.UtcDateTime(), nullable=False),
+        sa.Column("document", sa.String, nullable=False),
+    )
+    table.metadata.create_all(engine)
+    batch_of = TypeAdapter(list[PrototypeRecord])
+    consumer = AIOKafkaConsumer(
+        *(raw_topic(prefix, s) for s in SOURCES),
+        bootstrap_servers=bootstrap,
+        group_id=f"{prefix}-prototype",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        max_poll_records=1000,
+        **FAST_JOIN,
+    )
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", linger_ms=2, max_batch_size=256 * 1024
+    )
+    await consumer.start()
+    await producer.start()
+    done, first, last = 0, 0.0, 0.0
+    try:
+        deadline = time.monotonic() + 120
+        while done < expected and time.monotonic() < deadline:
+            batches = await consumer.getmany(timeout_ms=100, max_records=1000)
+            if not batches:
+                continue
+            first = first or time.perf_counter()
+            records = [r for rs in batches.values() for r in rs]
+            valid = batch_of.validate_python([_prototype_fields(r) for r in records])
+            documents = [v.model_dump_json() for v in valid]
+            with engine.begin() as conn:
+                conn.execute(sa.insert(table), [
+                    {"message_id": v.message_id, "source": v.source,
+                     "received_at": v.received_at, "document": d}
+                    for v, d in zip(valid, documents, strict=True)
+                ])
+            futures = [
+                await producer.send(outs[zlib.crc32(r.key or b"") % PROTOTYPE_TOPICS],
+                                    d.encode(), key=r.key)
+                for r, d in zip(records, documents, strict=True)
+            ]
+            await asyncio.gather(*futures)
+            await consumer.commit()
+            done += len(records)
+            last = time.perf_counter()
+    finally:
+        await consumer.stop()
+        await producer.stop()
+        engine.dispose()
+    return {"n": done, "per_s": done / (last - first) if last > first else 0.0}
+
+
+def _prototype_fields(r: ConsumerRecord[bytes, bytes]) -> dict[str, Any]:
+    headers = {k: v.decode() for k, v in r.headers}
+    body = parse(r.value, headers.get("content-type", "application/json"))
+    return {
+        "source": r.topic.rsplit(".", 1)[-1],
+        "message_id": headers["hub-message-id"],
+        "received_at": headers["hub-received-at"],
+        "body": dict(body) if isinstance(body, list) and body and isinstance(body[0], tuple)
+        else body,
+    }
 
 
 # --- 1b. latency ceiling: a relay that only parses records and passes them on ---------
@@ -1040,6 +1137,25 @@ class Run:
                                  "hub")
         return drained, lat, await child.peak_rss_after_stop()
 
+    async def baselines(self, drain_msgs: Sequence[Message],
+                        latency_msgs: Sequence[Message]) -> tuple[dict[str, float], ...]:
+        """Phases 1 and 2: the ceiling (throughput, then latency through a relay), the
+        naive handler and the batched prototype – the hub's yardsticks, in this run."""
+        prefix, plan, say = f"c{self.run}", self.plan, self.say
+        await preload(self.boot, prefix, drain_msgs)
+        say("1/5 ceiling: aiokafka consume -> parse -> produce -> commit")
+        c = await ceiling(self.boot, prefix, plan.drain)
+        say(f"    {c['per_s']:,.0f} msg/s")
+        floor = await self.relay(f"r{self.run}", list(Directory.load(None).agencies),
+                                 latency_msgs)
+        say(f"2/5 naive: one FastStream handler per message ({plan.naive:,} messages)")
+        nv = await naive(self.boot, prefix, plan.naive)
+        say(f"    {nv['per_s']:,.0f} msg/s")
+        say("    prototype: batch -> pydantic -> one SQLite insert -> ten topics -> commit")
+        pt = await prototype(self.boot, prefix, plan.drain, self.work)
+        say(f"    {pt['per_s']:,.0f} msg/s")
+        return c, floor, nv, pt
+
     async def relay(self, prefix: str, codes: Sequence[str],
                     messages: Sequence[Message]) -> dict[str, Any]:
         """Phase 1b: the latency phase's load through a relay that only parses and passes on."""
@@ -1102,14 +1218,7 @@ async def measure(plan: Plan, say: Progress, *, overlap: bool) -> dict[str, Any]
                 children = [await r.start_hub(f"h{run}", drain_msgs)]
                 say("starting the hub (the broker's group joins take a while)")
                 await children[0].read("ready")
-            await preload(r.boot, f"c{run}", drain_msgs)
-            say("1/5 ceiling: aiokafka consume -> parse -> produce -> commit")
-            c = await ceiling(r.boot, f"c{run}", plan.drain)
-            say(f"    {c['per_s']:,.0f} msg/s")
-            floor = await r.relay(f"r{run}", list(Directory.load(None).agencies), latency_msgs)
-            say(f"2/5 naive: one FastStream handler per message ({plan.naive:,} messages)")
-            nv = await naive(r.boot, f"c{run}", plan.naive)
-            say(f"    {nv['per_s']:,.0f} msg/s")
+            c, floor, nv, pt = await r.baselines(drain_msgs, latency_msgs)
             if not overlap:
                 children.append(await r.start_hub(f"h{run}", drain_msgs))
                 await children[-1].read("ready")
@@ -1136,6 +1245,8 @@ async def measure(plan: Plan, say: Progress, *, overlap: bool) -> dict[str, Any]
     result: dict[str, Any] = {
         "ceiling_per_s": round(c["per_s"]),
         "naive_per_s": round(nv["per_s"]),
+        "prototype_per_s": round(pt["per_s"]),
+        "prototype_ratio": round(pt["per_s"] / c["per_s"], 3) if c["per_s"] else 0.0,
         "hub_per_s": round(h["per_s"]),
         "ratio": round(h["per_s"] / c["per_s"], 3) if c["per_s"] else 0.0,
         "p50_ms": round(lat["p50_ms"], 1),
@@ -1148,7 +1259,8 @@ async def measure(plan: Plan, say: Progress, *, overlap: bool) -> dict[str, Any]
         "agencies_1000_per_s": round(s1000["per_s"]),
         "peak_rss_mb": round(max(peaks.values()), 1),
         "n": {
-            "ceiling": int(c["n"]), "naive": int(nv["n"]), "hub": h["routed"],
+            "ceiling": int(c["n"]), "naive": int(nv["n"]), "prototype": int(pt["n"]),
+            "hub": h["routed"],
             "latency_sent": int(lat["n"]), "latency_received": int(lat["received"]),
             "ceiling_latency_sent": int(floor["n"]),
             "ceiling_latency_received": int(floor["received"]),
@@ -1180,6 +1292,9 @@ NOTES = {
     "one complaint each, no duplicates, no dead letters",
     "ceiling": "aiokafka getmany(1000) -> json/form/csv parse -> produce (acks=all) -> commit",
     "naive": "FastStream per-message subscriber awaiting broker.publish; default ack policy",
+    "prototype": "the ceiling's messages: aiokafka getmany(1000) -> parse -> pydantic "
+    "validation of the batch -> one bulk INSERT into SQLite (hub engine settings) -> produce "
+    "each to one of ten topics (acks=all) -> commit",
     "hub": "hub.app.build(Settings) lifespan in a child process, packaged agency registry; "
     "routing events (counted on the agency topics) / seconds from the first batch handed to "
     "Hub.intake to the return of the last one (stored, published, acknowledged); includes "
@@ -1305,6 +1420,8 @@ def table(result: dict[str, Any]) -> Table:
     rows: list[tuple[str, str, int | None, str]] = [
         ("ceiling (aiokafka batch)", f"{result['ceiling_per_s']:,} msg/s", n["ceiling"], ""),
         ("naive (FastStream per message)", f"{result['naive_per_s']:,} msg/s", n["naive"], ""),
+        ("prototype (batch, pydantic, one insert)", f"{result['prototype_per_s']:,} msg/s",
+         n["prototype"], f"ratio {result['prototype_ratio']:.2f}"),
         ("hub intake", f"{result['hub_per_s']:,} complaints/s", n["hub"], ""),
         ("ratio hub / ceiling", f"{result['ratio']:.2f}", None, f">= 0.50 {ok[met['ratio']]}"),
         ("latency p50 at 1,000/s", f"{result['p50_ms']:,.1f} ms", n["latency_received"], ""),

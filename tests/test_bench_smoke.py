@@ -19,7 +19,7 @@ from tests.support import LAPOR_HUB, broker_outlives, broker_running_on
 
 pytestmark = pytest.mark.broker
 KEYS = {
-    "ceiling_per_s", "naive_per_s", "hub_per_s", "ratio", "p50_ms", "p99_ms", "max_ms",
+    "ceiling_per_s", "naive_per_s", "prototype_per_s", "prototype_ratio", "hub_per_s", "ratio", "p50_ms", "p99_ms", "max_ms",
     "ceiling_p50_ms", "ceiling_p99_ms", "ceiling_max_ms", "agencies_10_per_s",
     "agencies_1000_per_s", "peak_rss_mb", "n", "python", "platform",
 }
@@ -38,13 +38,15 @@ def test_quick_json_bench_reports_every_phase(tmp_path: Path) -> None:
     result = json.loads(lines[0])
 
     assert not KEYS - result.keys(), KEYS - result.keys()
-    for key in ("ceiling_per_s", "naive_per_s", "hub_per_s", "ratio", "p50_ms", "p99_ms",
+    for key in ("ceiling_per_s", "naive_per_s", "prototype_per_s", "hub_per_s", "ratio", "p50_ms", "p99_ms",
                 "max_ms", "ceiling_p50_ms", "ceiling_p99_ms", "ceiling_max_ms",
                 "agencies_10_per_s", "agencies_1000_per_s", "peak_rss_mb"):
         assert result[key] > 0, key
     assert all(count > 0 for count in result["n"].values()), result["n"]
     # Every message became one routed complaint: none lost, none taken for a duplicate.
     assert result["n"]["hub"] == result["plan"]["drain"]
+    # The prototype took every message the ceiling did.
+    assert result["n"]["prototype"] == result["n"]["ceiling"] == result["plan"]["drain"]
     assert result["n"]["latency_received"] == result["n"]["latency_sent"]
     # The relay passed every message of the same load on, each to its agency topic.
     assert result["n"]["ceiling_latency_received"] == result["n"]["ceiling_latency_sent"]
