@@ -42,7 +42,7 @@ import threading
 import time
 import uuid
 import zlib
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from importlib import resources
@@ -442,9 +442,12 @@ def _content_type(headers: Sequence[tuple[str, bytes]]) -> str:
 # --- 1. ceiling ------------------------------------------------------------------------
 
 
+Batch = dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+
+
 async def pass_on(
     consumer: AIOKafkaConsumer, producer: AIOKafkaProducer,
-    batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
+    batches: Batch,
     topic_of: Callable[[bytes | None], str],
 ) -> int:
     """The ceiling's work on a fetched batch: parse each record, send it on to
@@ -460,14 +463,16 @@ async def pass_on(
     return len(futures)
 
 
-async def ceiling(bootstrap: str, prefix: str, expected: int) -> dict[str, float]:
-    """Plain aiokafka in batches of up to 1,000: the most a Python consumer does here."""
-    out = f"{prefix}.ceiling.out"
-    await create_topics(bootstrap, [out])
+async def drain_batches(
+    bootstrap: str, prefix: str, expected: int, group: str,
+    work: Callable[[AIOKafkaConsumer, AIOKafkaProducer, Batch], Awaitable[int]],
+) -> dict[str, float]:
+    """Consume the raw topics in batches of up to 1,000 with plain aiokafka, handing each to
+    `work` (which sends, commits and says how many it took), until `expected` are done."""
     consumer = AIOKafkaConsumer(
         *(raw_topic(prefix, s) for s in SOURCES),
         bootstrap_servers=bootstrap,
-        group_id=f"{prefix}-ceiling",
+        group_id=f"{prefix}-{group}",
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         max_poll_records=1000,
@@ -486,12 +491,23 @@ async def ceiling(bootstrap: str, prefix: str, expected: int) -> dict[str, float
             if not batches:
                 continue
             first = first or time.perf_counter()
-            done += await pass_on(consumer, producer, batches, lambda _key: out)
+            done += await work(consumer, producer, batches)
             last = time.perf_counter()
     finally:
         await consumer.stop()
         await producer.stop()
     return {"n": done, "per_s": done / (last - first) if last > first else 0.0}
+
+
+async def ceiling(bootstrap: str, prefix: str, expected: int) -> dict[str, float]:
+    """Plain aiokafka in batches of up to 1,000: the most a Python consumer does here."""
+    out = f"{prefix}.ceiling.out"
+    await create_topics(bootstrap, [out])
+    return await drain_batches(
+        bootstrap, prefix, expected, "ceiling",
+        lambda consumer, producer, batches: pass_on(consumer, producer, batches,
+                                                    lambda _key: out),
+    )
 
 
 # --- 2. naive --------------------------------------------------------------------------
@@ -570,51 +586,31 @@ async def prototype(bootstrap: str, prefix: str, expected: int, work: Path) -> d
     )
     table.metadata.create_all(engine)
     batch_of = TypeAdapter(list[PrototypeRecord])
-    consumer = AIOKafkaConsumer(
-        *(raw_topic(prefix, s) for s in SOURCES),
-        bootstrap_servers=bootstrap,
-        group_id=f"{prefix}-prototype",
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        max_poll_records=1000,
-        **FAST_JOIN,
-    )
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", linger_ms=2, max_batch_size=256 * 1024
-    )
-    await consumer.start()
-    await producer.start()
-    done, first, last = 0, 0.0, 0.0
+
+    async def handle(consumer: AIOKafkaConsumer, producer: AIOKafkaProducer,
+                   batches: Batch) -> int:
+        records = [r for rs in batches.values() for r in rs]
+        valid = batch_of.validate_python([_prototype_fields(r) for r in records])
+        documents = [v.model_dump_json() for v in valid]
+        with engine.begin() as conn:
+            conn.execute(sa.insert(table), [
+                {"message_id": v.message_id, "source": v.source,
+                 "received_at": v.received_at, "document": d}
+                for v, d in zip(valid, documents, strict=True)
+            ])
+        futures = [
+            await producer.send(outs[zlib.crc32(r.key or b"") % PROTOTYPE_TOPICS],
+                                d.encode(), key=r.key)
+            for r, d in zip(records, documents, strict=True)
+        ]
+        await asyncio.gather(*futures)
+        await consumer.commit()
+        return len(records)
+
     try:
-        deadline = time.monotonic() + 120
-        while done < expected and time.monotonic() < deadline:
-            batches = await consumer.getmany(timeout_ms=100, max_records=1000)
-            if not batches:
-                continue
-            first = first or time.perf_counter()
-            records = [r for rs in batches.values() for r in rs]
-            valid = batch_of.validate_python([_prototype_fields(r) for r in records])
-            documents = [v.model_dump_json() for v in valid]
-            with engine.begin() as conn:
-                conn.execute(sa.insert(table), [
-                    {"message_id": v.message_id, "source": v.source,
-                     "received_at": v.received_at, "document": d}
-                    for v, d in zip(valid, documents, strict=True)
-                ])
-            futures = [
-                await producer.send(outs[zlib.crc32(r.key or b"") % PROTOTYPE_TOPICS],
-                                    d.encode(), key=r.key)
-                for r, d in zip(records, documents, strict=True)
-            ]
-            await asyncio.gather(*futures)
-            await consumer.commit()
-            done += len(records)
-            last = time.perf_counter()
+        return await drain_batches(bootstrap, prefix, expected, "prototype", handle)
     finally:
-        await consumer.stop()
-        await producer.stop()
         engine.dispose()
-    return {"n": done, "per_s": done / (last - first) if last > first else 0.0}
 
 
 def _prototype_fields(r: ConsumerRecord[bytes, bytes]) -> dict[str, Any]:
