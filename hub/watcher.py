@@ -235,10 +235,17 @@ def refresh_gauges(conn: Connection, rules: Rules, now: datetime) -> None:
         .where(TABLE.c.duplicate_of.is_(None), TABLE.c.status != Status.ARCHIVED.value)
         .group_by(TABLE.c.agency_code, state)
     ).all()
-    known = rules.directory.agencies
-    opened = {code: (n, oldest) for code, n, oldest in open_rows}
-    states = {(code, s): n for code, s, n in state_rows}
-    for code in known:
+    # By holder: the complaints of an agency taken out of the registry are the national
+    # admin's to pass on (Directory.holding), so they count there, not nowhere.
+    holder = rules.directory.holding
+    opened: dict[str, tuple[int, datetime | None]] = {}
+    for code, n, oldest in open_rows:
+        had, was = opened.get(holder(code).code, (0, None))
+        opened[holder(code).code] = (had + n, min((t for t in (was, oldest) if t), default=None))
+    states: dict[tuple[str, str], int] = {}
+    for code, s, n in state_rows:
+        states[holder(code).code, s] = states.get((holder(code).code, s), 0) + n
+    for code in rules.directory.agencies:
         n, oldest = opened.get(code, (0, None))
         metrics.open_complaints.labels(code).set(n)
         metrics.oldest_open.labels(code).set((now - oldest).total_seconds() if oldest else 0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -371,3 +372,25 @@ def test_a_change_that_brings_deadlines_earlier_is_set_at_start(engine: sa.Engin
     (event,) = [json.loads(p.value) for p in late.pending]
     # One working day from Monday: due as Wednesday begins in Bekasi, not Friday.
     assert (event["tracking_id"], event["due_at"]) == (tid, "2026-11-25T00:00:00+07:00")
+
+
+def test_an_agency_taken_out_of_the_registry_leaves_its_open_complaints_to_national(
+    engine: sa.Engine,
+) -> None:
+    # They were counted nowhere: open 0 everywhere, no oldest age, while the watch escalated
+    # them to the national admin, whose to pass on they are.
+    tids = [intake(engine, f"gone-{n}") for n in range(2)]
+    follow(engine, tids[0], Status.IN_PROGRESS, MONDAY + timedelta(hours=1))
+    old = RULES.directory
+    national = old.national.code
+    without = replace(RULES, directory=Directory(
+        national, [a for a in old.agencies.values() if a.code != "kota-bekasi-dinkes"],
+        [r for r in old.rules if r.agency != "kota-bekasi-dinkes"]))
+    now = MONDAY + timedelta(days=2)
+    with store.transaction(engine) as conn:
+        watcher.refresh_gauges(conn, without, now)
+    assert metrics.open_complaints.labels(national)._value.get() == 2
+    assert metrics.oldest_open.labels(national)._value.get() == (now - MONDAY).total_seconds()
+    assigned = {s: metrics.assigned.labels(national, s)._value.get()
+                for s in ("not_followed_up", "followed_up", "resolved")}
+    assert assigned == {"not_followed_up": 1, "followed_up": 1, "resolved": 0}
