@@ -166,6 +166,7 @@ def build(settings: Settings) -> tuple[AsgiFastStream, Hub]:
     @contextlib.asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
         await asyncio.to_thread(migrate.upgrade_engine, engine)
+        metrics.agencies_known(directory.agencies)
         for agency in directory.agencies.values():
             metrics.agency_info.labels(
                 agency.code, agency.region or "", agency.level.value, agency.parent or ""

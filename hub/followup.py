@@ -222,6 +222,9 @@ def apply_follow_up(
     if lifecycle.counts_as_followed_up(event.status) and row.first_follow_up_at is None:
         row.first_follow_up_at = at
         effects.latencies.append((holder.code, "first_follow_up", working(row.routed_at)))
+    if event.status is Status.RESPONDED and row.responded_at is None:
+        # Time to settle: to the first answer, on the settle deadline's clock (from routing).
+        effects.latencies.append((holder.code, "settle", working(row.routed_at)))
     if event.status is Status.RESPONDED:
         # The reporter's 10 days to reply run from the answer reaching them, which is now: an
         # answer stamped days ago (an agency system syncing late) was auto-closed at once.

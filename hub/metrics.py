@@ -8,6 +8,8 @@ themselves: "within 5 working days" is the `le="432000"` bucket, exactly.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -58,13 +60,27 @@ follow_ups = Counter(
     ["agency", "status"],
     registry=REGISTRY,
 )
+STAGES = ("verification", "first_follow_up", "settle", "close")
+"""verification, first follow-up and settle (the first answer, `responded`) are timed from
+the routing to the holder, as their deadlines are; close from receipt: the citizen's whole
+wait, across holders and the reporter's time to reply."""
 latency = Histogram(
     "lapor_follow_up_latency_seconds",
-    "Working seconds from routing to each stage, per agency (see module docs).",
+    "Working seconds to each stage, per agency: verification, first_follow_up and settle "
+    "(the first answer) from routing to the holder, close from receipt (see module docs).",
     ["agency", "stage"],
     buckets=LATENCY_BUCKETS,
     registry=REGISTRY,
 )
+
+
+def agencies_known(codes: Iterable[str]) -> None:
+    """Every agency's latency series from the start, at zero: a series born at its first
+    observation starts at 1, and rate() cannot see that step – an agency's first late
+    answer after a start was invisible to the SLO rules and alerts."""
+    for code in codes:
+        for stage in STAGES:
+            latency.labels(code, stage)
 # Wall-clock seconds, unlike the follow-up latency: the hub's own time, door to agency topic.
 ROUTING_DELAY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
 routing_delay = Histogram(

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from alembic import command
+from prometheus_client import generate_latest
 from sqlmodel import SQLModel
 
 from hub import metrics, migrate, store, topics, watcher
@@ -394,3 +395,35 @@ def test_an_agency_taken_out_of_the_registry_leaves_its_open_complaints_to_natio
     assigned = {s: metrics.assigned.labels(national, s)._value.get()
                 for s in ("not_followed_up", "followed_up", "resolved")}
     assert assigned == {"not_followed_up": 1, "followed_up": 1, "resolved": 0}
+
+
+def test_the_first_answer_is_timed_as_settle_from_the_routing(engine: sa.Engine) -> None:
+    # Nothing measured routing -> answer, though the settle deadline (5, 14 or 60 working
+    # days) is the one a citizen waits on; a second answer after a reply is not a new one.
+    tid = intake(engine, "settled")
+    timed: list[tuple[str, float]] = []
+    steps = [Status.DISPOSITIONED, Status.RESPONDED, Status.REPORTER_REPLIED,
+             Status.IN_PROGRESS, Status.RESPONDED]
+    for n, status in enumerate(steps, 1):
+        at = MONDAY + timedelta(days=n)  # Tue .. Sat 09:00 WIB: the answer on Wednesday
+        event = FollowUpEvent(event_id=f"{tid}-{n}", tracking_id=tid,
+                              agency_code="kota-bekasi-dinkes", status=status, at=at)
+        with store.transaction(engine) as conn:
+            applied = store_follow_ups(conn, [Record(
+                topics.FOLLOW_UP, 0, n, None, event.model_dump_json().encode(), {}, at)],
+                RULES, at)
+        assert not applied.dead_letters, applied.dead_letters
+        timed += [(stage, s) for _, e in applied.effects for _, stage, s in e.latencies
+                  if stage == "settle"]
+    # The routing day does not count (hub.calendar): Tuesday, and Wednesday to 09:00.
+    assert timed == [("settle", 1.375 * 86_400)]
+
+
+def test_every_agency_has_its_latency_series_before_its_first_observation() -> None:
+    # Born at its first observation, a series starts at 1 and rate() sees no step: one late
+    # answer after a start counted nowhere in the SLO rules.
+    metrics.agencies_known(["an-agency-not-yet-seen"])
+    text = generate_latest(metrics.REGISTRY).decode()
+    for stage in metrics.STAGES:
+        assert ('lapor_follow_up_latency_seconds_count{agency="an-agency-not-yet-seen",'
+                f'stage="{stage}"}} 0.0') in text
