@@ -29,6 +29,7 @@ import csv
 import io
 import re
 import unicodedata
+from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
@@ -364,14 +365,45 @@ def mentioned(text: str) -> Region | None:
         return None  # most texts name no regency: no work for them
     found: set[Region] = set()
     for lead in _REGENCY_LEAD.finditer(text):
-        words = _words(text[lead.start():lead.start() + 80])
-        for length in (4, 3, 2):  # the kind word and up to three words of name, longest first
+        words = _words(text[lead.start():lead.start() + 120])
+        # The kind words and the longest name first: "Kabupaten Ogan Komering Ulu Timur" is
+        # not Ogan Komering Ulu (four words of name; at most three were tried).
+        for length in range(_longest_mention(), 1, -1):
             kinds, rest = _split_kind(words[:length])
             region = _decide(_lookup(" ".join(rest), kinds, None), kinds) if rest else None
             if region is not None:
+                if length < len(words) and _begins_other(" ".join(rest), words[length],
+                                                         region, kinds):
+                    break  # "Kota Padang Sidempuan": Padangsidimpuan, misspelt, not Padang
                 found.add(region)
                 break
     return found.pop() if len(found) == 1 else None
+
+
+@cache
+def _longest_mention() -> int:
+    """Words in the longest kind lead plus the longest name."""
+    return (max(len(lead) for lead, _ in _KIND_WORDS)
+            + max(len(name.split()) for name in _table().names))
+
+
+@cache
+def _compact_keys() -> list[str]:
+    return sorted(_table().compact)
+
+
+def _begins_other(key: str, next_word: str, region: Region,
+                  kinds: frozenset[str] | None) -> bool:
+    """Whether another region's name, of these kinds, begins with `key` and the next word's
+    first two letters: then the text names that one, misspelt, rather than `region`."""
+    prefix = key.replace(" ", "") + next_word[:2]
+    keys, table = _compact_keys(), _table()
+    for at in range(bisect_left(keys, prefix), len(keys)):
+        if not keys[at].startswith(prefix):
+            return False
+        if any(r != region for r in _keep(table.compact[keys[at]], kinds, None)):
+            return True
+    return False
 
 
 _POSTCODE = re.compile(r"\s*\b\d{5}\s*$")

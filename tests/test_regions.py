@@ -410,6 +410,15 @@ def test_a_short_word_without_a_kind_word_is_no_typo_of_a_regency(word: str) -> 
     ("Banjir di kota kami sudah tiga hari", None),  # no name after the kind word
     ("Jalan rusak di Bekasi", None),  # no kind word: Kota or Kabupaten?
     ("Dari Kota Bekasi ke Kabupaten Bekasi jalannya rusak", None),  # two: not guessed
+    # Names of four words were cut to three: Ogan Komering Ulu (16.01), or nothing.
+    ("Jalan rusak di Kabupaten Ogan Komering Ulu Timur, mohon diperbaiki", "16.08"),
+    ("Jalan rusak di Kabupaten Ogan Komering Ulu Selatan mohon", "16.09"),
+    ("Jalan rusak di Kabupaten Ogan Komering Ulu mohon", "16.01"),
+    ("Jalan rusak di Kabupaten Penukal Abab Lematang Ilir mohon", "16.12"),
+    ("Jalan rusak di Kabupaten Kepulauan Siau Tagulandang Biaro mohon", "71.09"),
+    # Another name begins so: misspelt Padangsidimpuan (Sumatera Utara), not Kota Padang.
+    ("Jalan rusak di Kota Padang Sidempuan mohon", None),
+    ("Jalan rusak di Kota Padang yang dekat pantai", "13.71"),
 ])
 def test_a_regency_named_in_a_text_with_its_kind_word(text: str, code: str | None) -> None:
     assert mentioned(text) == (by_code(code) if code else None)
