@@ -122,7 +122,10 @@ def parse_json_object(raw: RawMessage) -> dict[str, Any]:
         raise RejectedError("invalid_encoding", f"body is not UTF-8: {exc.reason}") from exc
     except (ValueError, RecursionError) as exc:  # ValueError too: over-long integer literals
         raise RejectedError("invalid_json", f"body is not JSON: {exc}") from exc
-    if _MAY_HOLD_SURROGATE.search(raw.body) and _holds_lone_surrogate(value):
+    # The quick look is for UTF-8 bytes; JSON in UTF-16 or UTF-32 (json.loads reads those
+    # too) is checked whole.
+    if (_MAY_HOLD_SURROGATE.search(raw.body) or json.detect_encoding(raw.body) != "utf-8") \
+            and _holds_lone_surrogate(value):
         # Python reads a surrogate (UTF-8 bytes ED A0 80, or "\ud800" alone) into the text;
         # no database, JSON writer or hash takes it later, so the record failed downstream.
         raise RejectedError("invalid_encoding", "body holds a lone surrogate, which is no "

@@ -114,6 +114,9 @@ def test_nan_and_infinity_are_invalid_json_not_text(constant: bytes) -> None:
 @pytest.mark.parametrize("body", [
     b'{"id": "\xed\xa0\x80801234567890123"}',  # a surrogate written as UTF-8 bytes
     b'{"id": "\\ud800801234567890123"}',  # one escaped, without its pair
+    # The same escape in JSON written in UTF-16 or UTF-32: a 500 at the ingress.
+    '{"id": "\\ud800801234567890123"}'.encode("utf-16"),
+    '{"id": "\\ud800801234567890123"}'.encode("utf-32-le"),
 ])
 def test_a_lone_surrogate_is_refused_not_a_crash_downstream(body: bytes) -> None:
     # Python reads it into the text; hashing the id for the tracking id then raised.
