@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 import typer
 from pydantic import ValidationError
 
-from hub.adapters import SOURCES, RawMessage, Rejection, find_source
+from hub.adapters import SOURCES, Fragment, RawMessage, Rejection, find_source
 from hub.model import Complaint
 
 if TYPE_CHECKING:
@@ -203,7 +203,11 @@ def normalize(
     rejections = [o for o in outcomes if isinstance(o, Rejection)]
     if not complaints:
         reason = rejections[0] if rejections else None
-        said = f"{reason.reason}: {reason.detail}" if reason else "no complaint in the payload"
+        part = next((o for o in outcomes if isinstance(o, Fragment)), None)
+        said = (f"{reason.reason}: {reason.detail}" if reason
+                else f"part {part.index} of {part.total} of a multi-part SMS: the hub makes "
+                "the complaint when all its parts are in" if part
+                else "no complaint in the payload")
         if source is None:  # the channel's first source was a guess: is it another's?
             fits = [s.name for s in SOURCES.values() if s.channel == src.channel and s is not src
                     and any(isinstance(o, Complaint) for o in s.normalize(raw))]

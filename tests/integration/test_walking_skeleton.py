@@ -230,6 +230,13 @@ def test_normalize_command(tmp_path: Path) -> None:
         capture_output=True, text=True, check=False,
     )
     assert chosen.returncode == 0, chosen.stderr
+    # A part of a long SMS is no bad input: the line says what it is.
+    part = subprocess.run(
+        [LAPOR_HUB, "normalize", "--channel", "sms", "--source", "gateway",
+         str(gateway.with_name("fragment_1.json"))], capture_output=True, text=True, check=False)
+    assert (part.returncode, part.stderr) == (2, "lapor-hub: part 1 of 3 of a multi-part SMS: "
+                                              "the hub makes the complaint when all its parts "
+                                              "are in\n")
     # --content-type is checked as the ingress checks it (415); no adapter reads it.
     csv = subprocess.run([LAPOR_HUB, "normalize", "--content-type", "text/csv", str(good)],
                          capture_output=True, text=True, check=False)
