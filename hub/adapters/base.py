@@ -358,13 +358,19 @@ def _e164_parsed(text: str) -> str | None:
 
 
 def parse_form(raw: RawMessage) -> dict[str, list[str]]:
-    """Decode an application/x-www-form-urlencoded body (UTF-8) or refuse it."""
+    """Decode an application/x-www-form-urlencoded body (UTF-8) or refuse it.
+
+    As browsers and form libraries read one: empty fields (`a=1&&b=2`, a trailing `&`) are
+    skipped and a name without `=` has an empty value – such bodies were refused whole. A
+    body without a single `name=value` is no form.
+    """
     try:
+        fields = [f for f in raw.body.decode("utf-8").split("&") if f]
         pairs = parse_qsl(
-            raw.body.decode("utf-8"),
+            "&".join(f if "=" in f else f + "=" for f in fields),
             keep_blank_values=True,
             strict_parsing=True,
-            errors="strict",
+            errors="strict",  # also for what the %-escapes spell
             max_num_fields=1000,
         )
     except UnicodeDecodeError as exc:
@@ -372,6 +378,8 @@ def parse_form(raw: RawMessage) -> dict[str, list[str]]:
     except ValueError as exc:
         # Not the parser's message: it quotes the body, which may hold a phone number.
         raise RejectedError("invalid_form", "body is not a form") from exc
+    if fields and not any("=" in f for f in fields):
+        raise RejectedError("invalid_form", "body is not a form")
     form: dict[str, list[str]] = {}
     for key, value in pairs:
         form.setdefault(key, []).append(value)

@@ -87,6 +87,15 @@ def test_mobile_numbers_read_fast_answer_as_parsed(text: str) -> None:
     assert _e164(text) == _e164_parsed(text)
 
 
+@pytest.mark.parametrize("body", [
+    b"a=1&b=x+y&", b"a=1&&b=x+y", b"&a=1&b=x+y&flag", b"a=1&b=x%20y&flag=",
+])
+def test_a_form_with_empty_fields_or_a_bare_name_is_read_as_browsers_read_it(body: bytes) -> None:
+    # A trailing `&` or a doubled one refused the whole form (an Open311 report, a Twilio SMS).
+    form = parse_form(RawMessage("t", body, "application/x-www-form-urlencoded", RECEIVED))
+    assert (form["a"], form["b"], form.get("flag", [""])) == (["1"], ["x y"], [""])
+
+
 def test_parse_form_keeps_repeated_fields_and_refuses_non_forms() -> None:
     raw = RawMessage("t", b"a=1&b=x%20y&a=2&c=", "application/x-www-form-urlencoded", RECEIVED)
     assert parse_form(raw) == {"a": ["1", "2"], "b": ["x y"], "c": [""]}
