@@ -3,9 +3,10 @@
 Each `entry[].changes[]` with field "messages" holds `value.messages[]` (what citizens
 sent), `value.contacts[]` (their profile names) and `value.statuses[]` (receipts for
 what the bot sent). A text message, or a media message with a caption, is a
-complaint. Receipts and messages of other types (reactions, stickers, locations,
-button taps) are "not_a_complaint"; media without a caption is refused as
-"missing_field". Each rejection keeps its wamid.
+complaint. Receipts, reactions, stickers, button and list taps and WhatsApp's own notices
+are "not_a_complaint"; other kinds the hub cannot read (locations, contact cards,
+"unsupported") are "unsupported_message", a dead letter; media without a caption is
+refused as "missing_field". Each rejection keeps its wamid.
 
 Media arrive as ids, not URLs: the bytes are fetched from the Graph API with the
 bot's token, so an attachment is the reference `whatsapp-media:<id>`.
@@ -35,6 +36,10 @@ from hub.adapters.base import (
 from hub.model import Attachment, Channel, Complaint, Reporter, SourceRef, tracking_id_for
 
 _MEDIA = ("image", "video", "document", "audio")
+_NO_CONTENT = frozenset(
+    {"reaction", "sticker", "button", "interactive", "system", "request_welcome"})
+"""A reaction, a sticker, a tap on the bot's buttons or list, a notice from WhatsApp itself:
+no complaint, and nothing the citizen wrote."""
 OBJECT = "whatsapp_business_account"
 SOURCE = "whatsapp"
 """The source name complaints of this webhook carry, whichever path it was posted to."""
@@ -112,8 +117,13 @@ def message_ref(wamid: str) -> str:
 def _complaint(raw: RawMessage, message: Any, names: dict[str, str]) -> Complaint:
     message = as_object(message, "messages[]")
     kind = as_text(message.get("type"), "type", required=True) or ""
-    if kind != "text" and kind not in _MEDIA:
+    if kind in _NO_CONTENT:
         raise RejectedError("not_a_complaint", f"{kind[:30]} message")
+    if kind != "text" and kind not in _MEDIA:
+        # A location, a contact card, a kind the Cloud API cannot show ("unsupported"): the
+        # citizen sent something the hub cannot read. A dead letter keeps it (the ingress
+        # answered 200 and dropped it).
+        raise RejectedError("unsupported_message", f"{kind[:30]} message")
     wamid = as_text(message.get("id"), "id", required=True) or ""
     sender = as_text(message.get("from"), "from")
     body = as_object(message.get(kind), kind)

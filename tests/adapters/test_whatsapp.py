@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from hub.adapters.base import Outcome, RawMessage, Rejection
 from hub.adapters.whatsapp import message_ref, normalize
 from hub.model import Attachment, Channel, Complaint, SourceRef, tracking_id_for
@@ -106,3 +108,26 @@ def test_the_sender_number_in_a_wamid_goes_nowhere() -> None:
                         [o.source_message_id, o.detail] for o in outcomes
                         if isinstance(o, Complaint | Rejection)])
     assert "wamid." not in shown and "HBgN" not in shown
+
+
+@pytest.mark.parametrize(("kind", "body", "reason"), [
+    ("location", {"latitude": -6.24, "longitude": 106.99, "name": "Kali Malang"},
+     "unsupported_message"),
+    ("contacts", [{"name": {"formatted_name": "Pak RT"}}], "unsupported_message"),
+    ("unsupported", {}, "unsupported_message"),
+    ("interactive", {"type": "list_reply", "list_reply": {"id": "1", "title": "Lapor"}},
+     "not_a_complaint"),
+    ("sticker", {"id": "123", "mime_type": "image/webp"}, "not_a_complaint"),
+])
+def test_a_message_the_hub_cannot_read_is_refused_for_a_dead_letter(
+    kind: str, body: object, reason: str,
+) -> None:
+    # The ingress answers 200 and drops only what is "not_a_complaint": a citizen's location
+    # or contact card left no trace at all.
+    payload = load("text_message.json")
+    message = payload["entry"][0]["changes"][0]["value"]["messages"][0]
+    del message["text"]
+    message.update({"type": kind, kind: body})
+    (refused,) = run(payload)
+    assert isinstance(refused, Rejection)
+    assert (refused.reason, refused.detail) == (reason, f"{kind} message")
