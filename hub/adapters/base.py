@@ -114,10 +114,25 @@ def _not_json(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON value")
 
 
+class WrittenFloat(float):
+    """A JSON number with a fraction, which reads as text the way it was written: a region
+    code sent as the number 32.10 (Majalengka) is "32.10", not "32.1" (no such code)."""
+
+    written: str
+
+    def __new__(cls, literal: str) -> WrittenFloat:
+        number = super().__new__(cls, literal)
+        number.written = literal
+        return number
+
+    def __str__(self) -> str:
+        return self.written
+
+
 def parse_json_object(raw: RawMessage) -> dict[str, Any]:
     """Decode a JSON object body or refuse it with a one-line reason."""
     try:
-        value = json.loads(raw.body, parse_constant=_not_json)
+        value = json.loads(raw.body, parse_constant=_not_json, parse_float=WrittenFloat)
     except UnicodeDecodeError as exc:
         raise RejectedError("invalid_encoding", f"body is not UTF-8: {exc.reason}") from exc
     except (ValueError, RecursionError) as exc:  # ValueError too: over-long integer literals

@@ -113,6 +113,19 @@ def test_a_region_code_without_its_dots_is_read(typed: str, code: str) -> None:
     assert found.location.region_code == code
 
 
+@pytest.mark.parametrize(("written", "code"), [
+    ("32.10", "32.10"), ("32.75", "32.75"), ("3210", "32.10"),
+])
+def test_a_region_code_sent_as_a_number_is_read_as_written(written: str, code: str) -> None:
+    # The number 32.10 (Kabupaten Majalengka) was read as "32.1" and the complaint refused.
+    form = load("form.json")
+    body = json.dumps({**form, "lokasi": {**form["lokasi"], "kode_wilayah": "@"}})
+    (found,) = normalize(RawMessage("web", body.replace('"@"', written).encode(),
+                                    "application/json", RECEIVED))
+    assert isinstance(found, Complaint), found
+    assert found.location.region_code == code
+
+
 @pytest.mark.parametrize("typed", ["32-75", "327", "32.7", "kota bekasi"])
 def test_a_region_code_that_is_none_is_refused_with_the_field_named(typed: str) -> None:
     form = load("form.json")
