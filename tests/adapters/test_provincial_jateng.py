@@ -8,6 +8,8 @@ import io
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from hub.adapters.base import WIB, Outcome, RawMessage, Rejection
 from hub.adapters.provincial.jateng import STATUS_WORDS, normalize
 from hub.model import Attachment, Channel, Complaint, ReportType, SourceRef, Status, tracking_id_for
@@ -296,3 +298,14 @@ def test_an_export_as_spreadsheets_and_systems_write_it_too() -> None:
     assert isinstance(first, Complaint) and isinstance(second, Complaint), (first, second)
     assert first.submitted_at == datetime(2026, 11, 25, 7, 5, tzinfo=UTC)
     assert second.submitted_at == datetime(2026, 11, 25, 6, 5, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("code", ["3275", "3171", "3171010"])
+def test_a_code_of_another_province_keeps_the_complaint_in_central_java(code: str) -> None:
+    # BPS 3275 is Kota Bekasi: a Central Java report went to West Java's agencies, while a
+    # name from elsewhere ("Kota Bekasi") stayed in the province.
+    row = (f"LG-2405-009001,02/05/2024 08:15,Jalan,Jalan rusak di Ungaran,Jalan,Pengaduan,"
+           f"Belum Diverifikasi,{code},Jl. Diponegoro,,,,,Tidak\n")
+    (found,) = run((HEADER + row).encode())
+    assert isinstance(found, Complaint), found
+    assert found.location.region_code == "33"

@@ -257,6 +257,8 @@ def _location(region_text: str | None, address: str | None) -> Location:
         region = None
     elif region_text.isdecimal():
         region = regions.by_bps_code(region_text)
+        if region is not None and region.province_code != _PROVINCE:
+            region = None  # a slip of the keyboard: the export is Central Java's, as names
     else:
         region = regions.resolve(region_text, _PROVINCE)
     # Unresolved, still in Central Java: the export is the province's own.
