@@ -215,7 +215,8 @@ def normalize(
                 said += f" (read as {src.name}; {' or '.join(fits)} reads it: --source)"
         _fail(said)
     for r in rejections:
-        typer.echo(f"skipped one entry: {r.reason}: {r.detail}", err=True)
+        entry = f" {r.source_message_id}" if r.source_message_id else ""
+        typer.echo(f"skipped entry{entry}: {r.reason}: {r.detail}", err=True)
     typer.echo(json.dumps(complaints[0] if len(complaints) == 1 else complaints, indent=2,
                           ensure_ascii=False))
 

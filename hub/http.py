@@ -120,7 +120,9 @@ def ingress(source: Source, hub: Hub, settings: Settings) -> ASGIApp:
         outcomes = source.normalize(raw)
         accepted = [o.tracking_id for o in outcomes if isinstance(o, Complaint)]
         rejected = [
+            # The entry's id where it has one: which row of an export, which message.
             {"reason": o.reason, "detail": o.detail}
+            | ({"id": o.source_message_id} if o.source_message_id else {})
             for o in outcomes
             if isinstance(o, Rejection)
         ]

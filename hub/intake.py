@@ -219,13 +219,12 @@ def refused_letter(
     are skipped as seen.
     """
     (first_i, first), *more = refused
-    detail = first.detail
+    # Named by its entry's id (a ticket number, a message id) where it has one: in a
+    # 4,000-row export the sender must find the row to fix.
+    detail = _named(first)
     if more:
         counts = Counter(rejection.reason for _, rejection in refused)
-        shown = "; ".join(
-            f"{r.source_message_id}: {r.detail}" if r.source_message_id else r.detail
-            for _, r in refused[:SHOWN_REFUSALS]
-        )
+        shown = "; ".join(_named(r) for _, r in refused[:SHOWN_REFUSALS])
         detail = (f"{len(refused)} entries refused ("
                   + ", ".join(f"{reason} ×{n}" for reason, n in counts.most_common())
                   + f"): {shown}" + ("; …" if len(refused) > SHOWN_REFUSALS else ""))
@@ -234,6 +233,14 @@ def refused_letter(
     telling = next((r for _, r in refused if r.reason != "not_a_complaint"), first)
     letter = dead_letter(record, telling.reason, detail, "intake", now)
     return letter, letter_key(record, str(first_i))
+
+
+def _named(rejection: Rejection) -> str:
+    """The refusal's detail, after its entry's id unless the detail names it already."""
+    if rejection.source_message_id and not rejection.detail.startswith(
+            rejection.source_message_id):
+        return f"{rejection.source_message_id}: {rejection.detail}"
+    return rejection.detail
 
 
 def routing_event(

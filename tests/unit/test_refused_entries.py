@@ -43,14 +43,15 @@ async def test_an_export_with_thousands_of_broken_rows_is_one_dead_letter(
     assert service.rules.sealer.open(sealed) == record.value
 
 
-async def test_a_single_refused_entry_keeps_its_own_detail(
+async def test_a_single_refused_entry_keeps_its_own_detail_after_its_id(
     driven: tuple[Hub, FakePublisher],
 ) -> None:
     service, publisher = driven
     await service.intake([export(good=1, broken=1)])
     (letter,) = [json.loads(p.value) for p in publisher.sent if p.topic == topics.DEAD_LETTER]
     assert letter["reason"] == "invalid_row"
-    assert letter["detail"] == "line 3 has 3 cells for 14 columns"
+    # Named by its ticket: in a 4,000-row export the sender could not tell which row.
+    assert letter["detail"] == "JTG-B00000: line 3 has 3 cells for 14 columns"
 
 
 async def test_a_letter_is_named_by_the_entry_refused_for_its_content(
