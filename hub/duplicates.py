@@ -9,8 +9,9 @@ complaints there are.
 A duplicate is not routed on its own: a wrong link means a citizen's complaint never
 reaches its agency, and its citizen hears another's answer. So the check errs on the side
 of two complaints: texts that differ in a fact (a number, a name: Jl. Mawar or Jl. Melati,
-RT 01 or RT 02, SD 3 or SD 5) are two complaints however alike the rest, and so are two
-complaints in different regions or places. A missed duplicate costs an agency a second look.
+RT 01 or RT 02, SD 3 or SD 5, Blok A or Blok B) are two complaints however alike the rest,
+and so are two complaints in different regions or places. A missed duplicate costs an
+agency a second look.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import re
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
+from difflib import SequenceMatcher
 
 from rapidfuzz import fuzz
 from rapidfuzz.distance import OSA
@@ -104,8 +106,11 @@ def same_text(a: str, b: str) -> bool:
 
 def _differ_in_fact(a: str, b: str) -> bool:
     """A word of one text that the other lacks and is no typo of: a number (RT 01, SD 5, a
-    date) must be there as written; a word of four letters or more within one edit.
-    Short words and courtesies are passed over."""
+    date) must be there as written; a word of four letters or more within one edit; a
+    short word in the place of another (Blok A or Blok B, SMA or SMP). Courtesies, and
+    short words one text has and the other not (di, yg), are passed over."""
+    if _short_word_swapped(a.split(), b.split()):
+        return True
     words_a, words_b = set(a.split()), set(b.split())
     for mine, theirs in ((words_a - words_b, words_b), (words_b - words_a, words_a)):
         for word in mine:
@@ -118,6 +123,18 @@ def _differ_in_fact(a: str, b: str) -> bool:
                 for other in theirs
             ):
                 return True
+    return False
+
+
+def _short_word_swapped(a: list[str], b: list[str]) -> bool:
+    """Whether, aligned word by word, a short word of one stands where the other has
+    another short word."""
+    for tag, i1, i2, j1, j2 in SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        if tag == "replace" and any(
+            len(x) < 4 and len(y) < 4 and x not in COURTESIES and y not in COURTESIES
+            for x, y in zip(a[i1:i2], b[j1:j2], strict=False)
+        ):
+            return True
     return False
 
 

@@ -89,6 +89,11 @@ def test_texts_that_differ_in_a_fact_are_two_complaints() -> None:
          "Lampu penerangan jalan mati di Gang Haji Naim RT 02 RW 05 sudah seminggu"),
         ("Bantuan sosial BPNT belum cair di Desa Sukamaju Kecamatan Cibitung bulan ini",
          "Bantuan sosial BPNT belum cair di Desa Sukajaya Kecamatan Cibitung bulan ini"),
+        # A short word in the place of another: two blocks, two schools.
+        ("Rumah warga di Perumahan Griya Asri Blok A terendam banjir setinggi lutut sejak kemarin",
+         "Rumah warga di Perumahan Griya Asri Blok B terendam banjir setinggi lutut sejak kemarin"),
+        ("Gaji guru honorer di SMA Negeri Tambun belum dibayar selama tiga bulan terakhir",
+         "Gaji guru honorer di SMP Negeri Tambun belum dibayar selama tiga bulan terakhir"),
     ]
     for first, second in pairs:
         assert check(complaint("a", first, phone=phone), complaint("b", second, phone=phone)) is None
