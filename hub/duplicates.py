@@ -21,6 +21,7 @@ import re
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from difflib import SequenceMatcher
 
 from rapidfuzz import fuzz
@@ -56,6 +57,9 @@ class Fingerprint:
     """Normalized description, what similarity is measured on."""
     region: str | None = None
     """The region code, when known: complaints in two regions are two complaints."""
+    at: datetime | None = None
+    """When the citizen reported it, when known: two reports further apart than the
+    duplicate window are two complaints, however they came (one export can hold both)."""
 
 
 def normalized(text: str) -> str:
@@ -96,6 +100,7 @@ def fingerprint(complaint: Complaint, secret: bytes) -> Fingerprint:
         if len(words) >= _OPENING_WORDS else None,
         text=text,
         region=loc.region_code,
+        at=complaint.submitted_at,
     )
 
 
@@ -169,7 +174,9 @@ class Pool:
     """Earlier complaints indexed by blocking key, so a lookup touches only its block:
     the latest BLOCK_LIMIT of it, oldest first."""
 
-    def __init__(self, candidates: Iterable[Candidate] = ()) -> None:
+    def __init__(self, candidates: Iterable[Candidate] = (),
+                 window: timedelta | None = None) -> None:
+        self._window = window
         self._by_key: dict[tuple[str, str], deque[Candidate]] = {}
         for c in candidates:
             self.add(c)
@@ -187,7 +194,8 @@ class Pool:
             if key is None:
                 continue
             for order, c in enumerate(self._by_key.get((kind, key), ())):
-                if (c.tracking_id != tracking_id and same_place(mine, c.fingerprint)
+                if (c.tracking_id != tracking_id and self._near(mine, c.fingerprint)
+                        and same_place(mine, c.fingerprint)
                         and same_text(mine.text, c.fingerprint.text)):
                     found.append((order, c.tracking_id, kind))
                     break
@@ -195,3 +203,9 @@ class Pool:
             return None
         _, original, kind = min(found)
         return original, kind
+
+    def _near(self, a: Fingerprint, b: Fingerprint) -> bool:
+        """Reported within the window of each other, or not known to be further apart."""
+        if self._window is None or a.at is None or b.at is None:
+            return True
+        return abs(a.at - b.at) <= self._window

@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -518,17 +519,24 @@ once, unheard. One made before the close (an export replayed late) is still its 
 a batch is compared by its earliest report."""
 
 
-def _candidate_query() -> sa.Select[Any]:
+@cache
+def _candidate_query(dialect: str) -> sa.Select[Any]:
     """One lookup per key column, each on its own index, built once; per key only the
     latest BLOCK_LIMIT originals, all the duplicate check compares with.
 
     With OR in one query the planner is free to pick a worse index (it once scanned
-    every original); built once, SQLAlchemy compiles it once, not per batch.
+    every original); built once per dialect, SQLAlchemy compiles it once, not per batch.
     """
     table: sa.Table = table_of(ComplaintRow)
+    # When the citizen reported it: in the stored document only. PostgreSQL reads a text
+    # column as JSON by a cast; SQLite's JSON functions take the text itself (a CAST to
+    # JSON there is a cast to a number).
+    document = (sa.cast(table.c.document, sa.JSON) if dialect == "postgresql"
+                else sa.type_coerce(table.c.document, sa.JSON))
+    submitted = document["submitted_at"].as_string()
     columns = (table.c.tracking_id, table.c.reporter_key, table.c.place_key,
                table.c.text_key, table.c.fingerprint, table.c.region_code, table.c.anonymous,
-               table.c.received_at)
+               table.c.received_at, submitted.label("submitted_at"))
     lookups = []
     for col in KEY_COLUMNS:
         latest = sa.func.row_number().over(
@@ -547,9 +555,6 @@ def _candidate_query() -> sa.Select[Any]:
     return sa.select(union).order_by(union.c.received_at, union.c.tracking_id)
 
 
-CANDIDATES = _candidate_query()
-
-
 def _candidates(
     conn: Connection, prints: Sequence[Fingerprint], since: datetime, first_received: datetime
 ) -> list[Candidate]:
@@ -558,11 +563,20 @@ def _candidates(
     if not any(keys.values()):
         return []
     rows = conn.execute(
-        CANDIDATES, {**keys, "since": since, "first_received": first_received}
+        _candidate_query(conn.dialect.name),
+        {**keys, "since": since, "first_received": first_received},
     ).all()
     # An anonymous report stored before its reporter key was left out keeps none here.
-    return [Candidate(r[0], Fingerprint(None if r[6] else r[1], r[2], r[3], r[4], r[5]))
+    return [Candidate(r[0], Fingerprint(None if r[6] else r[1], r[2], r[3], r[4], r[5],
+                                        _moment(r[8])))
             for r in rows]
+
+
+def _moment(text: str | None) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text) if text else None
+    except ValueError:
+        return None
 
 
 PASS_SIZE = 5_000
@@ -604,7 +618,8 @@ def _store_pass(conn: Connection, plan: IntakePlan, rules: Rules, now: datetime)
     complaints = plan.complaints + joined.complaints
     prints = {c.tracking_id: fingerprint(c, rules.secret) for c, _ in complaints}
     pool = Pool(_candidates(conn, list(prints.values()), now - rules.duplicate_window,
-                            min((c.received_at for c, _ in complaints), default=now)))
+                            min((c.received_at for c, _ in complaints), default=now)),
+                rules.duplicate_window)
     duplicate_of: dict[str, tuple[str, str]] = {}
     for complaint, _ in complaints:
         mine = prints[complaint.tracking_id]

@@ -152,3 +152,25 @@ async def test_an_anonymous_report_is_never_linked_by_its_reporter(
              for _, e in by_type(publisher, "duplicate")]
     assert "reporter" not in kinds
     assert len(by_type(publisher, "routing")) + len(kinds) == 4
+
+
+async def test_the_same_words_reported_months_apart_are_two_complaints(
+    driven: tuple[Hub, FakePublisher],
+) -> None:
+    # All rows of one export (or a backlog re-sent) come at one moment: a report of June was
+    # linked to January's same words and never routed. Within one batch and across two.
+    service, publisher = driven
+    siti = {"nama": "Siti", "telepon": "+6281234567890"}
+    await service.intake([
+        web_record("jan", TEXT, pelapor=siti, dikirim_pada="2026-01-05T08:15:00+07:00"),
+        web_record("jun", TEXT, pelapor=siti, dikirim_pada="2026-06-20T19:40:00+07:00"),
+    ])
+    await service.intake([
+        web_record("jul", TEXT, pelapor=siti, dikirim_pada="2026-07-01T10:00:00+07:00"),
+        web_record("jul-again", TEXT, pelapor=siti, dikirim_pada="2026-07-01T11:00:00+07:00"),
+    ])
+    routed = [RoutingEvent.model_validate(e).complaint.source.message_id
+              for _, e in by_type(publisher, "routing")]
+    assert routed == ["jan", "jun", "jul"]
+    assert [DuplicateEvent.model_validate(e).duplicate.source.message_id
+            for _, e in by_type(publisher, "duplicate")] == ["jul-again"]

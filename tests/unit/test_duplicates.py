@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from hub.duplicates import BLOCK_LIMIT, Candidate, Pool, fingerprint
 from hub.model import Channel, Complaint, Location, Reporter, SourceRef, tracking_id_for
@@ -116,3 +116,20 @@ def test_a_typo_a_greeting_or_the_sms_keyword_is_no_difference() -> None:
     for sms in (f"LAPOR {text}", f"Selamat pagi, {text}", text.replace("Stasiun", "Stasion")):
         assert check(tweet, complaint("s", sms, phone="+6281311112222")) == (
             tweet.tracking_id, "text"), sms
+
+
+def test_reports_further_apart_than_the_window_are_two_complaints() -> None:
+    # One provincial export held a January report and the same words from June: all its rows
+    # came at one moment, so the June one was linked to January's and never routed.
+    text = "Lampu penerangan jalan di Jl. Pemuda depan Lawang Sewu mati total"
+    phone = "+6281234567890"
+    january = complaint("jan", text, phone=phone).model_copy(
+        update={"submitted_at": datetime(2026, 1, 5, 1, 15, tzinfo=UTC)})
+    window = timedelta(hours=72)
+    for submitted, linked in ((datetime(2026, 6, 20, 12, 40, tzinfo=UTC), False),
+                              (datetime(2026, 1, 7, 9, 0, tzinfo=UTC), True)):
+        later = complaint("later", text, phone=phone).model_copy(
+            update={"submitted_at": submitted})
+        pool = Pool([Candidate(january.tracking_id, fingerprint(january, KEY))], window)
+        found = pool.first_duplicate(later.tracking_id, fingerprint(later, KEY))
+        assert (found is not None) == linked, submitted
