@@ -108,6 +108,27 @@ async def test_a_part_sent_again_after_its_sms_was_joined_is_no_new_complaint(
     assert fragments_left(service) == 0
 
 
+async def test_a_part_sent_again_with_other_spacing_is_the_same_part(
+    driven: tuple[Hub, FakePublisher],
+) -> None:
+    # Compared byte for byte, a gateway's re-serialized re-send was another text: a
+    # fragment_conflict while the SMS waited, a second complaint after its join.
+    service, publisher = driven
+    (waiting,) = parts(1)
+    respaced = replace(waiting, offset=next(OFFSETS),
+                       value=json.dumps(json.loads(waiting.value), indent=2).encode())
+    await service.intake([waiting])
+    await service.intake([respaced])
+    assert not letters(publisher)
+    await service.intake(parts(2, 3))
+    (again,) = parts(2)
+    await service.intake([replace(again, value=json.dumps(json.loads(again.value),
+                                                           separators=(",", ":")).encode())])
+    assert await service.expire_fragments(timedelta(0)) == 0
+    assert list(routed(publisher)) == [TRACKING_ID]
+    assert not letters(publisher)
+
+
 async def test_a_reference_reused_after_the_join_is_a_new_sms(
     driven: tuple[Hub, FakePublisher],
 ) -> None:
