@@ -18,6 +18,7 @@ from functools import cache
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 
 from hub import metrics, topics
@@ -498,14 +499,20 @@ def join_expired_fragments(
 def _lock_groups(conn: Connection, group_keys: Collection[str]) -> None:
     """One transaction at a time per SMS (PostgreSQL; SQLite has one writer anyway): the
     parts of one, taken by two instances at once, each saw only its own (not yet committed)
-    and neither joined them – an hour late, at the wait's end. Locks in the order of their
-    ids, so two transactions never wait on each other."""
-    if conn.dialect.name != "postgresql":
+    and neither joined them – an hour late, at the wait's end."""
+    _lock(conn, group_keys)
+
+
+def _lock(conn: Connection, names: Collection[str]) -> None:
+    """Transaction locks on these names (PostgreSQL), taken in the order of their ids in one
+    statement, so that two transactions never wait on each other."""
+    if conn.dialect.name != "postgresql" or not names:
         return
-    ids = {int.from_bytes(hashlib.blake2b(key.encode(), digest_size=7).digest())
-           for key in group_keys}  # 56 bits: a bigint lock id
-    for lock in sorted(ids):
-        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(lock)))
+    ids = sorted({int.from_bytes(hashlib.blake2b(name.encode(), digest_size=7).digest())
+                  for name in names})  # 56 bits: a bigint lock id
+    ordered = sa.select(sa.func.unnest(sa.bindparam("ids", ids, type_=ARRAY(sa.BigInteger)))
+                        .label("id")).order_by("id").subquery()
+    conn.execute(sa.select(sa.func.count(sa.func.pg_advisory_xact_lock(ordered.c.id))))
 
 
 def _rekey_plain_groups(conn: Connection, rules: Rules) -> list[str]:
@@ -681,6 +688,11 @@ def _store_pass(conn: Connection, plan: IntakePlan, rules: Rules, now: datetime)
     joined = join_fragments(conn, plan.fragments, rules, now)
     complaints = plan.complaints + joined.complaints
     prints = {c.tracking_id: fingerprint(c, rules.secret) for c, _ in complaints}
+    # Two instances storing the same complaint from two doors at once each found no
+    # earlier one (neither committed): both were routed. By key, one waits for the other.
+    _lock(conn, {f"duplicate:{kind}:{key}" for fp in prints.values()
+                 for kind, key in zip(KEY_COLUMNS, (fp.reporter_key, fp.place_key,
+                                                    fp.text_key), strict=True) if key})
     pool = Pool(_candidates(conn, list(prints.values()), now - rules.duplicate_window,
                             min((c.received_at for c, _ in complaints), default=now)),
                 rules.duplicate_window)
@@ -697,9 +709,13 @@ def _store_pass(conn: Connection, plan: IntakePlan, rules: Rules, now: datetime)
     # A report of a complaint already in hand takes the status its original has reached.
     table = table_of(ComplaintRow)
     fresh: tuple[str, datetime | None] = (Status.RECEIVED.value, None)
+    # FOR SHARE (PostgreSQL), to the commit: an agency's follow-up on the original, taking
+    # it FOR UPDATE meanwhile, waits and then finds this report among its duplicates; read
+    # unlocked, the report kept the status from before and its citizen never heard.
     reached = {tid: (status, closed_at) for tid, status, closed_at in conn.execute(
         sa.select(table.c.tracking_id, table.c.status, table.c.closed_at)
         .where(table.c.tracking_id.in_({o for o, _ in duplicate_of.values()}))
+        .order_by(table.c.tracking_id).with_for_update(read=True)
     ).all()} if duplicate_of else {}
     for completing, then in joined.completes.items():
         # Linked only to an SMS still in hand (as a report of a closed one is not).

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import pytest
 import sqlalchemy as sa
 
-from hub import metrics, topics
-from hub.intake import Record
+from hub import metrics, migrate, store, topics
+from hub.calendar import load_calendar_config
+from hub.deadlines import Rules
+from hub.followup import store_follow_ups
+from hub.intake import Record, plan_intake, store_intake
 from hub.model import DuplicateEvent, FollowUpEvent, RoutingEvent, Status
+from hub.routing import Directory
 from hub.service import Hub
 from tests.support import FakePublisher, overdue, reworded, web_record
 
@@ -174,3 +180,78 @@ async def test_the_same_words_reported_months_apart_are_two_complaints(
     assert routed == ["jan", "jun", "jul"]
     assert [DuplicateEvent.model_validate(e).duplicate.source.message_id
             for _, e in by_type(publisher, "duplicate")] == ["jul-again"]
+
+
+ON_POSTGRES = pytest.mark.parametrize(
+    "database_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
+"""Races of several instances sharing PostgreSQL (SQLite takes one writer at a time)."""
+
+
+def instances(database_url: str) -> tuple[sa.Engine, Rules]:
+    migrate.upgrade(database_url)
+    return store.make_engine(database_url), Rules.of(Directory.load(), load_calendar_config())
+
+
+@ON_POSTGRES
+def test_one_complaint_through_two_doors_into_two_instances_at_once_is_linked(
+    database_url: str,
+) -> None:
+    # Neither transaction saw the other's complaint (not yet committed): both were routed.
+    engine, rules = instances(database_url)
+    now = datetime.now(UTC)
+    siti = {"nama": "Siti", "telepon": "+6281234567890"}
+    first, second = (web_record(ref, TEXT, pelapor=siti) for ref in ("door-1", "door-2"))
+    linked: list[int] = []
+
+    def other_instance() -> None:
+        with engine.begin() as conn:
+            linked.append(len(store_intake(conn, plan_intake([second], rules, now), rules,
+                                           now).duplicates))
+
+    with engine.connect() as conn, conn.begin():
+        mine = store_intake(conn, plan_intake([first], rules, now), rules, now)
+        other = threading.Thread(target=other_instance)
+        other.start()
+        other.join(1.0)  # it waits for this transaction, or finds nothing
+    other.join(30)
+    engine.dispose()
+    assert (len(mine.routed), linked) == (1, [1])
+
+
+@ON_POSTGRES
+def test_a_report_stored_while_its_original_is_answered_follows_the_answer(
+    database_url: str,
+) -> None:
+    # The follow-up did not see the report (not yet committed) and the report had read the
+    # original's status before: it stayed "received" and its citizen never heard.
+    engine, rules = instances(database_url)
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        (original,) = [c.tracking_id for c, _ in store_intake(conn, plan_intake(
+            [web_record("ans-1", TEXT, pelapor={"telepon": "+6281234567890"})], rules, now),
+            rules, now).routed]
+    event = FollowUpEvent(event_id="ans-verified", tracking_id=original,
+                          agency_code="kota-bekasi-dbmsda", status=Status.VERIFIED, at=now)
+    heard: list[str] = []
+
+    def agency_answers() -> None:
+        with engine.begin() as conn:
+            applied = store_follow_ups(conn, [Record(
+                topics.FOLLOW_UP, 0, 0, None, event.model_dump_json().encode(), {}, now)],
+                rules, now)
+            heard.extend(str(p.key) for p in applied.pending if p.topic == topics.NOTIFICATION)
+
+    with engine.connect() as conn, conn.begin():
+        stored = store_intake(conn, plan_intake(
+            [web_record("ans-2", TEXT, pelapor={"telepon": "+6281299990000"})], rules, now),
+            rules, now)
+        ((report, _),) = stored.duplicates
+        answering = threading.Thread(target=agency_answers)
+        answering.start()
+        answering.join(1.0)  # it waits for this transaction, or misses the report
+    answering.join(30)
+    with engine.connect() as conn:
+        status = conn.execute(sa.text("SELECT status FROM complaint WHERE tracking_id = :t"),
+                              {"t": report.tracking_id}).scalar_one()
+    engine.dispose()
+    assert (status, sorted(heard)) == ("verified", sorted([original, report.tracking_id]))
