@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from hub import metrics, migrate, store, topics
 from hub.calendar import load_calendar_config
@@ -20,6 +23,7 @@ from hub.routing import Directory
 from hub.service import Hub
 from tests.support import FakePublisher, overdue, reworded, web_record
 
+T = TypeVar("T")
 TEXT = "Lampu penerangan jalan mati sepanjang Jl. Ahmad Yani depan Stasiun Bekasi sejak seminggu"
 
 
@@ -187,9 +191,23 @@ ON_POSTGRES = pytest.mark.parametrize(
 """Races of several instances sharing PostgreSQL (SQLite takes one writer at a time)."""
 
 
-def instances(database_url: str) -> tuple[sa.Engine, Rules]:
+def instances(database_url: str) -> tuple[sa.Engine, Rules, datetime]:
+    """What each instance shares: the database, the rules, and now."""
     migrate.upgrade(database_url)
-    return store.make_engine(database_url), Rules.of(Directory.load(), load_calendar_config())
+    return (store.make_engine(database_url), Rules.of(Directory.load(), load_calendar_config()),
+            datetime.now(UTC))
+
+
+def meanwhile(engine: sa.Engine, mine: Callable[[Connection], T], other: Callable[[], None]) -> T:
+    """`mine` in a transaction held open while `other` (another instance) runs in a thread:
+    `other` waits for the commit, or goes ahead unaware of what `mine` wrote."""
+    with engine.connect() as conn, conn.begin():
+        result = mine(conn)
+        thread = threading.Thread(target=other)
+        thread.start()
+        thread.join(1.0)
+    thread.join(30)
+    return result
 
 
 @ON_POSTGRES
@@ -197,8 +215,7 @@ def test_one_complaint_through_two_doors_into_two_instances_at_once_is_linked(
     database_url: str,
 ) -> None:
     # Neither transaction saw the other's complaint (not yet committed): both were routed.
-    engine, rules = instances(database_url)
-    now = datetime.now(UTC)
+    engine, rules, now = instances(database_url)
     siti = {"nama": "Siti", "telepon": "+6281234567890"}
     first, second = (web_record(ref, TEXT, pelapor=siti) for ref in ("door-1", "door-2"))
     linked: list[int] = []
@@ -208,12 +225,8 @@ def test_one_complaint_through_two_doors_into_two_instances_at_once_is_linked(
             linked.append(len(store_intake(conn, plan_intake([second], rules, now), rules,
                                            now).duplicates))
 
-    with engine.connect() as conn, conn.begin():
-        mine = store_intake(conn, plan_intake([first], rules, now), rules, now)
-        other = threading.Thread(target=other_instance)
-        other.start()
-        other.join(1.0)  # it waits for this transaction, or finds nothing
-    other.join(30)
+    mine = meanwhile(engine, lambda conn: store_intake(conn, plan_intake([first], rules, now),
+                                                      rules, now), other_instance)
     engine.dispose()
     assert (len(mine.routed), linked) == (1, [1])
 
@@ -224,8 +237,7 @@ def test_a_report_stored_while_its_original_is_answered_follows_the_answer(
 ) -> None:
     # The follow-up did not see the report (not yet committed) and the report had read the
     # original's status before: it stayed "received" and its citizen never heard.
-    engine, rules = instances(database_url)
-    now = datetime.now(UTC)
+    engine, rules, now = instances(database_url)
     with engine.begin() as conn:
         (original,) = [c.tracking_id for c, _ in store_intake(conn, plan_intake(
             [web_record("ans-1", TEXT, pelapor={"telepon": "+6281234567890"})], rules, now),
@@ -241,15 +253,10 @@ def test_a_report_stored_while_its_original_is_answered_follows_the_answer(
                 rules, now)
             heard.extend(str(p.key) for p in applied.pending if p.topic == topics.NOTIFICATION)
 
-    with engine.connect() as conn, conn.begin():
-        stored = store_intake(conn, plan_intake(
-            [web_record("ans-2", TEXT, pelapor={"telepon": "+6281299990000"})], rules, now),
-            rules, now)
-        ((report, _),) = stored.duplicates
-        answering = threading.Thread(target=agency_answers)
-        answering.start()
-        answering.join(1.0)  # it waits for this transaction, or misses the report
-    answering.join(30)
+    second = web_record("ans-2", TEXT, pelapor={"telepon": "+6281299990000"})
+    stored = meanwhile(engine, lambda conn: store_intake(conn, plan_intake([second], rules, now),
+                                                        rules, now), agency_answers)
+    ((report, _),) = stored.duplicates
     with engine.connect() as conn:
         status = conn.execute(sa.text("SELECT status FROM complaint WHERE tracking_id = :t"),
                               {"t": report.tracking_id}).scalar_one()
