@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import urllib.parse
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -105,6 +106,9 @@ async def test_the_same_complaint_by_sms_and_on_x_is_routed_once(hub: HubProcess
     tweet = json.loads((FIXTURES / "x/tweet_lookup.json").read_bytes())
     tweet["data"]["id"] = "1799999999999999999"
     tweet["data"]["text"] = f"#LAPOR {text} @LAPOR1708"
+    # Tweeted now, as the SMS is sent: reports made further apart than the duplicate window
+    # are two complaints (the fixture's tweet is from 2024).
+    tweet["data"]["created_at"] = datetime.now(UTC).isoformat()
     tweet["data"].pop("entities", None)
     # The two arrive on different raw topics, which the hub may read in either order; the
     # tweet comes after the SMS has been routed, as a second report of it would.
