@@ -120,9 +120,10 @@ class WrittenFloat(float):
 
     written: str
 
-    def __new__(cls, literal: str) -> WrittenFloat:
+    def __new__(cls, literal: str | float) -> WrittenFloat:
         number = super().__new__(cls, literal)
-        number.written = literal
+        # A copy (copy, pickle) is made from the number: its own digits then.
+        number.written = literal if isinstance(literal, str) else float.__repr__(number)
         return number
 
     def __str__(self) -> str:
