@@ -32,11 +32,9 @@ from hub.model import (
     DuplicateEvent,
     Reporter,
     RoutingEvent,
-    SourceRef,
     Stage,
     Status,
     fits_one_record,
-    tracking_id_for,
 )
 from hub.routing import Decision
 from hub.sealing import Sealer
@@ -81,9 +79,6 @@ class IntakePlan:
     dead_letters: list[tuple[DeadLetter, str]] = field(default_factory=list)
     """Each with its dedupe key."""
     fragments: list[tuple[Fragment, Record]] = field(default_factory=list)
-    completes: dict[str, str] = field(default_factory=dict)
-    """A multi-part SMS made whole by a part that came after it was joined without it ->
-    the tracking id of the SMS as joined then: linked to it, its holder hears the whole."""
 
 
 RECEIVED_AT = "hub-received-at"
@@ -367,20 +362,16 @@ def join_fragments(
                  for f, r in fragments]
     _lock_groups(conn, {f.group_key for f, _ in fragments})
     table: sa.Table = table_of(FragmentRow)
-    stored = conn.execute(
-        sa.select(table.c.group_key, table.c.idx, table.c.body, table.c.joined_at,
-                  table.c.total)
-        .where(table.c.group_key.in_({f.group_key for f, _ in fragments}))
-    ).all()
-    held = {(row.group_key, row.idx): (rules.sealer.open(row.body), row.joined_at is not None)
-            for row in stored}
-    joined_total = {row.group_key: row.total for row in stored if row.joined_at is not None}
-    late: set[str] = set()
+    held = {
+        (row.group_key, row.idx): (rules.sealer.open(row.body), row.joined_at is not None)
+        for row in conn.execute(
+            sa.select(table.c.group_key, table.c.idx, table.c.body, table.c.joined_at)
+            .where(table.c.group_key.in_({f.group_key for f, _ in fragments}))
+        )
+    }
     fresh: list[dict[str, Any]] = []
     for f, record in fragments:
         before = held.get((f.group_key, f.index))
-        if before is None and joined_total.get(f.group_key) == f.total:
-            late.add(f.group_key)  # the SMS was joined without this part, at the wait's end
         if before is not None and _same_part(before[0], f.raw.body):
             continue  # the same part again: a gateway's or Kafka's re-send
         if before is not None and not before[1]:
@@ -396,8 +387,6 @@ def join_fragments(
             conn.execute(sa.delete(table).where(table.c.group_key == f.group_key,
                                                 table.c.joined_at.is_not(None)))
             held = {k: v for k, v in held.items() if k[0] != f.group_key or not v[1]}
-            joined_total.pop(f.group_key, None)
-            late.discard(f.group_key)
         held[(f.group_key, f.index)] = (f.raw.body, False)
         fresh.append({
             "group_key": f.group_key, "idx": f.index, "total": f.total, "source": f.raw.source,
@@ -406,56 +395,8 @@ def join_fragments(
         })
     insert_ignoring_duplicates(conn, FragmentRow, fresh, "group_key")
     for group_key in dict.fromkeys(f.group_key for f, _ in fragments):
-        if group_key in late:
-            _join_late(conn, group_key, rules, now, joined)
-        else:
-            _join_stored(conn, group_key, rules, now, joined, partial=False)
+        _join_stored(conn, group_key, rules, now, joined, partial=False)
     return joined
-
-
-def _join_late(
-    conn: Connection, group_key: str, rules: Rules, now: datetime, into: IntakePlan
-) -> None:
-    """Parts come after their SMS was joined without them: the SMS with every part now,
-    linked to the one joined then (`IntakePlan.completes`). Left on its own, a late part
-    waited out the wait again and became a second complaint, saying that the parts it was
-    joined with never came."""
-    table: sa.Table = table_of(FragmentRow)
-    rows = conn.execute(sa.select(table).where(table.c.group_key == group_key)
-                        .order_by(table.c.idx)).all()
-    then = _whole(_stored_parts(group_key, [r for r in rows if r.joined_at is not None],
-                                rules))
-    whole = _whole(_stored_parts(group_key, rows, rules))
-    if then is None or whole is None:
-        return  # not as expected: the part waits, and is joined on its own at the wait's end
-    if whole.tracking_id == then.tracking_id:  # named by a part that came in time
-        first_late = min(r.idx for r in rows if r.joined_at is None)
-        ref = SourceRef(system=whole.source.system,
-                        message_id=f"{whole.source.message_id}+{first_late}")
-        whole = whole.model_copy(update={"source": ref, "tracking_id": tracking_id_for(ref)})
-    into.complaints.append((whole, rules.directory.route(whole)))
-    into.completes[whole.tracking_id] = then.tracking_id
-    conn.execute(sa.update(table).where(table.c.group_key == group_key,
-                                        table.c.joined_at.is_(None)).values(joined_at=now))
-
-
-def _whole(parts: list[Fragment]) -> Complaint | None:
-    """The complaint the source joins these parts into, gaps marked; None if it makes none."""
-    if not parts:
-        return None
-    source = SOURCES[parts[0].raw.source]
-    outcomes = source.join(parts, True) if source.join else []
-    return next((o for o in outcomes if isinstance(o, Complaint)), None)
-
-
-def _stored_parts(group_key: str, rows: Sequence[Any], rules: Rules) -> list[Fragment]:
-    return [
-        Fragment(group_key, r.idx, r.total, RawMessage(
-            source=r.source, body=rules.sealer.open(r.body), content_type=r.content_type,
-            received_at=r.received_at, message_id=r.message_id,
-        ))
-        for r in rows
-    ]
 
 
 def _same_part(stored: bytes, came: bytes) -> bool:
@@ -567,8 +508,14 @@ def _join_stored(
     if not rows or (len(rows) < rows[0].total and not partial):
         return
     source = SOURCES[rows[0].source]
-    parts = _stored_parts(group_key, rows, rules)
-    bodies = [p.raw.body for p in parts]
+    bodies = [rules.sealer.open(r.body) for r in rows]
+    parts = [
+        Fragment(group_key, r.idx, r.total, RawMessage(
+            source=r.source, body=body, content_type=r.content_type,
+            received_at=r.received_at, message_id=r.message_id,
+        ))
+        for r, body in zip(rows, bodies, strict=True)
+    ]
     outcomes: list[Outcome] = (
         source.join(parts, partial) if source.join
         else [Rejection("adapter_error", f"source {source.name} cannot join parts")]
@@ -714,9 +661,7 @@ def _store_pass(conn: Connection, plan: IntakePlan, rules: Rules, now: datetime)
     duplicate_of: dict[str, tuple[str, str]] = {}
     for complaint, _ in complaints:
         mine = prints[complaint.tracking_id]
-        completed = joined.completes.get(complaint.tracking_id)
-        found = (completed, "reporter") if completed else pool.first_duplicate(
-            complaint.tracking_id, mine)
+        found = pool.first_duplicate(complaint.tracking_id, mine)
         if found:
             duplicate_of[complaint.tracking_id] = found
         else:
@@ -732,10 +677,6 @@ def _store_pass(conn: Connection, plan: IntakePlan, rules: Rules, now: datetime)
         .where(table.c.tracking_id.in_({o for o, _ in duplicate_of.values()}))
         .order_by(table.c.tracking_id).with_for_update(read=True)
     ).all()} if duplicate_of else {}
-    for completing, then in joined.completes.items():
-        # Linked only to an SMS still in hand (as a report of a closed one is not).
-        if reached.get(then, (DONE[0], None))[0] in DONE:
-            duplicate_of.pop(completing, None)
     rows = []
     for c, d in complaints:
         fp = prints[c.tracking_id]

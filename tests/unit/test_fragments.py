@@ -129,27 +129,6 @@ async def test_a_part_sent_again_with_other_spacing_is_the_same_part(
     assert not letters(publisher)
 
 
-@pytest.mark.parametrize(("early", "late"), [((2, 3), 1), ((1, 3), 2)])
-async def test_a_part_after_its_sms_was_joined_without_it_completes_it_for_the_holder(
-    driven: tuple[Hub, FakePublisher], early: tuple[int, int], late: int,
-) -> None:
-    # It waited out the wait again and became a second complaint, "[bagian 2/3 tidak
-    # diterima] [bagian 3/3 tidak diterima]", though those parts had come.
-    service, publisher = driven
-    await service.intake(parts(*early))
-    assert await service.expire_fragments(timedelta(0)) == 1
-    ((first, event),) = routed(publisher).items()
-    assert missing_part(late, 3).strip() in event["complaint"]["description"]  # type: ignore[index]
-    await service.intake(parts(late))
-    assert await service.expire_fragments(timedelta(0)) == 0
-    sent = [json.loads(p.value) for p in publisher.sent]
-    assert [e["type"] for e in sent] == ["routing", "duplicate"]
-    assert (sent[1]["tracking_id"], sent[1]["agency_code"]) == (first, event["agency_code"])
-    whole = sent[1]["duplicate"]["description"]
-    assert "tidak diterima" not in whole and "Jembatan penghubung" in whole
-    assert fragments_left(service) == 0
-
-
 async def test_a_reference_reused_after_the_join_is_a_new_sms(
     driven: tuple[Hub, FakePublisher],
 ) -> None:
