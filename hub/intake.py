@@ -8,13 +8,14 @@ before (same source system and source message id) adds nothing.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
+import re
 from collections import Counter
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from functools import cache
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -556,24 +557,17 @@ once, unheard. One made before the close (an export replayed late) is still its 
 a batch is compared by its earliest report."""
 
 
-@cache
-def _candidate_query(dialect: str) -> sa.Select[Any]:
+def _candidate_query() -> sa.Select[Any]:
     """One lookup per key column, each on its own index, built once; per key only the
     latest BLOCK_LIMIT originals, all the duplicate check compares with.
 
     With OR in one query the planner is free to pick a worse index (it once scanned
-    every original); built once per dialect, SQLAlchemy compiles it once, not per batch.
+    every original); built once, SQLAlchemy compiles it once, not per batch.
     """
     table: sa.Table = table_of(ComplaintRow)
-    # When the citizen reported it: in the stored document only. PostgreSQL reads a text
-    # column as JSON by a cast; SQLite's JSON functions take the text itself (a CAST to
-    # JSON there is a cast to a number).
-    document = (sa.cast(table.c.document, sa.JSON) if dialect == "postgresql"
-                else sa.type_coerce(table.c.document, sa.JSON))
-    submitted = document["submitted_at"].as_string()
     columns = (table.c.tracking_id, table.c.reporter_key, table.c.place_key,
                table.c.text_key, table.c.fingerprint, table.c.region_code, table.c.anonymous,
-               table.c.received_at, submitted.label("submitted_at"))
+               table.c.received_at)
     lookups = []
     for col in KEY_COLUMNS:
         latest = sa.func.row_number().over(
@@ -592,6 +586,9 @@ def _candidate_query(dialect: str) -> sa.Select[Any]:
     return sa.select(union).order_by(union.c.received_at, union.c.tracking_id)
 
 
+CANDIDATES = _candidate_query()
+
+
 def _candidates(
     conn: Connection, prints: Sequence[Fingerprint], since: datetime, first_received: datetime
 ) -> list[Candidate]:
@@ -600,20 +597,37 @@ def _candidates(
     if not any(keys.values()):
         return []
     rows = conn.execute(
-        _candidate_query(conn.dialect.name),
-        {**keys, "since": since, "first_received": first_received},
+        CANDIDATES, {**keys, "since": since, "first_received": first_received}
     ).all()
+    submitted = _submitted(conn, [r[0] for r in rows])
     # An anonymous report stored before its reporter key was left out keeps none here.
     return [Candidate(r[0], Fingerprint(None if r[6] else r[1], r[2], r[3], r[4], r[5],
-                                        _moment(r[8])))
+                                        submitted.get(r[0])))
             for r in rows]
 
 
-def _moment(text: str | None) -> datetime | None:
-    try:
-        return datetime.fromisoformat(text) if text else None
-    except ValueError:
-        return None
+_SUBMITTED = re.compile(r'"submitted_at":"([^"]+)"')
+
+
+def _submitted(conn: Connection, tracking_ids: Sequence[str]) -> dict[str, datetime]:
+    """When the citizen made each of these reports, from its stored document (the JSON the
+    model writes). Read here, not by the database: PostgreSQL refuses to read as JSON a
+    document holding an escaped NUL, which a description may, and every batch with a key
+    of that complaint failed."""
+    if not tracking_ids:
+        return {}
+    table: sa.Table = table_of(ComplaintRow)
+    found: dict[str, datetime] = {}
+    for part in passes(list(tracking_ids)):
+        for tracking_id, document in conn.execute(
+            sa.select(table.c.tracking_id, table.c.document)
+            .where(table.c.tracking_id.in_(part))
+        ):
+            match = _SUBMITTED.search(document)
+            with contextlib.suppress(ValueError):
+                if match:
+                    found[tracking_id] = datetime.fromisoformat(match[1])
+    return found
 
 
 PASS_SIZE = 5_000

@@ -262,3 +262,16 @@ def test_a_report_stored_while_its_original_is_answered_follows_the_answer(
                               {"t": report.tracking_id}).scalar_one()
     engine.dispose()
     assert (status, sorted(heard)) == ("verified", sorted([original, report.tracking_id]))
+
+
+async def test_a_nul_in_a_stored_description_does_not_stop_the_intake(
+    driven: tuple[Hub, FakePublisher],
+) -> None:
+    # PostgreSQL refused to read such a stored document as JSON: every later complaint
+    # sharing a key with it failed, was retried and ended a dead letter, never routed.
+    service, publisher = driven
+    await service.intake([web_record("z-1", TEXT + " \x00", pelapor={"telepon": "+6281234567890"})])
+    await service.intake([web_record("z-2", TEXT, pelapor={"telepon": "+6281299990000"})])
+    assert [e["type"] for _, e in by_type(publisher, "routing") + by_type(
+        publisher, "duplicate")] == ["routing", "duplicate"]
+    assert not [p for p in publisher.sent if p.topic == topics.DEAD_LETTER]
