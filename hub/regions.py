@@ -394,14 +394,18 @@ def _compact_keys() -> list[str]:
 
 def _begins_other(key: str, next_word: str, region: Region,
                   kinds: frozenset[str] | None) -> bool:
-    """Whether another region's name, of these kinds, begins with `key` and the next word's
-    first two letters: then the text names that one, misspelt, rather than `region`."""
-    prefix = key.replace(" ", "") + next_word[:2]
+    """Whether `key` and the next word are another region's name, of these kinds, with the
+    rest of it (five letters or more) misspelt by one edit: then the text names that one
+    rather than `region`. "Padang Sidempuan" is Padangsidimpuan; "Bandung bagian", "Buru
+    selama" and "Tangerang selama" are still Bandung, Buru and Tangerang."""
+    start = key.replace(" ", "")
     keys, table = _compact_keys(), _table()
-    for at in range(bisect_left(keys, prefix), len(keys)):
-        if not keys[at].startswith(prefix):
+    for at in range(bisect_left(keys, start), len(keys)):
+        if not keys[at].startswith(start):
             return False
-        if any(r != region for r in _keep(table.compact[keys[at]], kinds, None)):
+        rest = keys[at][len(start):]
+        if (len(rest) >= 5 and OSA.distance(next_word, rest, score_cutoff=1) <= 1
+                and any(r != region for r in _keep(table.compact[keys[at]], kinds, None))):
             return True
     return False
 

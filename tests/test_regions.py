@@ -419,6 +419,12 @@ def test_a_short_word_without_a_kind_word_is_no_typo_of_a_regency(word: str) -> 
     # Another name begins so: misspelt Padangsidimpuan (Sumatera Utara), not Kota Padang.
     ("Jalan rusak di Kota Padang Sidempuan mohon", None),
     ("Jalan rusak di Kota Padang yang dekat pantai", "13.71"),
+    # ... but a word after the name that only begins like a longer name is no misspelling.
+    ("Jalan rusak di Kabupaten Bandung bagian selatan", "32.04"),
+    ("Jalan rusak di Kabupaten Bandung banjir lagi", "32.04"),
+    ("Lampu mati di Kota Padang sih, tolong", "13.71"),
+    ("Jembatan putus di Kabupaten Buru selama seminggu", "81.04"),
+    ("Jalan rusak di Kabupaten Bandung Brat", None),  # Bandung Barat, misspelt
 ])
 def test_a_regency_named_in_a_text_with_its_kind_word(text: str, code: str | None) -> None:
     assert mentioned(text) == (by_code(code) if code else None)
