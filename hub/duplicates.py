@@ -114,9 +114,10 @@ def _differ_in_fact(a: str, b: str) -> bool:
     date) must be there as written; a word of four letters or more within one edit; a
     short word in the place of another (Blok A or Blok B, SMA or SMP). Courtesies, and
     short words one text has and the other not (di, yg), are passed over."""
-    if _short_word_swapped(a.split(), b.split()):
+    split_a, split_b = a.split(), b.split()
+    if _short_word_swapped(split_a, split_b):
         return True
-    words_a, words_b = set(a.split()), set(b.split())
+    words_a, words_b = set(split_a), set(split_b)
     for mine, theirs in ((words_a - words_b, words_b), (words_b - words_a, words_a)):
         for word in mine:
             if word in COURTESIES:

@@ -230,7 +230,7 @@ def apply_follow_up(
         # answer stamped days ago (an agency system syncing late) was auto-closed at once.
         row.responded_at = max(at, now)
     # An archive too: when it left the open complaints (the report judges it by this).
-    row.closed_at = (at if landed in (Status.CLOSED, Status.ARCHIVED)
+    row.closed_at = (at if lifecycle.is_terminal(landed)
                      else None if reopened else row.closed_at)
     if landed is Status.CLOSED:
         effects.latencies.append((holder.code, "close", working(row.received_at)))

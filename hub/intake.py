@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 
-from hub import metrics, topics
+from hub import lifecycle, metrics, topics
 from hub.adapters import SOURCES, Fragment, Outcome, RawMessage, Rejection
 from hub.calendar import DeadlineKind
 from hub.deadlines import Rules
@@ -450,9 +450,8 @@ def _lock_duplicate_keys(conn: Connection, prints: Iterable[Fingerprint]) -> Non
     earlier one, neither committed, and both were routed: locked by its keys (PostgreSQL),
     the second waits and finds the first. For the few complaints of a batch taken as they
     come in, where this happens; a backlog's or an export's large batch is not locked."""
-    names = {f"duplicate:{kind}:{key}" for fp in prints
-             for kind, key in zip(KEY_COLUMNS, (fp.reporter_key, fp.place_key, fp.text_key),
-                                  strict=True) if key}
+    names = {f"duplicate:{col}:{key}" for fp in prints for col in KEY_COLUMNS
+             if (key := getattr(fp, col))}
     if len(names) <= DUPLICATE_LOCKS_MAX:
         _lock(conn, names)
 
@@ -550,11 +549,6 @@ def _join_stored(
 
 
 KEY_COLUMNS = ("reporter_key", "place_key", "text_key")
-DONE = (Status.CLOSED.value, Status.ARCHIVED.value)
-"""An original closed or archived before a report came takes it no more: the report is a
-complaint of its own (the problem is back, or was never solved) – linked, it was closed at
-once, unheard. One made before the close (an export replayed late) is still its repeat;
-a batch is compared by its earliest report."""
 
 
 def _candidate_query() -> sa.Select[Any]:
@@ -577,7 +571,11 @@ def _candidate_query() -> sa.Select[Any]:
         block = sa.select(*columns, latest).where(
             table.c[col].in_(sa.bindparam(col, expanding=True)),
             table.c.received_at >= sa.bindparam("since"), table.c.duplicate_of.is_(None),
-            sa.or_(table.c.status.not_in(DONE),
+            # An original closed or archived before a report came takes it no more: the
+            # report is a complaint of its own (the problem is back, or was never solved) –
+            # linked, it was closed at once, unheard. One made before the close (an export
+            # replayed late) is still its repeat; a batch is compared by its earliest report.
+            sa.or_(table.c.status.not_in(lifecycle.TERMINAL_VALUES),
                    ended_at(table) > sa.bindparam("first_received")),
         ).subquery()
         lookups.append(sa.select(*(block.c[c.name] for c in columns))
@@ -624,8 +622,8 @@ def _submitted(conn: Connection, tracking_ids: Sequence[str]) -> dict[str, datet
             .where(table.c.tracking_id.in_(part))
         ):
             match = _SUBMITTED.search(document)
-            with contextlib.suppress(ValueError):
-                if match:
+            if match:
+                with contextlib.suppress(ValueError):
                     found[tracking_id] = datetime.fromisoformat(match[1])
     return found
 

@@ -121,6 +121,8 @@ _LANDS_ON: Final[Mapping[Status, Status]] = MappingProxyType(
 )
 
 _TERMINAL: Final = frozenset({Status.CLOSED, Status.ARCHIVED})
+TERMINAL_VALUES: Final = tuple(sorted(s.value for s in _TERMINAL))
+"""The terminal statuses as stored, for queries."""
 
 # Agency actions that meet the first-follow-up deadline: working on it, answering, or asking
 # the reporter. Passing it on (dispositioned), declining (not_authority) and archiving do not.

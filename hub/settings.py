@@ -132,7 +132,7 @@ class Settings(BaseSettings):
     @field_validator("log_level", "kafka_security_protocol", "kafka_sasl_mechanism",
                      mode="before")
     @classmethod
-    def _level(cls, value: object) -> object:
+    def _upper(cls, value: object) -> object:
         # Any case, as operators write them ("plaintext", "scram-sha-512").
         return value.upper() if isinstance(value, str) else value
 

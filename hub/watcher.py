@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from hub import metrics
+from hub import lifecycle, metrics
 from hub.calendar import DeadlineKind
 from hub.deadlines import Rules, due_of, pauses_of
 from hub.followup import AUTO_CLOSE_REASON, echo_to_duplicates, notification_outbox
@@ -31,7 +31,6 @@ from hub.store import (
 )
 
 TABLE: sa.Table = table_of(ComplaintRow)
-CLOSED_STATES = (Status.CLOSED.value, Status.ARCHIVED.value)
 # The deadline running is not the one last escalated (hub.deadlines.set_deadline).
 NOT_ESCALATED = sa.or_(
     TABLE.c.escalated_kind.is_(None), TABLE.c.escalated_due_at.is_(None),
@@ -221,7 +220,7 @@ def refresh_gauges(conn: Connection, rules: Rules, now: datetime) -> None:
     """Open complaints, oldest open age and follow-up states per agency, from the database."""
     open_rows = conn.execute(
         sa.select(TABLE.c.agency_code, sa.func.count(), sa.func.min(TABLE.c.received_at))
-        .where(TABLE.c.status.not_in(CLOSED_STATES), TABLE.c.duplicate_of.is_(None))
+        .where(TABLE.c.status.not_in(lifecycle.TERMINAL_VALUES), TABLE.c.duplicate_of.is_(None))
         .group_by(TABLE.c.agency_code)
     ).all()
     state = sa.case(
