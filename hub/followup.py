@@ -82,6 +82,8 @@ def route_to(
     # The new holder is judged on its own follow-up, from its own routing; the previous
     # holder's would count it followed up before it has seen the complaint.
     row.first_follow_up_at = None
+    # Nor is an earlier holder's answer its own: its first answer is timed as settle.
+    row.responded_at = None
     row.escalated_kind = row.escalated_due_at = None  # its breaches are its own
     event = routing_event(complaint_of(row, rules), decision, row.route_seq, now, rules, previous)
     return routing_outbox(event, decision.agency.topic_name, now)

@@ -419,6 +419,30 @@ def test_the_first_answer_is_timed_as_settle_from_the_routing(engine: sa.Engine)
     assert timed == [("settle", 1.375 * 86_400)]
 
 
+def test_an_answered_complaint_handed_on_times_the_new_holders_first_answer(
+    engine: sa.Engine,
+) -> None:
+    # The answer a holder gave before declining (after the reporter's reply) kept
+    # responded_at set, so the agency it went to never had its own first answer timed.
+    tid = intake(engine, "answered-then-declined")
+    steps = [("kota-bekasi-dinkes", Status.DISPOSITIONED), ("kota-bekasi-dinkes", Status.RESPONDED),
+             ("kota-bekasi-dinkes", Status.REPORTER_REPLIED),
+             ("kota-bekasi-dinkes", Status.NOT_AUTHORITY), ("kota-bekasi", Status.RESPONDED)]
+    timed: list[tuple[str, str]] = []
+    for n, (agency, status) in enumerate(steps, 1):
+        at = MONDAY + timedelta(days=n)
+        event = FollowUpEvent(event_id=f"{tid}-{n}", tracking_id=tid, agency_code=agency,
+                              status=status, at=at)
+        with store.transaction(engine) as conn:
+            applied = store_follow_ups(conn, [Record(
+                topics.FOLLOW_UP, 0, n, None, event.model_dump_json().encode(), {}, at)],
+                RULES, at)
+        assert not applied.dead_letters, applied.dead_letters
+        timed += [(holder, stage) for _, e in applied.effects for holder, stage, _ in e.latencies
+                  if stage == "settle"]
+    assert timed == [("kota-bekasi-dinkes", "settle"), ("kota-bekasi", "settle")]
+
+
 def test_every_agency_has_its_latency_series_before_its_first_observation() -> None:
     # Born at its first observation, a series starts at 1 and rate() sees no step: one late
     # answer after a start counted nowhere in the SLO rules.
