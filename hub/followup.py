@@ -200,7 +200,9 @@ def apply_follow_up(
         "tracking_id": row.tracking_id,
         "status": event.status.value,
         "agency_code": event.agency_code,
-        "target_agency": event.target_agency,
+        # Only a disposition names its target (a hand-on names where it went, _hand_on):
+        # a target on any other event is handed nothing and named nowhere.
+        "target_agency": target.code if target is not None else None,
         "message": event.message,
         "reason": event.reason,
         "at": event.at,

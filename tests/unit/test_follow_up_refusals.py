@@ -245,3 +245,24 @@ def test_two_agencies_events_never_share_a_notification_id() -> None:
                                          agency_code=agency, status=Status.RESPONDED, at=at))
            for agency, event_id in (("kota-bekasi", "dinkes-7"), ("kota-bekasi-dinkes", "7"))}
     assert len(ids) == 2
+
+
+async def test_the_history_names_no_agency_the_complaint_did_not_go_to(
+    driven: tuple[Hub, FakePublisher],
+) -> None:
+    # A target_agency on an event that hands nothing on (a progress note, an archive) was
+    # written into the history: it read as a hand-on to an agency that never had it.
+    service, publisher = driven
+    tracking_id, holder = await clinic_complaint(service, publisher, "stray-target-1")
+    assert not await send(service, publisher, tracking_id, holder, Status.IN_PROGRESS,
+                          target_agency="kota-bekasi-rsud")
+    national = service.rules.directory.national.code
+    assert not await send(service, publisher, tracking_id, national, Status.ARCHIVED,
+                          event_id="stray-archive", reason="Spam",
+                          target_agency="kota-bekasi-rsud")
+    assert not handed_on(publisher)
+    with service.engine.connect() as conn:
+        named = conn.execute(sa.text(
+            "SELECT status, target_agency FROM status_history WHERE status <> 'received' "
+            "ORDER BY id")).all()
+    assert [tuple(n) for n in named] == [("in_progress", None), ("archived", None)]
