@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from hub.adapters import SOURCES
 from hub.adapters.base import Outcome, RawMessage, Rejection
 from hub.adapters.web import normalize
 from hub.model import Channel, Complaint, SourceRef, tracking_id_for
@@ -181,3 +182,23 @@ def test_coordinates_with_a_decimal_comma_are_read() -> None:
     form = load("form.json")
     found = complaint(form | {"lokasi": {**form["lokasi"], "lat": "-6,2373", "lng": "106,99"}})
     assert (found.location.latitude, found.location.longitude) == (-6.2373, 106.99)
+
+
+LONG_PLACE = ("Jl. Raya Hankam Gg. Masjid Al-Ikhlas No. 17 RT 003 RW 012 dekat warung Bu Endang "
+              "seberang SDN Jatiranggon 3 Kelurahan Jatiranggon Kecamatan Jatisampurna (masuk gang "
+              "sebelah kanan setelah pos ronda, rumah cat hijau pagar hitam) Kota Bekasi")
+
+
+@pytest.mark.parametrize("code", [None, "32.75"])
+def test_a_place_typed_at_length_is_kept_as_the_address_not_refused(code: str | None) -> None:
+    # A citizen describing the place in lokasi.nama (238 characters) had the whole complaint
+    # refused: "region_name: String should have at most 200 characters", a field not in the form.
+    place: dict[str, Any] = {"nama": LONG_PLACE, **({"kode_wilayah": code} if code else {})}
+    body = json.dumps({"id": "w-long-place", "isi": "Jalan berlubang", "lokasi": place})
+    # As the ingress and intake read it: the region also from the text it names.
+    (found,) = SOURCES["web"].normalize(
+        RawMessage("web", body.encode(), "application/json", RECEIVED))
+    assert isinstance(found, Complaint), found
+    assert found.location.region_code == "32.75"
+    assert found.location.region_name in (None, "Kota Bekasi")
+    assert found.location.address == LONG_PLACE
