@@ -122,12 +122,16 @@ class SourceRef(_Frozen):
     message_id: Annotated[Text, StringConstraints(min_length=1, max_length=256)]
 
 
+REGION_NAME_MAX = 200
+ADDRESS_MAX = 1000
+
+
 class Location(_Frozen):
     region_code: RegionCode | None = None
-    region_name: str | None = Field(default=None, max_length=200)
+    region_name: str | None = Field(default=None, max_length=REGION_NAME_MAX)
     latitude: float | None = Field(default=None, ge=-90, le=90)
     longitude: float | None = Field(default=None, ge=-180, le=180)
-    address: str | None = Field(default=None, max_length=1000)
+    address: str | None = Field(default=None, max_length=ADDRESS_MAX)
 
 
 class Reporter(_Frozen):

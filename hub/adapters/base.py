@@ -25,7 +25,7 @@ from pydantic import ValidationError
 
 from hub import regions
 from hub.categories import category_code
-from hub.model import Complaint, Location, ReportType, Status
+from hub.model import REGION_NAME_MAX, Complaint, Location, ReportType, Status
 
 
 @dataclass(frozen=True, slots=True)
@@ -426,6 +426,17 @@ def placed_by_text(complaint: Complaint) -> Complaint:
     return complaint.model_copy(update={"location": place})
 
 
+def place_words(name: str | None, address: str | None) -> tuple[str | None, str | None]:
+    """A region's name and an address, from a source's text for each.
+
+    A place described at length where a region's name goes ("Jl. …, RT 003 RW 012, dekat
+    …, Kota Bekasi") is an address: kept as one, before the source's address, not the whole
+    complaint refused for a `region_name` over its limit, a field the citizen never saw."""
+    if name is None or len(name) <= REGION_NAME_MAX:
+        return name, address
+    return None, name if address is None else f"{name}, {address}"
+
+
 def locate(
     region_text: str | None,
     *,
@@ -455,7 +466,7 @@ def location_of(
     or the province's, when the source is that province's own system: the complaint is
     surely there, and its coordinator is nearer than the national admin.
     """
-    name = region.name if region else region_text
+    name, address = place_words(region.name if region else region_text, address)
     if region is None and province_code:
         region = regions.by_code(province_code)
         name = name or (region.name if region else None)

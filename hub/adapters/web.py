@@ -23,6 +23,7 @@ from hub.adapters.base import (
     iso_datetime,
     locate,
     parse_json_object,
+    place_words,
     rejecting,
     report_type_from,
 )
@@ -87,8 +88,6 @@ def normalize(raw: RawMessage) -> list[Outcome]:
 
 REGION_CODE = re.compile(REGION_CODE_PATTERN)
 AGENCY_CODE = re.compile(AGENCY_CODE_PATTERN)
-REGION_NAME_MAX = 200
-"""The canonical `Location.region_name`'s limit."""
 
 
 def _target(value: Any) -> str | None:
@@ -110,12 +109,8 @@ def _location(place: dict[str, Any]) -> Location:
     name = as_text(place.get("nama"), "lokasi.nama")
     latitude = as_coordinate(place.get("lat"), "lokasi.lat")
     longitude = as_coordinate(place.get("lng"), "lokasi.lng")
-    address = as_text(place.get("alamat"), "lokasi.alamat")
-    if name is not None and len(name) > REGION_NAME_MAX and address is None:
-        # A place described at length ("Jl. …, RT 003 RW 012, dekat …, Kota Bekasi") is an
-        # address, not a region's name: kept as one (and read for the region), not the whole
-        # complaint refused for a `region_name` the citizen never filled in.
-        name, address = None, name
+    # A place described at length is read as the address it is, for the region too.
+    name, address = place_words(name, as_text(place.get("alamat"), "lokasi.alamat"))
     if code is None:
         found = locate(name, latitude=latitude, longitude=longitude, address=address)
         # The street address names the city too ("Jl. Ahmad Yani No. 1, Kota Bekasi").

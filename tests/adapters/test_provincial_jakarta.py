@@ -104,3 +104,15 @@ def test_photos_written_another_way_are_kept_with_the_complaint(photos: object) 
     found = complaint(run(load("menunggu.json") | {"foto": photos}))
     assert [a.url for a in found.attachments] == [
         "https://jaki.example/1.jpg", "https://jaki.example/2.jpg"]
+
+
+def test_a_city_field_typed_at_length_is_kept_as_the_address_not_refused() -> None:
+    # A city field over a region name's 200 characters refused the whole complaint
+    # ("region_name: String should have at most 200 characters").
+    record = load("menunggu.json")
+    typed = "Jakarta Selatan, " + "dekat halte busway dan pasar, masuk gang kedua, " * 5
+    found = complaint(run(record | {"wilayah": {**record["wilayah"], "kota": typed}}))
+    assert found.location.region_code == "31"  # the province's own system: Jakarta's
+    assert found.location.address is not None
+    assert found.location.address.startswith(typed.strip())
+    assert found.location.address.endswith("Jl. Tebet Raya No. 84, Tebet Barat, Tebet")

@@ -309,3 +309,12 @@ def test_a_code_of_another_province_keeps_the_complaint_in_central_java(code: st
     (found,) = run((HEADER + row).encode())
     assert isinstance(found, Complaint), found
     assert found.location.region_code == "33"
+
+
+def test_a_regency_field_typed_at_length_is_kept_as_the_address_not_refused() -> None:
+    typed = "Desa Sukamaju RT 02 RW 05 " * 10
+    row = f"J-LONG-1,2024-05-01 08:00,Jalan,Jalan desa rusak,jalan,,,{typed},,,,,,\n"
+    (found,) = run((HEADER + row).encode())
+    assert isinstance(found, Complaint), found
+    assert (found.location.region_code, found.location.region_name) == ("33", "Jawa Tengah")
+    assert found.location.address == typed.strip()

@@ -202,3 +202,13 @@ def test_a_place_typed_at_length_is_kept_as_the_address_not_refused(code: str | 
     assert found.location.region_code == "32.75"
     assert found.location.region_name in (None, "Kota Bekasi")
     assert found.location.address == LONG_PLACE
+
+
+def test_a_place_typed_at_length_goes_before_the_address() -> None:
+    place = {"nama": LONG_PLACE, "alamat": "Gang Mawar"}
+    body = json.dumps({"id": "w-long-place-2", "isi": "Jalan berlubang", "lokasi": place})
+    (found,) = SOURCES["web"].normalize(
+        RawMessage("web", body.encode(), "application/json", RECEIVED))
+    assert isinstance(found, Complaint), found
+    assert found.location.region_code == "32.75"
+    assert found.location.address == f"{LONG_PLACE}, Gang Mawar"
