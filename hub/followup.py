@@ -282,7 +282,8 @@ def notification_outbox(
         tracking_id=row.tracking_id,
         channel=complaint.channel,
         source=complaint.source,
-        address=complaint.reporter,
+        # Where to reach the citizen: a NIK reaches no one, so it stays with the agency.
+        address=complaint.reporter.model_copy(update={"nik": None}),
         status=event.status,
         message=None if confidential else event.message,
         agency_name=agency.name,

@@ -268,7 +268,8 @@ class Notification(_Frozen):
     tracking_id: TrackingId
     channel: Channel
     source: SourceRef = Field(description="Reply in the thread the complaint came from.")
-    address: Reporter = Field(description="Where to reach the reporter; never published.")
+    address: Reporter = Field(
+        description="Where to reach the reporter (never the NIK); never published.")
     status: Status
     message: str | None = Field(default=None, max_length=20_000)
     agency_name: str

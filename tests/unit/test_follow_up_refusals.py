@@ -266,3 +266,19 @@ async def test_the_history_names_no_agency_the_complaint_did_not_go_to(
             "SELECT status, target_agency FROM status_history WHERE status <> 'received' "
             "ORDER BY id")).all()
     assert [tuple(n) for n in named] == [("in_progress", None), ("archived", None)]
+
+
+async def test_a_citizens_notification_carries_no_nik(driven: tuple[Hub, FakePublisher]) -> None:
+    # The reporter as stored went out whole as the notification's address: the NIK too, on
+    # a topic every replying channel reads, though no channel reaches anyone by it.
+    service, publisher = driven
+    await service.intake([web_record(
+        "nik-1", "Puskesmas tutup saat jam pelayanan", kategori="kesehatan",
+        pelapor={"nama": "Siti Rahayu", "nik": "3275011203900004", "telepon": "081234567890"})])
+    (routed,) = [json.loads(p.value) for p in publisher.sent]
+    assert routed["complaint"]["reporter"]["nik"] == "3275011203900004"  # the agency may verify
+    assert not await send(service, publisher, str(routed["tracking_id"]),
+                          str(routed["agency_code"]), Status.VERIFIED)
+    (note,) = [json.loads(p.value) for p in publisher.sent if p.topic == topics.NOTIFICATION]
+    assert note["address"]["nik"] is None
+    assert (note["address"]["name"], note["address"]["phone"]) == ("Siti Rahayu", "+6281234567890")
