@@ -158,3 +158,13 @@ def test_a_note_tweet_not_as_documented_leaves_the_text() -> None:
         (found,) = run(tweet("#LAPOR Lampu jalan mati @LAPOR1708", note_tweet=note))
         assert isinstance(found, Complaint), (note, found)
         assert found.description == "Lampu jalan mati"
+
+
+def test_a_post_at_x_longest_is_a_complaint() -> None:
+    # X's subscribers post up to 25,000 characters; past the description's 20,000 such a
+    # complaint was refused (invalid_complaint) and never reached an agency.
+    whole = "#LAPOR @LAPOR1708 " + "Jalan di depan sekolah berlubang dan tergenang air. " * 480
+    whole = whole[:25_000]
+    (found,) = run(tweet(whole[:280], note_tweet={"text": whole, "entities": {}}))
+    assert isinstance(found, Complaint), found
+    assert found.description in whole and len(found.description) > 24_900  # tags taken out

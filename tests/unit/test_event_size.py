@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from hub import topics
 from hub.intake import Record, dead_letter, dead_letter_outbox
 from hub.model import (
+    DESCRIPTION_MAX,
     MAX_ATTACHMENTS,
     MAX_EVENT_BYTES,
     Attachment,
@@ -41,7 +42,7 @@ def largest_complaint(attachments: int = MAX_ATTACHMENTS) -> Complaint:
         source=SourceRef(system=worst(64), message_id=worst(256)),
         channel=Channel.WEB,
         title=worst(500),
-        description=worst(20_000),
+        description=worst(DESCRIPTION_MAX),
         category=worst(100),
         target_agency=AGENCY,
         location=Location(region_code="32.75.01.1001", region_name=worst(200), latitude=-6.2,
