@@ -175,7 +175,7 @@ def as_text(value: Any, field_name: str, *, required: bool = False) -> str | Non
 
 
 def as_flag(value: Any, field_name: str) -> bool:
-    """Booleans as web forms send them: true/false, 1/0, "ya"/"tidak"."""
+    """Booleans as web forms send them: true/false, 1/0, "ya"/"iya"/"tidak"/"tdk"."""
     if value is None:
         return False
     if isinstance(value, bool):
@@ -187,8 +187,8 @@ def as_flag(value: Any, field_name: str) -> bool:
     raise RejectedError("invalid_field", f"{field_name} must be a yes/no flag")
 
 
-_TRUE = frozenset({"true", "1", "ya", "yes", "y", "on"})
-_FALSE = frozenset({"false", "0", "tidak", "no", "n", "off", ""})
+_TRUE = frozenset({"true", "1", "ya", "iya", "yes", "y", "on"})
+_FALSE = frozenset({"false", "0", "tidak", "tdk", "no", "n", "off", ""})
 
 
 _REPORT_TYPES = {

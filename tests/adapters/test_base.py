@@ -14,6 +14,7 @@ from hub.adapters.base import (
     Rejection,
     _e164,
     _e164_parsed,
+    as_flag,
     e164_phone,
     entry_outcome,
     parse_form,
@@ -152,3 +153,11 @@ def test_entry_outcome_keeps_the_entry_id_on_refusal() -> None:
         raise RejectedError("missing_field", "text is required")
 
     assert entry_outcome("m-1", refuse) == Rejection("missing_field", "text is required", "m-1")
+
+
+@pytest.mark.parametrize(("word", "meant"), [
+    ("ya", True), ("Iya", True), ("y", True), ("tidak", False), ("Tdk", False), ("", False),
+])
+def test_yes_and_no_as_indonesian_forms_write_them(word: str, meant: bool) -> None:
+    # "iya" (the everyday "ya") refused the whole complaint: "anonim must be a yes/no flag".
+    assert as_flag(word, "anonim") is meant
