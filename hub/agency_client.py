@@ -93,7 +93,8 @@ LAST_MOMENT = timedelta(microseconds=1)
 
 def show(raw: bytes) -> None:
     """Print one event. What citizens and agencies wrote is escaped: rich would read
-    "[rusak]" as a style and drop it, and a "[/]" would stop the client."""
+    "[rusak]" as a style and drop it, a "[/]" would stop the client, and a terminal obeys
+    the controls in it."""
     try:
         data = json.loads(raw)
         if data.get("type") == "escalation":
@@ -122,11 +123,18 @@ def show(raw: bytes) -> None:
     who = "anonim" if c.anonymous else (c.reporter.name or c.reporter.handle or "-")
     console.print(
         f"[bold green]{r.tracking_id}[/] ({r.reason}) {c.report_type.value} via {c.channel.value}"
-        f"{secret}\n  {escape(c.title or '')} {escape(terminal.shortened(c.description, 300))}\n"
-        f"  region {c.location.region_code or '?'} · category {escape(c.category or '?')} · "
-        f"from {escape(who)}"
+        f"{secret}\n  {shown(c.title or '')} {shown(terminal.shortened(c.description, 300))}\n"
+        f"  region {c.location.region_code or '?'} · category {shown(c.category or '?')} · "
+        f"from {shown(who)}"
         f" · due: {due}"
     )
+
+
+def shown(text: str) -> str:
+    """What a citizen wrote, for the officer's terminal: rich's markup escaped, and the
+    terminal's controls written out (an escape sequence would clear the screen, hide a link
+    or set the clipboard; a bidi override reverse what is read)."""
+    return escape(terminal.printable(text))
 
 
 def greet(code: str, topic: str) -> None:

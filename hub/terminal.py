@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from rich.console import Console
 from rich.measure import Measurement
 from rich.table import Table
@@ -19,6 +21,19 @@ def shortened(text: str, most: int) -> str:
     """`text`, or its first `most` characters and "…": a cut must show, or a sentence reads
     as if it ended there ("allowed after in_progress:")."""
     return text if len(text) <= most else text[:most - 1] + "…"
+
+
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e"
+                       "\u2066-\u2069]")
+"""What a terminal obeys rather than shows: C0 and C1 controls (an escape sequence clears
+the screen, hides a link, sets the clipboard; a carriage return writes over a line) but
+the line feed and tab, and the bidirectional controls that reorder what is read."""
+
+
+def printable(text: str) -> str:
+    """`text` with each terminal control written as its escape (`\\x1b`, `\\u202e`):
+    what citizens write is shown to people, never obeyed by their terminal."""
+    return _CONTROLS.sub(lambda m: ascii(m[0])[1:-1], text)
 
 
 WIDE = 240

@@ -233,3 +233,25 @@ def test_the_national_admin_is_not_offered_a_decline() -> None:
         "not sent: the national admin cannot decline a complaint; disposition it (--to) or "
         "archive it with a reason")
     assert isinstance(parse_command(f"{TID} not_authority bukan wewenang", "a"), FollowUpEvent)
+
+
+def test_terminal_controls_a_citizen_wrote_do_not_reach_the_officers_terminal(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A citizen's escape sequences went to the liaison officer's terminal as they came: a
+    screen cleared, a hidden link (OSC 8), the clipboard set (OSC 52), text reversed by a
+    bidi override. They are shown as visible escapes instead."""
+    complaint = Complaint(
+        tracking_id=TID, source=SourceRef(system="web", message_id="m-3"), channel=Channel.WEB,
+        title="Jalan\x1b[2J rusak",
+        description="Klik \x1b]8;;http://evil.example/\x1b\\di sini\x1b]8;;\x1b\\ "
+                    "\x1b]52;c;cm0gLXJmIH4=\x07\u202egnitset\x9b31m",
+        category="jalan\x07", location=Location(region_code="32.75"),
+        reporter=Reporter(name="Budi\x1b[8m"), submitted_at=NOW, received_at=NOW,
+    )
+    event = RoutingEvent(event_id="e-3", tracking_id=TID, agency_code="kota-bekasi-dbmsda",
+                         reason="rule", routed_at=NOW, confidential=False, complaint=complaint)
+    show(event.model_dump_json().encode())
+    shown = capsys.readouterr().out
+    assert not [c for c in shown if c in "\x1b\x07\x9b\u202e"], repr(shown)
+    assert "Jalan\\x1b[2J rusak" in shown and "\\u202egnitset" in shown, shown
