@@ -129,6 +129,18 @@ class Settings(BaseSettings):
             raise ValueError(f"no database driver {url.drivername!r}") from None
         return value
 
+    @field_validator("ingress_tokens", "secret_key", "previous_secret_keys")
+    @classmethod
+    def _not_blank(cls, value: SecretStr | list[SecretStr] | dict[str, SecretStr]) -> object:
+        # A blank token (one left out of a template: {"web": ""}) let in every request
+        # with "Authorization: Bearer ": the source open where a missing one is closed;
+        # a blank secret key seals identities under a key everyone has.
+        secrets = value.values() if isinstance(value, dict) else (
+            value if isinstance(value, list) else [value])
+        if any(not s.get_secret_value().strip() for s in secrets):
+            raise ValueError("a secret may not be blank")
+        return value
+
     @field_validator("log_level", "kafka_security_protocol", "kafka_sasl_mechanism",
                      mode="before")
     @classmethod

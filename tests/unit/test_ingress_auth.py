@@ -52,3 +52,18 @@ def test_meta_verification_with_any_token_text_is_refused() -> None:
     assert meta_verification(scope, settings) == (403, b"verification failed")
     scope = {"query_string": b"hub.mode=subscribe&hub.verify_token=vtok&hub.challenge=1"}
     assert meta_verification(scope, settings) == (200, b"1")
+
+
+@pytest.mark.parametrize("blank", ["", "   "])
+def test_a_blank_credential_is_no_setting_the_hub_runs_with(blank: str) -> None:
+    """HUB_INGRESS_TOKENS='{"web": ""}' (a token left out of a template) let in anyone who
+    sent "Authorization: Bearer " – the source was open, not closed; a blank secret key
+    sealed identities under a key everyone has. Each is refused at start, named."""
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="ingress_tokens"):
+        Settings(ingress_tokens={"web": SecretStr(blank)})
+    with pytest.raises(ValidationError, match="secret_key"):
+        Settings(secret_key=SecretStr(blank))
+    with pytest.raises(ValidationError, match="previous_secret_keys"):
+        Settings(previous_secret_keys=[SecretStr("old"), SecretStr(blank)])
