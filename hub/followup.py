@@ -428,4 +428,4 @@ def _apply_batch(
         conn, [(rows[tid], events) for tid, events in changed.items()], rules, now))
     new_letters = store_dead_letters(conn, letters, rules.sealer)
     outbox.extend(dead_letter_outbox(dl, now) for dl in new_letters)
-    return Applied(add_outbox(conn, outbox), applied, new_letters)
+    return Applied(add_outbox(conn, outbox, rules.sealer), applied, new_letters)

@@ -757,7 +757,7 @@ def _store_pass(conn: Connection, plan: IntakePlan, rules: Rules, now: datetime)
     letters = store_dead_letters(conn, plan.dead_letters + joined.dead_letters, rules.sealer)
     outbox = [dead_letter_outbox(dl, now) for dl in letters]
     outbox += duplicate_outbox(conn, linked, rules, now)
-    return Stored(add_outbox(conn, outbox), routing, routed, letters, duplicates)
+    return Stored(add_outbox(conn, outbox, rules.sealer), routing, routed, letters, duplicates)
 
 
 def duplicate_outbox(

@@ -362,7 +362,7 @@ class Hub:
                         conn, [(letter, letter_key(record, "error"))], self.rules.sealer
                     )
                     out += [dead_letter_outbox(dl, now) for dl in new]
-                return store.add_outbox(conn, out)
+                return store.add_outbox(conn, out, self.rules.sealer)
 
         pending = await self.retrying("database", lambda: asyncio.to_thread(write))
         await self.publish(pending)
@@ -403,7 +403,8 @@ class Hub:
                 store.prune_outbox(conn, utcnow() - timedelta(days=1))
                 metrics.outbox_pending.set(store.unsent_count(conn))
                 routing = resend_routing(conn, None, self.rules, routed_before=utcnow() - grace)
-                return store.unsent(conn, utcnow() - grace, limit=5000), routing
+                return (store.unsent(conn, utcnow() - grace, limit=5000, sealer=self.rules.sealer),
+                        routing)
 
         pending, routing = await self.retrying("database", lambda: asyncio.to_thread(load))
         # Acknowledged since the pass noted them, or still being sent: not lost, only slow.

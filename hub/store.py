@@ -10,6 +10,7 @@ event ids that make duplicates recognisable).
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,6 +25,9 @@ from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Field, SQLModel
 
 from hub.operator_files import OperatorFileError
+from hub.sealing import Sealer, SealError
+
+log = logging.getLogger("hub.store")
 
 
 class UtcDateTime(sa.types.TypeDecorator[datetime]):
@@ -170,6 +174,11 @@ class OutboxRow(SQLModel, table=True):
     """The record key as bytes: a record sent on (a retry, a replay) keeps its own, of any
     length or encoding, and with it its partition."""
     value: bytes = Field(sa_column=sa.Column(sa.LargeBinary, nullable=False))
+    """Sealed (hub.sealing): a notification's address, a duplicate report's reporter and a
+    dead letter's original name the citizen."""
+    sealed: bool = Field(default=False, sa_column=sa.Column(
+        sa.Boolean, nullable=False, default=False, server_default=sa.false()))
+    """False for the rows written before values were sealed (sent as they are)."""
     headers: str = Field(
         default="{}", sa_column=sa.Column(sa.Text, nullable=False, default="{}")
     )
@@ -359,15 +368,17 @@ def key_bytes(key: str | bytes | None) -> bytes | None:
     return key.encode() if isinstance(key, str) else key
 
 
-def add_outbox(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[Pending]:
-    """Write outbox rows (headers as a dict); returns them ready to send, in order."""
+def add_outbox(conn: Connection, rows: Sequence[dict[str, Any]], sealer: Sealer) -> list[Pending]:
+    """Write outbox rows (headers as a dict), their values sealed; returns them ready to
+    send, in order."""
     if not rows:
         return []
     tbl: sa.Table = table_of(OutboxRow)
     ids = conn.execute(
         # Publish order is outbox order: RETURNING must keep the order rows were given in.
         sa.insert(tbl).returning(tbl.c.id, sort_by_parameter_order=True),
-        [{**row, "key": key_bytes(row["key"]), "headers": json.dumps(row["headers"])}
+        [{**row, "key": key_bytes(row["key"]), "headers": json.dumps(row["headers"]),
+          "value": sealer.seal(row["value"]), "sealed": True}
          for row in rows],
     ).scalars().all()
     return [
@@ -376,16 +387,26 @@ def add_outbox(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[Pending
     ]
 
 
-def unsent(conn: Connection, older_than: datetime, limit: int) -> list[Pending]:
+def unsent(conn: Connection, older_than: datetime, limit: int, sealer: Sealer) -> list[Pending]:
+    """Rows not yet acknowledged, their values opened."""
     tbl: sa.Table = table_of(OutboxRow)
     result = conn.execute(
-        sa.select(tbl.c.id, tbl.c.topic, tbl.c.key, tbl.c.value, tbl.c.headers)
+        sa.select(tbl.c.id, tbl.c.topic, tbl.c.key, tbl.c.value, tbl.c.sealed, tbl.c.headers)
         .where(tbl.c.sent_at.is_(None), tbl.c.created_at < older_than)
         .order_by(tbl.c.id)
         .limit(limit)
     )
-    return [Pending(id_, topic, key, value, json.loads(headers))
-            for id_, topic, key, value, headers in result]
+    found: list[Pending] = []
+    for id_, topic, key, value, sealed, headers in result:
+        try:
+            opened = sealer.open(value) if sealed else value
+        except SealError:
+            # Sealed under a key no longer configured: the rows after it still go.
+            log.warning("outbox row %d sealed under a secret key not configured "
+                        "(HUB_SECRET_KEY, HUB_PREVIOUS_SECRET_KEYS): not sent", id_)
+            continue
+        found.append(Pending(id_, topic, key, opened, json.loads(headers)))
+    return found
 
 
 def mark_sent(conn: Connection, ids: Sequence[int], at: datetime) -> None:

@@ -86,7 +86,7 @@ def sweep(conn: Connection, rules: Rules, now: datetime, limit: int = 500) -> Sw
             outbox.extend(_auto_close(conn, row, agency, rules, now, result))
         else:
             outbox.extend(_escalate(conn, row, agency, rules, now, result))
-    result.pending = add_outbox(conn, outbox)
+    result.pending = add_outbox(conn, outbox, rules.sealer)
     return result
 
 
