@@ -116,6 +116,13 @@ async def reach_dependencies(hub: Hub, settings: Settings) -> None:
     """
     options = client_options(settings)  # a TLS file or credential missing: before anything
     await asyncio.to_thread(migrate.upgrade_engine, hub.engine)
+    if not await asyncio.to_thread(_opens_newest_reporter, hub):
+        # Else it would serve, and every follow-up on a named complaint would fail, be
+        # retried for minutes and end a dead letter.
+        raise CannotServe(
+            "HUB_SECRET_KEY: the reporters stored were sealed under another key; set the key "
+            "they were sealed with, or keep it in HUB_PREVIOUS_SECRET_KEYS beside the new one"
+        )
     admin = AIOKafkaAdminClient(**options)
     try:
         await admin.start()
@@ -132,6 +139,11 @@ async def reach_dependencies(hub: Hub, settings: Settings) -> None:
             ) from exc
         finally:
             await producer.stop()
+
+
+def _opens_newest_reporter(hub: Hub) -> bool:
+    with hub.engine.connect() as conn:
+        return store.newest_reporter_opens(conn, hub.rules.sealer)
 
 
 def build(settings: Settings) -> tuple[AsgiFastStream, Hub]:

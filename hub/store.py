@@ -425,6 +425,21 @@ def prune_outbox(conn: Connection, sent_before: datetime) -> int:
     return int(result.rowcount or 0)
 
 
+def newest_reporter_opens(conn: Connection, sealer: Sealer) -> bool:
+    """Whether the keys configured open the newest reporter stored (or none is stored)."""
+    tbl: sa.Table = table_of(ComplaintRow)
+    sealed = conn.execute(
+        sa.select(tbl.c.reporter_sealed).where(tbl.c.reporter_sealed.is_not(None))
+        .order_by(tbl.c.received_at.desc()).limit(1)
+    ).scalar()
+    try:
+        if sealed is not None:
+            sealer.open(sealed)
+    except SealError:
+        return False
+    return True
+
+
 def unsent_count(conn: Connection) -> int:
     tbl: sa.Table = table_of(OutboxRow)
     return int(conn.execute(sa.select(sa.func.count()).where(tbl.c.sent_at.is_(None))).scalar_one())

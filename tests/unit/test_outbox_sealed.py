@@ -5,14 +5,20 @@ from __future__ import annotations
 
 import base64
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import pytest
 import sqlalchemy as sa
+from pydantic import SecretStr
 
-from hub import topics
+from hub import store, topics
+from hub.app import reach_dependencies
 from hub.intake import Record
 from hub.model import FollowUpEvent, Status
+from hub.sealing import Sealer
 from hub.service import Hub
+from hub.settings import CannotServe, Settings
 from hub.store import OutboxRow, table_of
 from tests.support import FakePublisher, web_record
 
@@ -61,3 +67,26 @@ async def test_identity_in_outbox_events_is_sealed_at_rest_and_sent_plain(
     await service.relay_outbox()
     relayed = [json.loads(p.value) for p in publisher.sent if p.topic == topics.NOTIFICATION]
     assert relayed and relayed[0]["address"]["email"] == PERSON["email"]
+
+
+async def test_a_hub_whose_keys_cannot_open_the_stored_reporters_does_not_start(
+    driven: tuple[Hub, FakePublisher], database_url: str,
+) -> None:
+    # The old key dropped rather than moved to HUB_PREVIOUS_SECRET_KEYS: the hub said ready,
+    # and every follow-up on a named complaint failed, went round the retry topic for
+    # minutes and ended a dead letter.
+    service, _ = driven
+    await service.intake([web_record("keyed-1", TEXT, pelapor=PERSON)])
+    old = Settings(database_url=database_url, secret_key=SecretStr("the-old-key-0123456789"))
+    service.rules = replace(service.rules, sealer=Sealer.from_settings(old))
+    await service.intake([web_record("keyed-2", TEXT + " lagi", pelapor=PERSON)])
+
+    new = Settings(database_url=database_url, secret_key=SecretStr("the-new-key-0123456789"),
+                   kafka_bootstrap="127.0.0.1:1")
+    with pytest.raises(CannotServe, match="HUB_SECRET_KEY"):
+        await reach_dependencies(Hub(service.engine, FakePublisher(), replace(  # type: ignore[arg-type]
+            service.rules, sealer=Sealer.from_settings(new))), new)
+    rotated = new.model_copy(update={"previous_secret_keys": [old.secret_key]})
+    with service.engine.connect() as conn:
+        assert store.newest_reporter_opens(conn, Sealer.from_settings(rotated))
+        assert not store.newest_reporter_opens(conn, Sealer.from_settings(new))
