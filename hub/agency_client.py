@@ -35,6 +35,7 @@ from hub.model import (
 )
 from hub.routing import Agency
 from hub.settings import Settings
+from hub.terminal import shown
 
 console = terminal.console()
 FOLLOW_UP_STATUSES = tuple(s.value for s in Status)
@@ -128,13 +129,6 @@ def show(raw: bytes) -> None:
         f"from {shown(who)}"
         f" · due: {due}"
     )
-
-
-def shown(text: str) -> str:
-    """What a citizen wrote, for the officer's terminal: rich's markup escaped, and the
-    terminal's controls written out (an escape sequence would clear the screen, hide a link
-    or set the clipboard; a bidi override reverse what is read)."""
-    return escape(terminal.printable(text))
 
 
 def greet(code: str, topic: str) -> None:

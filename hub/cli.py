@@ -334,7 +334,7 @@ def dlq_list(
     from rich.table import Table
 
     from hub.dlq import list_letters
-    from hub.terminal import print_whole, shortened
+    from hub.terminal import print_whole, shortened, shown
 
     engine = _existing_database()
     letters = list_letters(engine, reason=reason, include_replayed=replayed, limit=limit)
@@ -345,9 +345,12 @@ def dlq_list(
             typer.echo(json.dumps(dataclasses.asdict(dl), default=str, ensure_ascii=False))
         return
     table = Table("id", "at", "stage", "reason", "topic", "detail", "replayed")
-    for dl in letters:  # a detail may quote a payload: "[...]" must not be read as markup
+    # A detail may quote a payload: "[...]" must not be read as markup, nor a terminal's
+    # controls obeyed.
+    for dl in letters:
         table.add_row(str(dl.id), f"{dl.at:%Y-%m-%d %H:%M:%S}", dl.stage, escape(dl.reason),
-                      escape(dl.topic), escape(shortened(dl.detail, SHOWN_DETAIL)),
+                      escape(dl.topic),
+                      shown(shortened(dl.detail, SHOWN_DETAIL)),
                       f"{dl.replayed_at:%Y-%m-%d %H:%M}" if dl.replayed_at else "")
     print_whole(table)
 

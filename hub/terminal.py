@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from rich.console import Console
+from rich.markup import escape
 from rich.measure import Measurement
 from rich.table import Table
 
@@ -34,6 +35,14 @@ def printable(text: str) -> str:
     """`text` with each terminal control written as its escape (`\\x1b`, `\\u202e`):
     what citizens write is shown to people, never obeyed by their terminal."""
     return _CONTROLS.sub(lambda m: ascii(m[0])[1:-1], text)
+
+
+def shown(text: str) -> str:
+    """What a citizen or sender wrote, for a terminal: rich's markup escaped ("[rusak]"
+    would be read as a style, "[/]" stop the output) and the terminal's controls written
+    out (an escape sequence would clear the screen, hide a link or set the clipboard; a
+    bidi override reverse what is read)."""
+    return escape(printable(text))
 
 
 WIDE = 240

@@ -45,6 +45,16 @@ def test_a_detail_with_brackets_is_listed_as_stored(tmp_path: Path) -> None:
     assert detail in out.stdout, out.stdout
 
 
+def test_terminal_controls_a_sender_wrote_are_shown_not_obeyed(tmp_path: Path) -> None:
+    # A field name quoted in a detail ("... is given more than once") reached the operator's
+    # terminal as written: an escape sequence clears the screen or sets the clipboard.
+    detail = "\x1b[2J\x1b]52;c;cm0gLXJmIH4=\x07nama is given more than once"
+    out = dlq(database_with_letter(tmp_path, "invalid_field", detail, "intake"), "list")
+    assert out.returncode == 0, out.stderr
+    assert "\x1b" not in out.stdout and "\x07" not in out.stdout
+    assert "\\x1b[2J" in out.stdout, out.stdout
+
+
 def test_a_missing_database_is_named_not_made(tmp_path: Path) -> None:
     """On a mistyped path `dlq` made an empty SQLite file and said "no such table"."""
     missing = tmp_path / "hub.db"
