@@ -135,19 +135,21 @@ class WorkingCalendar:
             if span_end - span_start > budget:
                 return (span_start + budget).astimezone(zone.tzinfo)
             budget -= span_end - span_start
-        raise AssertionError("unreachable: the clock never ends")
+        raise OverflowError("no working time left before the last day a date holds")
 
     def _clock(self, start: datetime, zone: Zone, paused: Sequence[Interval]) -> Iterator[Interval]:
-        """The running intervals of the clock, in order and in UTC, without end."""
+        """The running intervals of the clock, in order and in UTC, up to the last day a date
+        holds (a complaint stamped then, received in 9999 by its producer's clock, failed
+        every measure of it with OverflowError: the deadline watch at each pass)."""
         _require_aware(*(t for interval in paused for t in interval))
         pauses = _merged(paused)
-        day = start.astimezone(zone.tzinfo).date() + _ONE_DAY
-        while True:
+        day = start.astimezone(zone.tzinfo).date()
+        while day < date.max - _ONE_DAY:
+            day += _ONE_DAY
             if self.is_working_day(day):
                 yield from _minus(
                     _local_midnight(day, zone), _local_midnight(day + _ONE_DAY, zone), pauses
                 )
-            day += _ONE_DAY
 
 
 def _require_aware(*moments: datetime) -> None:

@@ -86,7 +86,7 @@ RECEIVED_AT = "hub-received-at"
 """The header with the time the hub took a record in (the ingress sets it; a replay too)."""
 
 
-def to_raw(record: Record) -> RawMessage | Rejection:
+def to_raw(record: Record, now: datetime | None = None) -> RawMessage | Rejection:
     source = record.topic.removeprefix(RAW_PREFIX) if record.topic.startswith(RAW_PREFIX) else ""
     if source not in SOURCES:
         return Rejection("unknown_source", f"no adapter for topic {record.topic!r}")
@@ -99,6 +99,11 @@ def to_raw(record: Record) -> RawMessage | Rejection:
         received_at.astimezone(UTC)
     except (ValueError, OverflowError):
         received_at = record.timestamp
+    now = now or datetime.now(UTC)
+    if received_at > now:
+        # Nothing is received after the hub reads it: a time ahead is a producer's clock or
+        # a header set by hand (one in 9999 made the complaint's every measure fail).
+        received_at = min(record.timestamp, now)
     content_type = record.headers.get("content-type", SOURCES[source].content_types[0])
     message_id = record.headers.get("hub-message-id")
     # Kept with a waiting SMS part in columns of these widths: past them, PostgreSQL refused
@@ -118,9 +123,9 @@ def to_raw(record: Record) -> RawMessage | Rejection:
     )
 
 
-def normalize_record(record: Record) -> list[Outcome]:
+def normalize_record(record: Record, now: datetime | None = None) -> list[Outcome]:
     """Never raises: an adapter bug becomes a dead letter, not a stuck partition."""
-    raw = to_raw(record)
+    raw = to_raw(record, now)
     if isinstance(raw, Rejection):
         return [raw]
     try:
@@ -197,7 +202,7 @@ def plan_parts(records: Sequence[Record], rules: Rules, now: datetime) -> Iterat
 
 def _plan_record(plan: IntakePlan, record: Record, rules: Rules, now: datetime) -> None:
     refused: list[tuple[int, Rejection]] = []
-    for i, outcome in enumerate(normalize_record(record)):
+    for i, outcome in enumerate(normalize_record(record, now)):
         if isinstance(outcome, Complaint):
             plan.complaints.append((outcome, rules.directory.route(outcome)))
         elif isinstance(outcome, Rejection):
