@@ -78,8 +78,11 @@ class Settings(BaseSettings):
     previous_secret_keys: list[SecretStr] = Field(
         default_factory=list, description="Older secret keys, still accepted to open old rows."
     )
+    # Upper limits on the times below: past them a time the hub reckons with (now minus the
+    # window) is before year 1, and every complaint, or every watch, failed with OverflowError.
     duplicate_window_hours: float = Field(
-        default=72.0, gt=0, description="How far back a complaint may repeat another."
+        default=72.0, gt=0, le=10 * 365 * 24,
+        description="How far back a complaint may repeat another (at most ten years).",
     )
     batch_size: int = Field(default=1000, ge=1, description="Most records handled per batch.")
     batch_timeout_ms: int = Field(default=50, ge=1)
@@ -88,10 +91,11 @@ class Settings(BaseSettings):
         description="Longest the broker may hold an intake fetch while it has no new records "
         "(follow-ups wait at least 100 ms, retries 500 ms).",
     )
-    watcher_interval_s: float = Field(default=30.0, gt=0)
+    watcher_interval_s: float = Field(default=30.0, gt=0, le=24 * 3600)
     fragment_wait_minutes: float = Field(
-        default=60.0, gt=0,
-        description="How long the parts of a multi-part SMS may wait for a missing part.",
+        default=60.0, gt=0, le=365 * 24 * 60,
+        description="How long the parts of a multi-part SMS may wait for a missing part "
+        "(at most a year).",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
 

@@ -265,6 +265,13 @@ def test_normalize_command(tmp_path: Path) -> None:
      ["HUB_KAFKA_SSL_CAFILE", "missing.pem", "No such file"]),
     ({"HUB_KAFKA_SECURITY_PROTOCOL": "SSL", "HUB_KAFKA_SSL_CAFILE": "{tmp}/bad.yaml"},
      ["HUB_KAFKA_SSL_CAFILE", "bad.yaml"]),
+    # Times the hub cannot reckon with: a traceback at start (inf, 1e308), or taken and then
+    # every complaint failed (1e8 hours: the window began before year 1) or the watch never
+    # ran (inf).
+    ({"HUB_DUPLICATE_WINDOW_HOURS": "inf"}, ["bad setting HUB_DUPLICATE_WINDOW_HOURS"]),
+    ({"HUB_DUPLICATE_WINDOW_HOURS": "1e8"}, ["bad setting HUB_DUPLICATE_WINDOW_HOURS"]),
+    ({"HUB_FRAGMENT_WAIT_MINUTES": "1e308"}, ["bad setting HUB_FRAGMENT_WAIT_MINUTES"]),
+    ({"HUB_WATCHER_INTERVAL_S": "inf"}, ["bad setting HUB_WATCHER_INTERVAL_S"]),
 ])
 def test_what_the_operator_must_fix_stops_the_hub_with_one_line_saying_it(
     tmp_path: Path, env: dict[str, str], says: list[str],
