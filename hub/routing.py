@@ -52,6 +52,9 @@ def _zone_named(value: object) -> object:
     return Zone[value] if isinstance(value, str) and value in Zone.__members__ else value
 
 
+TOPIC_PATTERN = r"^[a-zA-Z0-9._-]{1,249}$"
+
+
 class Agency(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -62,12 +65,20 @@ class Agency(BaseModel):
     region: RegionCode | None = None
     zone: Zone = Zone.WIB
     """The agency's local time, whose days are its working days: its region's zone, else WIB."""
-    topic: str | None = None
+    topic: str | None = Field(default=None, pattern=TOPIC_PATTERN)
+    """Kafka's own rule for a topic name: Apache Kafka refuses any other, every send to it."""
 
     @field_validator("zone", mode="before")
     @classmethod
     def _zone_by_name(cls, value: object) -> object:
         return _zone_named(value)
+
+    @field_validator("topic")
+    @classmethod
+    def _not_dots(cls, value: str | None) -> str | None:
+        if value in (".", ".."):
+            raise ValueError("a topic cannot be named '.' or '..'")
+        return value
 
     @model_validator(mode="before")
     @classmethod
@@ -118,6 +129,11 @@ class _File(BaseModel):
         parents = {a.code: a.parent for a in self.agencies}
         coordinators: dict[str, str] = {}
         for a in self.agencies:
+            if topics.is_hubs_own(a.topic_name):
+                # Routed there, a complaint was read back as a raw record or a follow-up and
+                # dead-lettered: its agency never got it.
+                raise ValueError(f"agency {a.code}: topic {a.topic_name!r} is one the hub "
+                                 "itself reads or writes")
             if a.parent is not None and a.parent not in known:
                 raise ValueError(f"agency {a.code}: parent {a.parent!r} is unknown")
             line, up = [a.code], a.parent

@@ -28,6 +28,11 @@ def raw(source: str) -> str:
     return f"{PREFIX}.raw.{source}"
 
 
+def is_hubs_own(topic: str) -> bool:
+    """Whether the hub itself reads or writes `topic` (no agency's topic may be one)."""
+    return topic in (FOLLOW_UP, NOTIFICATION, DEAD_LETTER, RETRY) or topic.startswith(raw(""))
+
+
 def agency(code: str) -> str:
     return f"{PREFIX}.agency.{code}"
 

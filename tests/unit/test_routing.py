@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hub import topics
 from hub.calendar import Zone
 from hub.categories import ancestors, categories, category_code
 from hub.model import Channel, Complaint, Location, SourceRef, tracking_id_for
@@ -115,6 +116,25 @@ def test_reroute_walks_down_the_candidates() -> None:
             "national: a\nagencies:\n - {code: a, name: A, level: national}\n"
             " - {code: k, name: K, level: regency_city, region: '32.75.01', parent: a}\n",
             "agency k: region 32.75.01 is a district or village",
+        ),
+        # Agency topics: the hub's own follow-up topic took every complaint routed there back
+        # as a malformed follow-up, each a dead letter the agency never saw; a name Apache Kafka
+        # refuses would fail every send, which the hub takes for a broker outage and waits
+        # out, all intake standing still (the embedded broker takes any name).
+        (
+            "national: a\nagencies:\n - {code: a, name: A, level: national}\n"
+            f" - {{code: k, name: K, level: opd, parent: a, topic: {topics.FOLLOW_UP}}}\n",
+            f"agency k: topic {topics.FOLLOW_UP!r} is one the hub itself reads or writes",
+        ),
+        (
+            "national: a\nagencies:\n - {code: a, name: A, level: national}\n"
+            f" - {{code: k, name: K, level: opd, parent: a, topic: {topics.raw('web')}}}\n",
+            f"agency k: topic {topics.raw('web')!r} is one the hub itself reads or writes",
+        ),
+        (
+            "national: a\nagencies:\n - {code: a, name: A, level: national}\n"
+            " - {code: k, name: K, level: opd, parent: a, topic: 'dinas k/masuk'}\n",
+            "agencies.#2.topic",
         ),
     ],
 )
