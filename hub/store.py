@@ -268,9 +268,21 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
+    given = sa.engine.make_url(url).query
     return sa.create_engine(
-        url, pool_pre_ping=True, pool_size=5, max_overflow=5, hide_parameters=True
+        url, pool_pre_ping=True, pool_size=5, max_overflow=5, hide_parameters=True,
+        connect_args={k: v for k, v in POSTGRES_LINK.items() if k not in given},
     )
+
+
+POSTGRES_LINK = {
+    "connect_timeout": 10, "keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10,
+    "keepalives_count": 3, "tcp_user_timeout": 60_000,
+}
+"""libpq's settings for a link that goes silent (a server gone with its host, a firewall
+dropping the connection): without them a query waits on it for ever – the intake stalled,
+and /readyz, which opens a new connection, said ready. With them the query fails within
+about a minute and is retried as an outage. A URL's own values win (`?keepalives_idle=…`)."""
 
 
 WAL_AUTOCHECKPOINT_PAGES = 100_000

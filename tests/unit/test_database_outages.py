@@ -13,6 +13,7 @@ import psycopg.errors
 import pytest
 import sqlalchemy as sa
 
+from hub import store
 from hub.app import _watch_loop
 from hub.model import SourceRef, tracking_id_for
 from hub.outages import is_outage
@@ -93,3 +94,24 @@ async def test_a_deadlock_with_another_instance_is_gone_through_again_not_an_out
 
     assert await asyncio.wait_for(service.retrying("database", step), 10) == "done"
     assert ready_meanwhile == [True, True, True]
+
+
+@pytest.mark.parametrize("database_url", [pytest.param("postgresql", marks=pytest.mark.postgres)],
+                         indirect=True)
+def test_a_silent_link_to_postgresql_is_given_up_within_a_minute(database_url: str) -> None:
+    # Without libpq's keepalives a query on a connection whose server vanished (its host
+    # gone, a firewall dropping the link) waited for ever: the intake stalled for good while
+    # /readyz, opening a new connection, said ready.
+    def link(url: str) -> dict[str, str]:
+        engine = store.make_engine(url)
+        with engine.connect() as conn:
+            dbapi = conn.connection.dbapi_connection
+            assert dbapi is not None
+            found: dict[str, str] = dbapi.info.get_parameters()
+        engine.dispose()
+        return found
+
+    found = link(database_url)
+    assert {k: found.get(k) for k in ("keepalives", "keepalives_idle", "tcp_user_timeout")} == {
+        "keepalives": "1", "keepalives_idle": "30", "tcp_user_timeout": "60000"}
+    assert link(f"{database_url}?keepalives_idle=7")["keepalives_idle"] == "7"  # the URL's wins
