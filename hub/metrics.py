@@ -156,6 +156,11 @@ collective_leave_unlisted = Gauge(
     ["year"],
     registry=REGISTRY,
 )
+watch_failures = Counter(
+    "lapor_deadline_watch_failures_total",
+    "Complaints the deadline watch could not handle (named in the log; tried again each pass).",
+    registry=REGISTRY,
+)
 ready = Gauge(
     "lapor_ready",
     "1 when the broker and database are reachable, 0 otherwise.",

@@ -44,6 +44,11 @@ class Sweep:
     breaches: list[tuple[str, str]] = field(default_factory=list)
     closed: list[tuple[str, float]] = field(default_factory=list)
 
+    def add(self, other: Sweep) -> None:
+        self.pending += other.pending
+        self.breaches += other.breaches
+        self.closed += other.closed
+
     def count(self) -> None:
         for agency, kind in self.breaches:
             metrics.breaches.labels(agency, kind).inc()
@@ -61,17 +66,21 @@ def coordinator_for(agency: Agency, rules: Rules) -> Agency:
     )
 
 
-def sweep(conn: Connection, rules: Rules, now: datetime, limit: int = 500) -> Sweep:
-    """Handle up to `limit` complaints whose deadline passed and that were not handled yet."""
-    rows = conn.execute(
-        sa.select(TABLE)
-        .where(
-            TABLE.c.due_at <= now,
-            NOT_ESCALATED,
-        )
-        .order_by(TABLE.c.due_at)
-        .limit(limit)
-    ).all()
+def due(now: datetime) -> sa.Select[Any]:
+    """Complaints whose deadline passed and that were not handled yet, earliest first."""
+    return sa.select(TABLE).where(TABLE.c.due_at <= now, NOT_ESCALATED).order_by(TABLE.c.due_at)
+
+
+def due_ids(conn: Connection, now: datetime, limit: int = 500) -> list[str]:
+    return [str(r.tracking_id) for r in conn.execute(due(now).limit(limit))]
+
+
+def sweep(conn: Connection, rules: Rules, now: datetime, limit: int = 500,
+          only: str | None = None) -> Sweep:
+    """Handle up to `limit` complaints whose deadline passed and that were not handled yet
+    (`only`: that one complaint, if it is such)."""
+    chosen = due(now) if only is None else due(now).where(TABLE.c.tracking_id == only)
+    rows = conn.execute(chosen.limit(limit)).all()
     result = Sweep()
     outbox: list[dict[str, Any]] = []
     # Claimed in key order, the order the follow-up batches lock rows in (by due date they
