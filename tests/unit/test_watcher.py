@@ -17,7 +17,7 @@ from sqlmodel import SQLModel
 from hub import metrics, migrate, store, topics, watcher
 from hub.calendar import load_calendar_config
 from hub.deadlines import Rules
-from hub.followup import store_follow_ups
+from hub.followup import Applied, store_follow_ups
 from hub.intake import Record, plan_intake, store_intake
 from hub.model import FollowUpEvent, Status
 from hub.routing import Directory
@@ -397,6 +397,18 @@ def test_an_agency_taken_out_of_the_registry_leaves_its_open_complaints_to_natio
     assert assigned == {"not_followed_up": 1, "followed_up": 1, "resolved": 0}
 
 
+
+def answered(engine: sa.Engine, tid: str, n: int, agency: str, status: Status,
+             at: datetime) -> Applied:
+    """Apply the agency's event number `n` on `tid`, stamped and handled at `at`."""
+    event = FollowUpEvent(event_id=f"{tid}-{n}", tracking_id=tid, agency_code=agency,
+                          status=status, at=at)
+    with store.transaction(engine) as conn:
+        applied = store_follow_ups(conn, [Record(
+            topics.FOLLOW_UP, 0, n, None, event.model_dump_json().encode(), {}, at)], RULES, at)
+    assert not applied.dead_letters, applied.dead_letters
+    return applied
+
 def test_the_first_answer_is_timed_as_settle_from_the_routing(engine: sa.Engine) -> None:
     # Nothing measured routing -> answer, though the settle deadline (5, 14 or 60 working
     # days) is the one a citizen waits on; a second answer after a reply is not a new one.
@@ -406,13 +418,7 @@ def test_the_first_answer_is_timed_as_settle_from_the_routing(engine: sa.Engine)
              Status.IN_PROGRESS, Status.RESPONDED]
     for n, status in enumerate(steps, 1):
         at = MONDAY + timedelta(days=n)  # Tue .. Sat 09:00 WIB: the answer on Wednesday
-        event = FollowUpEvent(event_id=f"{tid}-{n}", tracking_id=tid,
-                              agency_code="kota-bekasi-dinkes", status=status, at=at)
-        with store.transaction(engine) as conn:
-            applied = store_follow_ups(conn, [Record(
-                topics.FOLLOW_UP, 0, n, None, event.model_dump_json().encode(), {}, at)],
-                RULES, at)
-        assert not applied.dead_letters, applied.dead_letters
+        applied = answered(engine, tid, n, "kota-bekasi-dinkes", status, at)
         timed += [(stage, s) for _, e in applied.effects for _, stage, s in e.latencies
                   if stage == "settle"]
     # The routing day does not count (hub.calendar): Tuesday, and Wednesday to 09:00.
@@ -431,13 +437,7 @@ def test_an_answered_complaint_handed_on_times_the_new_holders_first_answer(
     timed: list[tuple[str, str]] = []
     for n, (agency, status) in enumerate(steps, 1):
         at = MONDAY + timedelta(days=n)
-        event = FollowUpEvent(event_id=f"{tid}-{n}", tracking_id=tid, agency_code=agency,
-                              status=status, at=at)
-        with store.transaction(engine) as conn:
-            applied = store_follow_ups(conn, [Record(
-                topics.FOLLOW_UP, 0, n, None, event.model_dump_json().encode(), {}, at)],
-                RULES, at)
-        assert not applied.dead_letters, applied.dead_letters
+        applied = answered(engine, tid, n, agency, status, at)
         timed += [(holder, stage) for _, e in applied.effects for holder, stage, _ in e.latencies
                   if stage == "settle"]
     assert timed == [("kota-bekasi-dinkes", "settle"), ("kota-bekasi", "settle")]
