@@ -306,23 +306,31 @@ class Hub:
     async def _sweep_alone(self) -> watcher.Sweep:
         """The watch's pass one complaint a transaction; those that fail are named in the
         log and left for the next pass."""
-        def ids() -> list[str]:
+        def ids(after: tuple[datetime, str] | None) -> list[tuple[datetime, str]]:
             with self.engine.connect() as conn:
-                return watcher.due_ids(conn, utcnow())
+                return watcher.due_ids(conn, utcnow(), after=after)
 
         def one(tracking_id: str) -> watcher.Sweep:
             with store.transaction(self.engine) as conn:
                 return watcher.sweep(conn, self.rules, utcnow(), only=tracking_id)
 
         swept = watcher.Sweep()
-        for tracking_id in await self.retrying("database", lambda: asyncio.to_thread(ids)):
-            try:
-                swept.add(await self.retrying(
-                    "database", partial(asyncio.to_thread, one, tracking_id)))
-            except Exception as exc:
-                metrics.watch_failures.inc()
-                log.error("deadline watch: complaint %s failed (%s)",  # noqa: TRY400
-                          tracking_id, type(exc).__name__)
+        after: tuple[datetime, str] | None = None
+        # Up to a pass's worth handled, paging on past the failing ones: still due, they
+        # came first again in every page and every pass, and held up all the others.
+        while len(swept.breaches) + len(swept.closed) < 500:
+            page = await self.retrying("database", partial(asyncio.to_thread, ids, after))
+            if not page:
+                break
+            for _, tracking_id in page:
+                try:
+                    swept.add(await self.retrying(
+                        "database", partial(asyncio.to_thread, one, tracking_id)))
+                except Exception as exc:
+                    metrics.watch_failures.inc()
+                    log.error("deadline watch: complaint %s failed (%s)",  # noqa: TRY400
+                              tracking_id, type(exc).__name__)
+            after = page[-1]
         return swept
 
     async def _in_isolation(

@@ -71,8 +71,17 @@ def due(now: datetime) -> sa.Select[Any]:
     return sa.select(TABLE).where(TABLE.c.due_at <= now, NOT_ESCALATED).order_by(TABLE.c.due_at)
 
 
-def due_ids(conn: Connection, now: datetime, limit: int = 500) -> list[str]:
-    return [str(r.tracking_id) for r in conn.execute(due(now).limit(limit))]
+def due_ids(conn: Connection, now: datetime, limit: int = 500,
+            after: tuple[datetime, str] | None = None) -> list[tuple[datetime, str]]:
+    """The due time and tracking id of up to `limit` complaints `due`, in that order, past
+    `after`: the fallback pages on past the complaints it could not handle (left due, they
+    filled every page the same, and the watch never reached one it could)."""
+    query = due(now).order_by(TABLE.c.tracking_id)
+    if after is not None:
+        at, tracking_id = after
+        query = query.where(sa.or_(TABLE.c.due_at > at, sa.and_(
+            TABLE.c.due_at == at, TABLE.c.tracking_id > tracking_id)))
+    return [(r.due_at, str(r.tracking_id)) for r in conn.execute(query.limit(limit))]
 
 
 def sweep(conn: Connection, rules: Rules, now: datetime, limit: int = 500,
