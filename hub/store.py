@@ -400,24 +400,37 @@ def add_outbox(conn: Connection, rows: Sequence[dict[str, Any]], sealer: Sealer)
 
 
 def unsent(conn: Connection, older_than: datetime, limit: int, sealer: Sealer) -> list[Pending]:
-    """Rows not yet acknowledged, their values opened."""
+    """Up to `limit` rows not yet acknowledged, their values opened; rows sealed under a key
+    no longer configured are passed over (read on past them: taken into the `limit`, such
+    rows first by id filled every pass, and no row after them was sent again)."""
     tbl: sa.Table = table_of(OutboxRow)
-    result = conn.execute(
-        sa.select(tbl.c.id, tbl.c.topic, tbl.c.key, tbl.c.value, tbl.c.sealed, tbl.c.headers)
-        .where(tbl.c.sent_at.is_(None), tbl.c.created_at < older_than)
-        .order_by(tbl.c.id)
-        .limit(limit)
-    )
     found: list[Pending] = []
-    for id_, topic, key, value, sealed, headers in result:
-        try:
-            opened = sealer.open(value) if sealed else value
-        except SealError:
-            # Sealed under a key no longer configured: the rows after it still go.
-            log.warning("outbox row %d sealed under a secret key not configured "
-                        "(HUB_SECRET_KEY, HUB_PREVIOUS_SECRET_KEYS): not sent", id_)
-            continue
-        found.append(Pending(id_, topic, key, opened, json.loads(headers)))
+    unopened: list[int] = []
+    after = 0
+    while len(found) < limit:
+        page = conn.execute(
+            sa.select(tbl.c.id, tbl.c.topic, tbl.c.key, tbl.c.value, tbl.c.sealed, tbl.c.headers)
+            .where(tbl.c.sent_at.is_(None), tbl.c.created_at < older_than, tbl.c.id > after)
+            .order_by(tbl.c.id)
+            .limit(limit)
+        ).all()
+        if not page:
+            break
+        for id_, topic, key, value, sealed, headers in page:
+            if len(found) == limit:
+                break
+            try:
+                opened = sealer.open(value) if sealed else value
+            except SealError:
+                unopened.append(id_)
+                continue
+            found.append(Pending(id_, topic, key, opened, json.loads(headers)))
+        after = page[-1][0]
+    if unopened:
+        # Once a pass, not once a row: thousands of them logged thousands of lines a pass.
+        log.warning("%d outbox rows (from id %d) sealed under a secret key not configured "
+                    "(HUB_SECRET_KEY, HUB_PREVIOUS_SECRET_KEYS): not sent",
+                    len(unopened), unopened[0])
     return found
 
 
