@@ -246,7 +246,9 @@ def apply_follow_up(
         row.declined = json.dumps(declined)
         _hand_on(row, Decision(rules.directory.route(
             complaint_of(row, rules), exclude=declined).agency, "reroute"), rules, now, effects)
-    elif target is not None and target.code != holder.code:
+    elif target is not None and target.code != row.agency_code:
+        # By the code stored: the national admin taking to itself a complaint of an agency
+        # that left the registry (its `holder` here) hands it on, or it stayed with that code.
         _hand_on(row, Decision(target, "disposition"), rules, now, effects)
     set_deadline(row, rules, rules.directory.get(row.agency_code) or holder)
     if event.status in NOTIFY:
