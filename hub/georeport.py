@@ -157,32 +157,40 @@ def service_requests(
     rows = conn.execute(sa.select(table).where(
         table.c.tracking_id.in_(set(ids)), table.c.source_system == "open311",
     )).all()
+    # A request linked to an earlier complaint as its duplicate is answered with that one:
+    # its citizen hears the original's agency and answers (its own row keeps neither).
+    linked = {r.duplicate_of for r in rows if r.duplicate_of}
+    originals = {r.tracking_id: r for r in conn.execute(
+        sa.select(table).where(table.c.tracking_id.in_(linked))
+    ).all()} if linked else {}
     history: sa.Table = table_of(HistoryRow)
     notes = dict(conn.execute(
         sa.select(history.c.tracking_id, history.c.message)
-        .where(history.c.tracking_id.in_({r.tracking_id for r in rows}),
+        .where(history.c.tracking_id.in_({r.tracking_id for r in rows} | linked),
                history.c.message.is_not(None))
         .order_by(history.c.at, history.c.id)
     ).all()) if rows else {}  # the last message of each, as the dict keeps the last
     shown = []
     for row in sorted(rows, key=lambda r: ids.index(r.tracking_id)):
         complaint = Complaint.model_validate_json(row.document)
-        agency = directory.get(row.agency_code)
-        status = Status(row.status)
+        held = originals.get(row.duplicate_of or "", row)
+        agency = directory.get(held.agency_code)
+        status = Status(held.status)
         where = complaint.location
+        confidential = row.confidential or held.confidential
         shown.append({
             "service_request_id": row.tracking_id,
             "status": "open" if is_open(status) else "closed",
-            "status_notes": status.value if row.confidential
-            else " – ".join(n for n in (status.value, notes.get(row.tracking_id)) if n),
+            "status_notes": status.value if confidential
+            else " – ".join(n for n in (status.value, notes.get(held.tracking_id)) if n),
             "service_name": complaint.title,
             "service_code": service_code(complaint.title),
             "description": None if row.confidential else complaint.description,
-            "agency_responsible": agency.name if agency else row.agency_code,
+            "agency_responsible": agency.name if agency else held.agency_code,
             "service_notice": NOTICE,
             "requested_datetime": row.received_at.isoformat(),
             "updated_datetime": row.updated_at.isoformat(),
-            "expected_datetime": row.due_at.isoformat() if row.due_at else None,
+            "expected_datetime": held.due_at.isoformat() if held.due_at else None,
             "address": where.address,
             "address_id": None,
             "zipcode": None,
