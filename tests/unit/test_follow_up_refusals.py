@@ -129,6 +129,13 @@ async def clinic_complaint(service: Hub, publisher: FakePublisher, ref: str) -> 
     return str(routed["tracking_id"]), str(routed["agency_code"])
 
 
+def without(directory: Directory, code: str) -> Directory:
+    """The registry with agency `code` and its rules taken out."""
+    return Directory(directory.national.code,
+                     [a for a in directory.agencies.values() if a.code != code],
+                     [r for r in directory.rules if r.agency != code])
+
+
 def handed_on(publisher: FakePublisher) -> list[dict[str, str]]:
     return [json.loads(p.value) for p in publisher.sent if p.topic.startswith("lapor.agency.")]
 
@@ -199,16 +206,13 @@ async def test_the_national_admin_takes_a_complaint_whose_agency_left_the_regist
     # escalated them to the national admin: nobody could act on them.
     service, publisher = driven
     tracking_id, holder = await clinic_complaint(service, publisher, "left-1")
-    old = service.rules.directory
-    service.rules = replace(service.rules, directory=Directory(
-        old.national.code, [a for a in old.agencies.values() if a.code != holder],
-        [r for r in old.rules if r.agency != holder]))
+    service.rules = replace(service.rules, directory=without(service.rules.directory, holder))
     (own,) = await send(service, publisher, tracking_id, holder, Status.IN_PROGRESS)
     assert own["reason"] == "unknown_agency"
     (parent,) = await send(service, publisher, tracking_id, "kota-bekasi", Status.DISPOSITIONED,
                            target_agency="kota-bekasi-rsud")
     assert parent["reason"] == "not_holder"
-    national = old.national.code
+    national = service.rules.directory.national.code
     assert not await send(service, publisher, tracking_id, national, Status.DISPOSITIONED,
                           target_agency="kota-bekasi-rsud")
     assert handed_on(publisher)[-1]["agency_code"] == "kota-bekasi-rsud"

@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 from pydantic import SecretStr
 
-from hub import metrics, store, topics
+from hub import store, topics
 from hub.app import reach_dependencies
 from hub.intake import Record
 from hub.model import FollowUpEvent, Status
@@ -20,7 +20,7 @@ from hub.sealing import Sealer
 from hub.service import Hub
 from hub.settings import CannotServe, Settings
 from hub.store import OutboxRow, table_of
-from tests.support import FakePublisher, overdue, web_record
+from tests.support import FakePublisher, web_record
 
 TEXT = "Lampu penerangan jalan mati sepanjang Jl. Ahmad Yani depan Stasiun Bekasi sejak seminggu"
 PERSON = {"nama": "Zubaidah Kartikasari", "nik": "3275014509870003",
@@ -91,32 +91,3 @@ async def test_a_hub_whose_keys_cannot_open_the_stored_reporters_does_not_start(
         assert store.newest_reporter_opens(conn, Sealer.from_settings(rotated))
         assert not store.newest_reporter_opens(conn, Sealer.from_settings(new))
 
-
-async def test_one_complaint_the_watch_cannot_handle_holds_up_none_of_the_others(
-    driven: tuple[Hub, FakePublisher], database_url: str,
-) -> None:
-    # One reporter sealed under a key since dropped failed the watch's whole pass, every
-    # pass: no complaint of any agency was auto-closed or escalated any more.
-    service, publisher = driven
-    now_rules = service.rules
-    lost = Settings(database_url=database_url, secret_key=SecretStr("a-key-since-dropped-0123"))
-    ids = []
-    for n, rules in enumerate((replace(now_rules, sealer=Sealer.from_settings(lost)), now_rules)):
-        service.rules = rules
-        publisher.sent.clear()
-        await service.intake([web_record(f"watch-{n}", f"{TEXT} nomor {n}", pelapor=PERSON)])
-        (routed,) = [json.loads(p.value) for p in publisher.sent]
-        ids.append(str(routed["tracking_id"]))
-        answer = FollowUpEvent(event_id=f"answer-{n}", tracking_id=ids[-1],
-                               agency_code=routed["agency_code"], status=Status.RESPONDED,
-                               at=datetime.now(UTC), message="Sudah diperbaiki.")
-        await service.follow_up([Record(topics.FOLLOW_UP, 0, n, None,
-                                        answer.model_dump_json().encode(), {}, datetime.now(UTC))])
-    with service.engine.begin() as conn:
-        assert overdue(conn, ids) == 2
-    before = metrics.watch_failures._value.get()
-    publisher.sent.clear()
-    assert await service.watch_deadlines() == 1
-    assert metrics.watch_failures._value.get() == before + 1
-    closed = [json.loads(p.value) for p in publisher.sent if p.topic == topics.NOTIFICATION]
-    assert [(c["tracking_id"], c["status"]) for c in closed] == [(ids[1], "closed")]

@@ -61,3 +61,4 @@ async def test_a_pass_full_of_complaints_it_cannot_handle_still_reaches_the_othe
     assert metrics.watch_failures._value.get() == before + 501
     closed = [json.loads(p.value) for p in publisher.sent if p.topic == topics.NOTIFICATION]
     assert [(c["tracking_id"], c["status"]) for c in closed] == [(kept, "closed")]
+
