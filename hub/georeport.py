@@ -20,7 +20,18 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from hub.adapters.open311 import SERVICE_CATEGORIES, service_code, service_name
-from hub.asgi import ASGIApp, Message, Receive, Scope, Send, TooLargeError, read_body, respond
+from hub.asgi import (
+    BODY_WITHIN_S,
+    ASGIApp,
+    Message,
+    Receive,
+    Scope,
+    Send,
+    TooLargeError,
+    TooSlowError,
+    read_body,
+    respond,
+)
 from hub.lifecycle import is_open
 from hub.model import Complaint, Status
 from hub.routing import Directory
@@ -83,6 +94,9 @@ def requests_app(ingress: ASGIApp, max_body: int, lookup: Lookup) -> ASGIApp:
             body = await read_body(receive, max_body)
         except TooLargeError:
             await respond(send, 413, errors(413, f"body larger than {max_body} bytes"))
+            return
+        except TooSlowError:
+            await respond(send, 408, errors(408, f"body not received within {BODY_WITHIN_S:.0f} s"))
             return
         except ConnectionAbortedError:
             return

@@ -22,11 +22,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from hub import georeport, metrics, topics
 from hub.adapters import SOURCES, RawMessage, Rejection, Source
 from hub.asgi import (
+    BODY_WITHIN_S,
     ASGIApp,
     Receive,
     Scope,
     Send,
     TooLargeError,
+    TooSlowError,
     header,
     read_body,
     respond,
@@ -101,6 +103,9 @@ def ingress(source: Source, hub: Hub, settings: Settings) -> ASGIApp:
             body = await read_body(receive, max_body)
         except TooLargeError:
             await respond(send, 413, {"error": f"body larger than {max_body} bytes"})
+            return
+        except TooSlowError:
+            await respond(send, 408, {"error": f"body not received within {BODY_WITHIN_S:.0f} s"})
             return
         except ConnectionAbortedError:
             return
