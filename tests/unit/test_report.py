@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+import yaml
 from alembic import command
 
+import hub
 from hub import metrics, migrate, store, topics, watcher
 from hub.calendar import Zone, load_calendar_config
 from hub.deadlines import Rules
@@ -188,6 +190,7 @@ def test_bad_input_is_one_line(
     tmp_path: Path, date_from: str, date_to: str, agency: str | None, reason: str
 ) -> None:
     settings = Settings(database_url=f"sqlite:///{tmp_path}/hub.db")
+    migrate.upgrade(settings.database_url)
     with pytest.raises(ReportError, match="^" + reason.replace("(", r"\(").replace(")", r"\)")):
         run_report(settings, date_from, date_to, agency=agency, csv_path=None, png_path=None)
 
@@ -304,3 +307,21 @@ def test_a_complaint_archived_after_the_limit_is_still_a_breach(
     hub.engine.dispose()
     row = report(database_url, tmp_path)["kota-bekasi-dbmsda"]
     assert (row["complaints"], row["breaches"]) == ("0", "1")
+
+
+def test_an_agency_taken_out_of_the_registry_is_reported_alone_as_in_the_table(
+    filled: str, tmp_path: Path,
+) -> None:
+    # The whole table showed its row by its code, and `--agency <code>` said "unknown agency".
+    packaged = yaml.safe_load((Path(hub.__file__).parent / "data" / "agencies.yaml").read_text())
+    gone = "kota-bekasi-dbmsda"
+    packaged["agencies"] = [a for a in packaged["agencies"] if a["code"] != gone]
+    packaged["rules"] = [r for r in packaged["rules"] if r["agency"] != gone]
+    registry = tmp_path / "agencies.yaml"
+    registry.write_text(yaml.safe_dump(packaged))
+    out = tmp_path / "one.csv"
+    settings = Settings(database_url=filled, agencies_file=registry)
+    run_report(settings, MONDAY, "2025-02-07", agency=gone, csv_path=out, png_path=None)
+    with out.open(encoding="utf-8") as rows:
+        (row,) = csv.DictReader(rows)
+    assert (row["agency"], row["complaints"]) == (gone, "2")
