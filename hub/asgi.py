@@ -25,22 +25,21 @@ class TooSlowError(Exception):
 BODY_WITHIN_S = 60.0
 """Longest a request's body may take to arrive: 256 KB at 2G's 20 KB/s takes 13 s. A
 sender that declares a body and sends it slowly or never (slowloris) held a connection, and
-its memory, for as long as it liked."""
+its memory, for as long as it liked. Its 408 closes the connection: kept alive, the sender
+trickling on held it still, each byte putting the keep-alive's timeout off again."""
 
 
 async def respond(
     send: Send, status: int, body: bytes | dict[str, Any] | list[Any],
-    content_type: str = "application/json",
+    content_type: str = "application/json", *, close: bool = False,
 ) -> None:
+    """`close`: the connection ends after the answer (`Connection: close`), as for an answer
+    given before the request's body was whole."""
     data = json.dumps(body, ensure_ascii=False).encode() if isinstance(body, dict | list) else body
-    await send({
-        "type": "http.response.start",
-        "status": status,
-        "headers": [
-            (b"content-type", content_type.encode()),
-            (b"content-length", b"%d" % len(data)),
-        ],
-    })
+    headers = [(b"content-type", content_type.encode()), (b"content-length", b"%d" % len(data))]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": data})
 
 

@@ -96,7 +96,8 @@ def requests_app(ingress: ASGIApp, max_body: int, lookup: Lookup) -> ASGIApp:
             await respond(send, 413, errors(413, f"body larger than {max_body} bytes"))
             return
         except TooSlowError:
-            await respond(send, 408, errors(408, f"body not received within {BODY_WITHIN_S:.0f} s"))
+            await respond(send, 408, errors(408, f"body not received within {BODY_WITHIN_S:.0f} s"),
+                          close=True)
             return
         except ConnectionAbortedError:
             return

@@ -105,7 +105,8 @@ def ingress(source: Source, hub: Hub, settings: Settings) -> ASGIApp:
             await respond(send, 413, {"error": f"body larger than {max_body} bytes"})
             return
         except TooSlowError:
-            await respond(send, 408, {"error": f"body not received within {BODY_WITHIN_S:.0f} s"})
+            await respond(send, 408, {"error": f"body not received within {BODY_WITHIN_S:.0f} s"},
+                          close=True)
             return
         except ConnectionAbortedError:
             return
