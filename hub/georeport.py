@@ -93,7 +93,7 @@ def requests_app(ingress: ASGIApp, max_body: int, lookup: Lookup) -> ASGIApp:
         try:
             body = await read_body(receive, max_body)
         except TooLargeError:
-            await respond(send, 413, errors(413, f"body larger than {max_body} bytes"))
+            await respond(send, 413, errors(413, f"body larger than {max_body} bytes"), close=True)
             return
         except TooSlowError:
             await respond(send, 408, errors(408, f"body not received within {BODY_WITHIN_S:.0f} s"),

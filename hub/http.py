@@ -97,12 +97,12 @@ def ingress(source: Source, hub: Hub, settings: Settings) -> ASGIApp:
             return
         declared = header(scope, b"content-length")
         if declared.isdigit() and int(declared) > max_body:
-            await respond(send, 413, {"error": f"body larger than {max_body} bytes"})
+            await respond(send, 413, {"error": f"body larger than {max_body} bytes"}, close=True)
             return
         try:
             body = await read_body(receive, max_body)
         except TooLargeError:
-            await respond(send, 413, {"error": f"body larger than {max_body} bytes"})
+            await respond(send, 413, {"error": f"body larger than {max_body} bytes"}, close=True)
             return
         except TooSlowError:
             await respond(send, 408, {"error": f"body not received within {BODY_WITHIN_S:.0f} s"},
