@@ -186,7 +186,7 @@ def build(settings: Settings) -> tuple[AsgiFastStream, Hub]:
         await hub.publisher.start()
         await hub.publisher.ensure_topics(
             [topics.raw(s) for s in SOURCES]
-            + [topics.FOLLOW_UP, topics.NOTIFICATION, topics.DEAD_LETTER, topics.RETRY]
+            + list(topics.OWN)
             + [a.topic_name for a in directory.agencies.values()]
         )
         background.append(asyncio.create_task(_outbox_loop(hub)))

@@ -14,19 +14,36 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
-class TooLargeError(Exception):
-    pass
-
-
-class TooSlowError(Exception):
-    """The body did not arrive whole within BODY_WITHIN_S."""
-
-
 BODY_WITHIN_S = 60.0
 """Longest a request's body may take to arrive: 256 KB at 2G's 20 KB/s takes 13 s. A
 sender that declares a body and sends it slowly or never (slowloris) held a connection, and
-its memory, for as long as it liked. Its 408 closes the connection: kept alive, the sender
-trickling on held it still, each byte putting the keep-alive's timeout off again."""
+its memory, for as long as it liked."""
+
+
+class BodyRefusedError(Exception):
+    """A request body not taken: the answer's `status` and `detail`. The answer ends the
+    connection: kept alive, a sender streaming or trickling on held it still, each byte
+    putting the keep-alive's timeout off again."""
+
+    status: int
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class TooLargeError(BodyRefusedError):
+    status = 413
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"body larger than {limit} bytes")
+
+
+class TooSlowError(BodyRefusedError):
+    status = 408
+
+    def __init__(self) -> None:
+        super().__init__(f"body not received within {BODY_WITHIN_S:.0f} s")
 
 
 async def respond(
@@ -50,7 +67,7 @@ async def read_body(receive: Receive, limit: int) -> bytes:
         async with asyncio.timeout(BODY_WITHIN_S):
             return await _body(receive, limit)
     except TimeoutError:
-        raise TooSlowError from None
+        raise TooSlowError() from None
 
 
 async def _body(receive: Receive, limit: int) -> bytes:
@@ -63,7 +80,7 @@ async def _body(receive: Receive, limit: int) -> bytes:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            raise TooLargeError
+            raise TooLargeError(limit)
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)

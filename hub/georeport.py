@@ -21,14 +21,12 @@ from sqlalchemy.engine import Connection
 
 from hub.adapters.open311 import SERVICE_CATEGORIES, service_code, service_name
 from hub.asgi import (
-    BODY_WITHIN_S,
     ASGIApp,
+    BodyRefusedError,
     Message,
     Receive,
     Scope,
     Send,
-    TooLargeError,
-    TooSlowError,
     read_body,
     respond,
 )
@@ -92,12 +90,8 @@ def requests_app(ingress: ASGIApp, max_body: int, lookup: Lookup) -> ASGIApp:
             return
         try:
             body = await read_body(receive, max_body)
-        except TooLargeError:
-            await respond(send, 413, errors(413, f"body larger than {max_body} bytes"), close=True)
-            return
-        except TooSlowError:
-            await respond(send, 408, errors(408, f"body not received within {BODY_WITHIN_S:.0f} s"),
-                          close=True)
+        except BodyRefusedError as exc:
+            await respond(send, exc.status, errors(exc.status, exc.detail), close=True)
             return
         except ConnectionAbortedError:
             return

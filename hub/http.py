@@ -22,13 +22,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from hub import georeport, metrics, topics
 from hub.adapters import SOURCES, RawMessage, Rejection, Source
 from hub.asgi import (
-    BODY_WITHIN_S,
     ASGIApp,
+    BodyRefusedError,
     Receive,
     Scope,
     Send,
     TooLargeError,
-    TooSlowError,
     header,
     read_body,
     respond,
@@ -96,17 +95,12 @@ def ingress(source: Source, hub: Hub, settings: Settings) -> ASGIApp:
             )
             return
         declared = header(scope, b"content-length")
-        if declared.isdigit() and int(declared) > max_body:
-            await respond(send, 413, {"error": f"body larger than {max_body} bytes"}, close=True)
-            return
         try:
+            if declared.isdigit() and int(declared) > max_body:
+                raise TooLargeError(max_body)
             body = await read_body(receive, max_body)
-        except TooLargeError:
-            await respond(send, 413, {"error": f"body larger than {max_body} bytes"}, close=True)
-            return
-        except TooSlowError:
-            await respond(send, 408, {"error": f"body not received within {BODY_WITHIN_S:.0f} s"},
-                          close=True)
+        except BodyRefusedError as exc:
+            await respond(send, exc.status, {"error": exc.detail}, close=True)
             return
         except ConnectionAbortedError:
             return

@@ -52,9 +52,6 @@ def _zone_named(value: object) -> object:
     return Zone[value] if isinstance(value, str) and value in Zone.__members__ else value
 
 
-TOPIC_PATTERN = r"^[a-zA-Z0-9._-]{1,249}$"
-
-
 class Agency(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -65,8 +62,7 @@ class Agency(BaseModel):
     region: RegionCode | None = None
     zone: Zone = Zone.WIB
     """The agency's local time, whose days are its working days: its region's zone, else WIB."""
-    topic: str | None = Field(default=None, pattern=TOPIC_PATTERN)
-    """Kafka's own rule for a topic name: Apache Kafka refuses any other, every send to it."""
+    topic: str | None = Field(default=None, pattern=topics.NAME_PATTERN)
 
     @field_validator("zone", mode="before")
     @classmethod

@@ -22,6 +22,10 @@ FOLLOW_UP = f"{PREFIX}.followup"
 NOTIFICATION = f"{PREFIX}.notification"
 DEAD_LETTER = f"{PREFIX}.deadletter"
 RETRY = f"{PREFIX}.retry"
+OWN = (FOLLOW_UP, NOTIFICATION, DEAD_LETTER, RETRY)
+"""The hub's own topics beside the raw ones."""
+NAME_PATTERN = r"^[a-zA-Z0-9._-]{1,249}$"
+"""Kafka's own rule for a topic name: Apache Kafka refuses any other, every send to it."""
 
 
 def raw(source: str) -> str:
@@ -30,7 +34,7 @@ def raw(source: str) -> str:
 
 def is_hubs_own(topic: str) -> bool:
     """Whether the hub itself reads or writes `topic` (no agency's topic may be one)."""
-    return topic in (FOLLOW_UP, NOTIFICATION, DEAD_LETTER, RETRY) or topic.startswith(raw(""))
+    return topic in OWN or topic.startswith(raw(""))
 
 
 def agency(code: str) -> str:
