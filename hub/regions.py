@@ -326,7 +326,8 @@ def resolve(text: str, province_code: str | None = None) -> Region | None:
     trailing province narrowing the search ("Kota Bekasi, Jawa Barat"). The last part that
     names a region decides; a part further left counts only with its kind word ("Kota
     Bekasi, Bekasi Timur"): a district's name (Kuningan, Makasar, Pinang) is also a regency's
-    somewhere else, and a false match is worse than none.
+    somewhere else, and a false match is worse than none. A province named as it was before
+    a split holds the regencies split off ("Kabupaten Merauke, Papua" is Papua Selatan's).
     """
     text = text.strip()
     if not text:
@@ -426,8 +427,20 @@ def _has_kind(text: str) -> bool:
 # --- matching --------------------------------------------------------------------------------
 
 
+# Provinces formed out of another whose name addresses still give ("Kabupaten Merauke,
+# Papua"; X's places, older maps and ID cards too): the province as it was holds them. UU
+# 14-16/2022 (Papua Selatan, Tengah, Pegunungan), UU 29/2022 (Papua Barat Daya), UU 20/2012
+# (Kalimantan Utara).
+_FORMED_FROM: dict[str, frozenset[str]] = {
+    "91": frozenset({"93", "94", "95"}),
+    "92": frozenset({"96"}),
+    "64": frozenset({"65"}),
+}
+
+
 def _within(region: Region, province_code: str | None) -> bool:
-    return province_code is None or region.province_code == province_code
+    return (province_code is None or region.province_code == province_code
+            or region.province_code in _FORMED_FROM.get(province_code, ()))
 
 
 def _match(text: str, province_code: str | None) -> Region | None:

@@ -397,6 +397,23 @@ def test_an_address_is_read_from_its_larger_place(text: str, code: str | None) -
     assert resolve(text) == (by_code(code) if code else None)
 
 
+@pytest.mark.parametrize(("text", "code"), [
+    # Addresses still name the province a regency was in before it was split off.
+    ("Kabupaten Merauke, Papua", "93.01"),  # Papua Selatan since 2022
+    ("Jl. Trikora, Nabire, Papua", "94.01"),  # Papua Tengah
+    ("Kabupaten Jayawijaya, Provinsi Papua", "95.01"),  # Papua Pegunungan
+    ("Kota Sorong, Papua Barat", "96.71"),  # Papua Barat Daya
+    ("Kota Tarakan, Kalimantan Timur", "65.71"),  # Kalimantan Utara since 2012
+    ("Kabupaten Jayapura, Papua", "91.03"),  # still Papua
+    ("Kota Jayapura, Papua Selatan", None),  # a new province holds none of the old one's
+    ("Kabupaten Merauke, Jawa Barat", None),
+])
+def test_a_province_named_as_it_was_before_a_split_holds_its_regencies_of_today(
+    text: str, code: str | None,
+) -> None:
+    assert resolve(text) == (by_code(code) if code else None)
+
+
 @pytest.mark.parametrize("word", ["Pinang", "Simpang", "Pantai"])
 def test_a_short_word_without_a_kind_word_is_no_typo_of_a_regency(word: str) -> None:
     # One edit from Pinrang, Sampang and Paniai: a junction or a beach sent to Madura or Papua.

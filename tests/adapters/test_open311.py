@@ -108,6 +108,7 @@ def test_a_request_without_description_is_its_service_and_answers() -> None:
     ("Jl. Ahmad Yani No. 1, Kota Bekasi", "32.75"),
     ("Jl. Sudirman 5, Kota Bandung, Jawa Barat", "32.73"),
     ("Kab. Bekasi", "32.16"),
+    ("Jl. Raya Mandala 12, Kabupaten Merauke, Papua", "93.01"),  # Papua Selatan since 2022
     ("Jl. Merdeka 3, Bekasi", None),  # a kota and a kabupaten of that name: not guessed
     ("Jl. Merdeka 3", None),
 ])
