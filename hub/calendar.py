@@ -28,7 +28,15 @@ from typing import Any, assert_never
 from zoneinfo import ZoneInfo
 
 import holidays
-from pydantic import BaseModel, ConfigDict, PositiveInt, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    ModelWrapValidatorHandler,
+    PositiveInt,
+    PrivateAttr,
+    field_validator,
+    model_validator,
+)
 
 from hub.model import ReportType
 from hub.operator_files import load_yaml
@@ -216,6 +224,8 @@ class CalendarConfig(_Frozen):
     collective_leave: frozenset[date]
     extra_holidays: frozenset[date] = frozenset()
     not_holidays: frozenset[date] = frozenset()
+    _leave_years: frozenset[int] = PrivateAttr(default=frozenset())
+    """The years the file lists collective leave under, with no day too."""
 
     @field_validator("collective_leave", "extra_holidays", "not_holidays", mode="before")
     @classmethod
@@ -225,11 +235,25 @@ class CalendarConfig(_Frozen):
             return by_year
         days: list[Any] = []
         for year, listed in by_year.items():
+            number = _year(year)
             for day in listed or ():
-                if not isinstance(day, date) or day.year != int(year):
+                if not isinstance(day, date) or day.year != number:
                     raise ValueError(f"{day!r} is not a date in {year}")
                 days.append(day)
         return days
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _years_of_leave(
+        cls, data: Any, handler: ModelWrapValidatorHandler[CalendarConfig]
+    ) -> CalendarConfig:
+        # A year whose decree sets no collective leave (2021's were all withdrawn) is listed
+        # with none: known, where a year left out is not.
+        config = handler(data)
+        by_year = data.get("collective_leave") if isinstance(data, dict) else None
+        if isinstance(by_year, dict):
+            config._leave_years = frozenset(_year(year) for year in by_year)
+        return config
 
     def calendar(self) -> WorkingCalendar:
         return WorkingCalendar(collective_leave=self.collective_leave,
@@ -244,7 +268,7 @@ class CalendarConfig(_Frozen):
                       *d.settle.model_dump().values())
         # Working days to calendar days: five in seven, and a month for holidays.
         reach = today + timedelta(days=longest * 7 // 5 + 31)
-        listed = {day.year for day in self.collective_leave}
+        listed = {day.year for day in self.collective_leave} | self._leave_years
         return [year for year in range(today.year, reach.year + 1) if year not in listed]
 
     def deadline_days(
@@ -278,6 +302,14 @@ class CalendarConfig(_Frozen):
                 return settle.complaint_needing_inspection if needs_inspection else settle.complaint
             case _:
                 assert_never(report_type)
+
+
+def _year(key: Any) -> int:
+    """A year the file lists days under."""
+    try:
+        return int(key)
+    except (TypeError, ValueError):
+        raise ValueError(f"{key!r} is not a year") from None
 
 
 def load_calendar_config(path: Path | None = None) -> CalendarConfig:

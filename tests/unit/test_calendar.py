@@ -323,6 +323,21 @@ def test_years_deadlines_reach_without_collective_leave_are_named() -> None:
     assert CONFIG.years_without_leave(date(2024, 12, 1)) == [2024]
 
 
+def test_a_year_listed_without_collective_leave_is_no_year_unlisted(tmp_path: Path) -> None:
+    # A decree may leave a year none (2021's were all withdrawn): listed empty, it is known,
+    # and the warning and LaporCollectiveLeaveUnlisted stop.
+    packaged = (Path(__file__).parents[2] / "hub" / "data" / "deadlines.yaml").read_text()
+    path = tmp_path / "deadlines.yaml"
+    path.write_text(packaged.replace("collective_leave:\n", "collective_leave:\n  2027: []\n", 1))
+    config = load_calendar_config(path)
+    assert config.collective_leave == CONFIG.collective_leave
+    assert config.years_without_leave(date(2026, 11, 24)) == []
+    assert config.model_copy().years_without_leave(date(2026, 11, 24)) == []
+    path.write_text(packaged.replace("collective_leave:\n", "collective_leave:\n  next: []\n", 1))
+    with pytest.raises(OperatorFileError, match=r"collective_leave: .*'next' is not a year"):
+        load_calendar_config(path)
+
+
 def test_the_hub_warns_once_per_unlisted_year_and_keeps_the_gauge(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
