@@ -30,6 +30,7 @@ from hub.asgi import (
     read_body,
     respond,
 )
+from hub.followup import NOTIFY
 from hub.lifecycle import is_open
 from hub.model import Complaint, Status
 from hub.routing import Directory
@@ -161,7 +162,8 @@ def service_requests(
     conn: Connection, ids: Sequence[str], directory: Directory
 ) -> list[dict[str, Any]]:
     """The GeoReport view of the Open311 requests among `ids` (other channels' complaints
-    are not shown here); a confidential one without its description and the answers."""
+    are not shown here); a confidential one without its description and the answers, and
+    each with the last note of those its citizen is notified of."""
     table: sa.Table = table_of(ComplaintRow)
     rows = conn.execute(sa.select(table).where(
         table.c.tracking_id.in_(set(ids)), table.c.source_system == "open311",
@@ -176,7 +178,10 @@ def service_requests(
     notes = dict(conn.execute(
         sa.select(history.c.tracking_id, history.c.message)
         .where(history.c.tracking_id.in_({r.tracking_id for r in rows} | linked),
-               history.c.message.is_not(None))
+               history.c.message.is_not(None),
+               # What its citizen is told: a note between agencies (a disposition's
+               # instruction, a decline) is not theirs to read.
+               history.c.status.in_([status.value for status in NOTIFY]))
         .order_by(history.c.at, history.c.id)
     ).all()) if rows else {}  # the last message of each, as the dict keeps the last
     shown = []

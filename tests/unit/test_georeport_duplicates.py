@@ -1,5 +1,6 @@
-"""A GeoReport request the hub linked to an earlier one as its duplicate is looked up as its
-citizen hears of it: the original's agency, expected time and last note."""
+"""A GeoReport request is looked up as its citizen hears of it: a request the hub linked to
+an earlier one as its duplicate with the original's agency, expected time and last note, and
+no note between agencies."""
 
 from __future__ import annotations
 
@@ -57,3 +58,25 @@ async def test_a_second_request_shows_the_answer_its_citizen_hears(
     assert first["expected_datetime"] is not None
     for field in ("status", "status_notes", "agency_responsible", "expected_datetime"):
         assert repeat[field] == first[field], field
+
+
+async def test_a_note_between_agencies_is_not_shown_to_the_citizen(
+    driven: tuple[Hub, FakePublisher],
+) -> None:
+    service, _ = driven
+    await service.intake([open311_record(0, "Ani")])
+    with service.engine.connect() as conn:
+        tracking_id, agency = conn.execute(
+            sa.text("SELECT tracking_id, agency_code FROM complaint")).one()
+    now = datetime.now(UTC)
+    steps = ((Status.VERIFIED, None, "Laporan diterima dan diverifikasi."),
+             (Status.DISPOSITIONED, "kota-bekasi-dishub",
+              "Mohon Dishub cek, pelapor ini sering iseng."))
+    for n, (status, target, message) in enumerate(steps):
+        event = FollowUpEvent(event_id=f"n-{n}", tracking_id=tracking_id, agency_code=agency,
+                              status=status, at=now, message=message, target_agency=target)
+        await service.follow_up([Record(topics.FOLLOW_UP, 0, n, None,
+                                        event.model_dump_json().encode(), {}, now)])
+    (shown,) = looked_up(service, [tracking_id])
+    assert shown["agency_responsible"] == "Dinas Perhubungan Kota Bekasi"
+    assert shown["status_notes"] == "dispositioned – Laporan diterima dan diverifikasi."
