@@ -88,8 +88,16 @@ def _due_from_day(calendar: WorkingCalendar, day: date, days: int, zone: Zone) -
 
 
 def pauses_of(row: ComplaintRow) -> list[Interval]:
-    pairs = json.loads(row.pauses)
-    return [(datetime.fromisoformat(a), datetime.fromisoformat(b)) for a, b in pairs]
+    return intervals(row.pauses)
+
+
+def intervals(stored: str) -> list[Interval]:
+    """[start, end] ISO pairs as stored (complaint.pauses, complaint.reply_waits)."""
+    return [(datetime.fromisoformat(a), datetime.fromisoformat(b)) for a, b in json.loads(stored)]
+
+
+def stored_intervals(pairs: Sequence[Interval]) -> str:
+    return json.dumps([[a.isoformat(), b.isoformat()] for a, b in pairs])
 
 
 def set_deadline(row: ComplaintRow, rules: Rules, agency: Agency) -> None:
@@ -112,7 +120,21 @@ def due_of(row: ComplaintRow, kind: DeadlineKind, rules: Rules, agency: Agency) 
     """When the row's deadline of this kind falls, in its holder's calendar."""
     start = row.responded_at if kind is DeadlineKind.AUTO_CLOSE else row.routed_at
     assert start is not None
-    return rules.due(
-        start, kind, ReportType(row.report_type), row.needs_inspection, agency.zone,
-        pauses_of(row),
-    )
+    pauses = pauses_of(row)
+    if kind is DeadlineKind.SETTLE:
+        pauses += intervals(row.reply_waits)
+    return rules.due(start, kind, ReportType(row.report_type), row.needs_inspection,
+                     agency.zone, pauses)
+
+
+def note_reply_wait(row: ComplaintRow, rules: Rules, agency: Agency, replied: datetime) -> None:
+    """The reporter replied to the answer: if that answer came within the settle deadline,
+    the time it waited for the reply is not the agency's (the clock stops while a complaint
+    waits for the reporter) – the agency has what it had left when it answered. A late
+    answer's deadline stays where it was: already escalated, it is no new breach."""
+    answered = row.responded_at
+    if answered is None or replied <= answered:
+        return
+    if answered > due_of(row, DeadlineKind.SETTLE, rules, agency):
+        return
+    row.reply_waits = stored_intervals([*intervals(row.reply_waits), (answered, replied)])

@@ -20,8 +20,14 @@ from sqlalchemy.engine import Connection
 from sqlmodel import Session, select
 
 from hub import lifecycle, metrics, topics
-from hub.calendar import DeadlineKind
-from hub.deadlines import Rules, pauses_of, set_deadline
+from hub.calendar import DeadlineKind, Interval
+from hub.deadlines import (
+    Rules,
+    note_reply_wait,
+    pauses_of,
+    set_deadline,
+    stored_intervals,
+)
 from hub.intake import (
     Record,
     complaint_of,
@@ -210,13 +216,7 @@ def apply_follow_up(
     # An agency's clock running behind (or two agency systems' clocks disagreeing) must not
     # make a time go negative: nothing happens before the routing or the pause it ends.
     at = max(event.at, row.routed_at, row.paused_since or row.routed_at)
-    pauses = pauses_of(row)
-    if lifecycle.stops_clock(current) and not lifecycle.stops_clock(landed) and row.paused_since:
-        pauses.append((row.paused_since, at))
-        row.pauses = json.dumps([[a.isoformat(), b.isoformat()] for a, b in pauses])
-        row.paused_since = None
-    elif lifecycle.stops_clock(landed) and not lifecycle.stops_clock(current):
-        row.paused_since = at
+    pauses = _clock_at(row, current, landed, at, rules, holder)
 
     def working(since: datetime) -> float:
         return rules.calendar.working_seconds_between(since, at, holder.zone, pauses)
@@ -254,6 +254,21 @@ def apply_follow_up(
     if event.status in NOTIFY:
         effects.outbox.append(notification_outbox(row, event, holder, rules, now))
     return effects
+
+
+def _clock_at(row: ComplaintRow, current: Status, landed: Status, at: datetime, rules: Rules,
+              holder: Agency) -> list[Interval]:
+    """Stop or restart the clock for the reporter at `at`; the pauses so far."""
+    pauses = pauses_of(row)
+    if lifecycle.stops_clock(current) and not lifecycle.stops_clock(landed) and row.paused_since:
+        pauses.append((row.paused_since, at))
+        row.pauses = stored_intervals(pauses)
+        row.paused_since = None
+    elif lifecycle.stops_clock(landed) and not lifecycle.stops_clock(current):
+        row.paused_since = at
+    if current is Status.RESPONDED and landed is Status.REPORTER_REPLIED:
+        note_reply_wait(row, rules, holder, at)
+    return pauses
 
 
 def _hand_on(row: ComplaintRow, decision: Decision, rules: Rules, now: datetime,

@@ -134,7 +134,8 @@ _TAKEN_UP: Final = frozenset(
 
 # The deadline running while a complaint rests in a status. Verification covers forwarding
 # too, so it runs until dispositioned; settling runs again after the reporter replies, against
-# the same limit counted from the routing. needs_info has none: the clock is stopped.
+# the same limit counted from the routing, less the reporter's time to reply to an answer given
+# in time (hub.deadlines.note_reply_wait). needs_info has none: the clock is stopped.
 _DEADLINE: Final[Mapping[Status, DeadlineKind]] = MappingProxyType(
     {
         Status.RECEIVED: DeadlineKind.VERIFICATION,

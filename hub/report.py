@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import json
 import re
 import statistics
 from collections.abc import Sequence
@@ -40,7 +39,7 @@ from rich.table import Table
 
 from hub import lifecycle, store
 from hub.calendar import WORKING_DAY_SECONDS, DeadlineKind, Interval, Zone, load_calendar_config
-from hub.deadlines import Rules
+from hub.deadlines import Rules, intervals
 from hub.model import ReportType, Status
 from hub.routing import Directory, RegistryError
 from hub.settings import Settings
@@ -208,8 +207,7 @@ def _pauses(stored: str) -> tuple[Interval, ...]:
 
     A pause still open never matters here: asking the reporter is itself a follow-up.
     """
-    return tuple((datetime.fromisoformat(a), datetime.fromisoformat(b))
-                 for a, b in json.loads(stored))
+    return tuple(intervals(stored))
 
 
 def summarize(

@@ -100,6 +100,11 @@ class ComplaintRow(SQLModel, table=True):
     """JSON list of agencies that answered not_authority: re-routing skips them."""
     pauses: str = Field(default="[]", sa_column=sa.Column(sa.Text, nullable=False, default="[]"))
     """JSON list of [start, end] ISO pairs while waiting for the reporter (clock stopped)."""
+    reply_waits: str = Field(
+        default="[]", sa_column=sa.Column(sa.Text, nullable=False, server_default="[]")
+    )
+    """JSON list of [answer, reply] ISO pairs: the reporter's time to reply to an answer
+    given within the settle deadline, which that deadline does not count."""
     duplicate_of: str | None = Field(default=None, max_length=18)
     reporter_key: str | None = Field(default=None, max_length=32, index=True)
     place_key: str | None = Field(default=None, max_length=32, index=True)

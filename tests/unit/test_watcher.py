@@ -193,6 +193,25 @@ def test_a_breach_is_not_escalated_again_after_a_detour(engine: sa.Engine) -> No
     assert escalated(engine, datetime(2026, 11, 12, 8, 0, tzinfo=WIB)) == []
 
 
+def test_a_reply_to_a_timely_answer_leaves_the_agency_the_time_it_had_left(
+    engine: sa.Engine,
+) -> None:
+    # Answered on day 5 of 14; the reporter took two weeks to say it is not solved. The
+    # settle deadline (Mon 23 Nov 00:00 WIB) had passed meanwhile, and the agency that had
+    # answered in time was escalated the moment the reply came.
+    tid = intake_at(engine, "replied-late", datetime(2026, 11, 2, 9, 0, tzinfo=WIB))
+    post(engine, tid, Status.DISPOSITIONED, datetime(2026, 11, 2, 10, 0, tzinfo=WIB))
+    post(engine, tid, Status.RESPONDED, datetime(2026, 11, 10, 9, 0, tzinfo=WIB))
+    assert post(engine, tid, Status.REPORTER_REPLIED,
+                datetime(2026, 11, 23, 10, 0, tzinfo=WIB)) == []
+    assert escalated(engine, datetime(2026, 11, 23, 11, 0, tzinfo=WIB)) == []
+    # 5.375 working days used to the answer, 0.583 on the day of the reply: the 8.042 left
+    # run out an hour into Friday 4 December.
+    assert escalated(engine, datetime(2026, 12, 4, 0, 59, tzinfo=WIB)) == []
+    assert escalated(engine, datetime(2026, 12, 4, 1, 1, tzinfo=WIB)) == [
+        ("settle", "2026-12-04T01:00:00+07:00")]
+
+
 def test_an_escalation_tells_its_due_in_the_agencys_time_and_each_breach_its_own_id(
     engine: sa.Engine,
 ) -> None:
