@@ -253,9 +253,10 @@ async def _checkpoint_loop(hub: Hub) -> None:
 
 
 def check_collective_leave(config: CalendarConfig, today: date, warned: set[int]) -> None:
-    """Say which years deadlines set today reach with no collective leave listed: once per
-    year in the log (adding `warned`), always in the gauge. The list comes from each year's
-    joint decree, so a hub running past New Year needs its deadlines file updated."""
+    """Say which years deadlines set today reach with no collective leave known: once per
+    year in the log (adding `warned`), always in the gauge. The days come from each year's
+    joint decree, so a hub running past New Year needs its deadlines file or its `holidays`
+    package updated."""
     unlisted = config.years_without_leave(today)
     metrics.collective_leave_unlisted.clear()
     for year in unlisted:
@@ -263,9 +264,9 @@ def check_collective_leave(config: CalendarConfig, today: date, warned: set[int]
     if new := [year for year in unlisted if year not in warned]:
         warned.update(new)
         log.warning(
-            "the deadlines file lists no collective leave (cuti bersama) for %s: deadlines "
-            "running into it count those days as working days; add them to "
-            "HUB_DEADLINES_FILE once the joint decree (SKB) is out",
+            "neither the deadlines file nor the holidays package knows the collective leave "
+            "(cuti bersama) of %s: deadlines running into it count those days as working "
+            "days; add them to HUB_DEADLINES_FILE once the joint decree (SKB) is out",
             ", ".join(map(str, new)),
         )
 

@@ -74,6 +74,13 @@ def _national_holidays(year: int) -> frozenset[date]:
     return frozenset(holidays.country_holidays("ID", years=year))
 
 
+@cache
+def decreed_leave(year: int) -> frozenset[date]:
+    """The collective leave the `holidays` package knows for `year` (its "government"
+    category: the joint decree's days, added in its releases once the decree is out)."""
+    return frozenset(holidays.country_holidays("ID", years=year, categories=("government",)))
+
+
 class WorkingCalendar:
     """Which local days are working days, and working time measured over them."""
 
@@ -83,6 +90,9 @@ class WorkingCalendar:
         extra_holidays: Iterable[date] = (),
         observed_weekdays: Iterable[int] = _MONDAY_TO_FRIDAY,
         not_holidays: Iterable[date] = (),
+        *,
+        package_leave: bool = False,
+        leave_years: Iterable[int] = (),
     ) -> None:
         """Build a calendar.
 
@@ -93,9 +103,14 @@ class WorkingCalendar:
             observed_weekdays: the working weekdays, Monday = 0.
             not_holidays: days the `holidays` package has as a holiday that are none: its
                 estimate of a lunar holiday that the government's decree set on another day.
+            package_leave: in a year neither `collective_leave` nor `leave_years` lists,
+                the collective leave the `holidays` package knows (`decreed_leave`).
+            leave_years: the years `collective_leave` is complete for, even with no day.
         """
         self._days_off = frozenset(collective_leave) | frozenset(extra_holidays)
         self._not_holidays = frozenset(not_holidays)
+        self._package_leave = package_leave
+        self._leave_years = frozenset(leave_years) | {day.year for day in collective_leave}
         self._weekdays = frozenset(observed_weekdays)
         if not self._weekdays <= frozenset(range(7)) or not self._weekdays:
             # An empty week would make due_at search forever.
@@ -107,7 +122,11 @@ class WorkingCalendar:
         return (
             day.weekday() in self._weekdays
             and day not in self._days_off
-            and (day not in _national_holidays(day.year) or day in self._not_holidays)
+            and (day in self._not_holidays or not (
+                day in _national_holidays(day.year)
+                or (self._package_leave and day.year not in self._leave_years
+                    and day in decreed_leave(day.year))
+            ))
         )
 
     def working_seconds_between(
@@ -258,18 +277,21 @@ class CalendarConfig(_Frozen):
     def calendar(self) -> WorkingCalendar:
         return WorkingCalendar(collective_leave=self.collective_leave,
                                extra_holidays=self.extra_holidays,
-                               not_holidays=self.not_holidays)
+                               not_holidays=self.not_holidays,
+                               package_leave=True, leave_years=self._leave_years)
 
     def years_without_leave(self, today: date) -> list[int]:
-        """Years a deadline set today can run into for which no collective leave is listed:
-        there those days count as working days, and deadlines come early."""
+        """Years a deadline set today can run into for which no collective leave is known,
+        neither listed in the file nor in the `holidays` package: there those days count as
+        working days, and deadlines come early."""
         d = self.deadlines
         longest = max(d.verification, d.first_follow_up, d.auto_close,
                       *d.settle.model_dump().values())
         # Working days to calendar days: five in seven, and a month for holidays.
         reach = today + timedelta(days=longest * 7 // 5 + 31)
         listed = {day.year for day in self.collective_leave} | self._leave_years
-        return [year for year in range(today.year, reach.year + 1) if year not in listed]
+        return [year for year in range(today.year, reach.year + 1)
+                if year not in listed and not decreed_leave(year)]
 
     def deadline_days(
         self, kind: DeadlineKind, report_type: ReportType, needs_inspection: bool

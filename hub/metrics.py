@@ -152,7 +152,8 @@ outbox_pending = Gauge(
 collective_leave_unlisted = Gauge(
     "lapor_collective_leave_unlisted",
     "1 for a year that deadlines set now can run into with no collective leave (cuti "
-    "bersama) in the deadlines file: those days count as working days there.",
+    "bersama) known, in the deadlines file or the holidays package: those days count as "
+    "working days there.",
     ["year"],
     registry=REGISTRY,
 )

@@ -316,11 +316,30 @@ def test_deadline_kinds_are_the_model_kinds() -> None:
 
 
 def test_years_deadlines_reach_without_collective_leave_are_named() -> None:
-    """The packaged file lists 2025 and 2026: from autumn 2026 a 60-working-day deadline
-    runs into 2027, whose days no joint decree had given when the file was written."""
+    """The packaged file lists 2025 and 2026, the `holidays` package knows 2027's decree
+    (and the years before); a year neither knows is named as soon as a 60-working-day
+    deadline can reach it."""
     assert CONFIG.years_without_leave(date(2026, 6, 1)) == []
-    assert CONFIG.years_without_leave(date(2026, 11, 24)) == [2027]
-    assert CONFIG.years_without_leave(date(2024, 12, 1)) == [2024]
+    assert CONFIG.years_without_leave(date(2026, 11, 24)) == []
+    assert CONFIG.years_without_leave(date(2024, 12, 1)) == []
+    assert CONFIG.years_without_leave(date(2039, 6, 1)) == [2039]
+    assert CONFIG.years_without_leave(date(2039, 11, 24)) == [2039, 2040]
+
+
+def test_a_year_the_file_leaves_out_has_the_collective_leave_the_package_knows() -> None:
+    # 2027's joint decree came out after the packaged file was written: its days (Friday
+    # 5 February, Chinese New Year) counted as working days, and deadlines fell early.
+    calendar = CONFIG.calendar()
+    assert not calendar.is_working_day(date(2027, 2, 5))
+    assert calendar.is_working_day(date(2027, 2, 4))
+    # Received Wed 3 Feb 2027: Thu 4, Mon 8, Tue 9 – due Wednesday 10 February 00:00 WIB.
+    assert calendar.due_at(at(WIB, "2027-02-03T10:00"), 3, WIB) == at(WIB, "2027-02-10")
+    # A year the file lists is the file's alone: the operator can take a day out.
+    listed = WorkingCalendar(collective_leave=[date(2027, 3, 9)], package_leave=True)
+    assert listed.is_working_day(date(2027, 2, 5))
+    assert not listed.is_working_day(date(2027, 3, 9))
+    assert WorkingCalendar(package_leave=True, leave_years=[2027]).is_working_day(
+        date(2027, 2, 5))
 
 
 def test_a_year_listed_without_collective_leave_is_no_year_unlisted(tmp_path: Path) -> None:
@@ -347,10 +366,11 @@ def test_the_hub_warns_once_per_unlisted_year_and_keeps_the_gauge(
     warned: set[int] = set()
     with caplog.at_level("WARNING", logger="hub.app"):
         for _ in range(3):
-            check_collective_leave(CONFIG, date(2026, 11, 24), warned)
+            check_collective_leave(CONFIG, date(2039, 11, 24), warned)
     (line,) = [r.getMessage() for r in caplog.records]
-    assert line.startswith("the deadlines file lists no collective leave (cuti bersama) for "
-                           "2027: "), line
-    assert metrics.totals("lapor_collective_leave_unlisted", "year") == {"2027": 1.0}
-    check_collective_leave(CONFIG, date(2026, 6, 1), warned)
+    assert line.startswith("neither the deadlines file nor the holidays package knows the "
+                           "collective leave (cuti bersama) of 2039, 2040: "), line
+    assert metrics.totals("lapor_collective_leave_unlisted", "year") == {
+        "2039": 1.0, "2040": 1.0}
+    check_collective_leave(CONFIG, date(2026, 11, 24), warned)
     assert metrics.totals("lapor_collective_leave_unlisted", "year") == {}
