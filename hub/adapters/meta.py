@@ -9,7 +9,8 @@ Direct). A complaint is:
 - a comment on an Instagram media: field "comments";
 - a message to the page or account: a `messaging[]` event (or a `standby[]` one, sent
   while another app holds the conversation) with a `message` that is not an echo of the
-  page's own reply nor a quick-reply button tapped.
+  page's own reply, a quick-reply button tapped, a sticker (a like) nor a message the
+  sender unsent (a kind Meta does not show to apps is "unsupported_message").
 
 A comment whose author is the page or account itself (`from.id` is the entry's id) is its
 own reply to a citizen, not a complaint. Every other event (likes, reactions, edits,
@@ -168,6 +169,15 @@ def _from_message(raw: RawMessage, channel: Channel, event: Any) -> Complaint:
     if isinstance(message.get("quick_reply"), dict):
         # A bot menu's button ("Cek Status Laporan"): its label is the text, not the citizen's.
         raise RejectedError("not_a_complaint", "quick-reply button tapped")
+    if message.get("is_deleted") is True:
+        # Instagram: the citizen unsent a message; this event carries its mid and no text.
+        raise RejectedError("not_a_complaint", "message unsent by its sender")
+    if message.get("is_unsupported") is True:
+        # A kind Instagram does not show to apps: the citizen sent something nobody can read.
+        raise RejectedError("unsupported_message", "a message kind Meta does not show to apps")
+    if message.get("text") is None and _sticker(message):
+        # A sticker (Messenger's like button is one): nothing the citizen wrote, as on WhatsApp.
+        raise RejectedError("not_a_complaint", "sticker message")
     return _complaint(
         raw,
         channel,
@@ -178,6 +188,14 @@ def _from_message(raw: RawMessage, channel: Channel, event: Any) -> Complaint:
         attachments=_message_attachments(message.get("attachments")),
         sent=epoch_datetime(event.get("timestamp"), "messaging[].timestamp", millis=True),
     )
+
+
+def _sticker(message: dict[str, Any]) -> bool:
+    """A sticker: `sticker_id` on the message, or attachments of type "sticker" alone (Meta
+    sends both forms while it moves to the second)."""
+    kinds = {item.get("type") if isinstance(item, dict) else None
+             for item in as_list(message.get("attachments"), "message.attachments")}
+    return message.get("sticker_id") is not None or kinds == {"sticker"}
 
 
 def _message_attachments(value: Any) -> tuple[Attachment, ...]:

@@ -139,6 +139,28 @@ def test_quick_reply_taps_are_not_complaints() -> None:
     assert summary(run(payload)) == [("not_a_complaint", "m_qr1")]
 
 
+def test_stickers_and_unsent_messages_are_not_complaints() -> None:
+    # Messenger's like button is a sticker, and Instagram tells of a message the citizen
+    # unsent: neither has text, and each was a missing_field dead letter.
+    sticker = {"type": "image", "payload": {"url": "https://scontent.xx.fbcdn.net/like.png",
+                                            "sticker_id": 369239263222822}}
+    like = message_event({"mid": "m_like", "sticker_id": 369239263222822,
+                          "attachments": [sticker, {**sticker, "type": "sticker"}]})
+    newer = message_event({"mid": "m_sticker", "attachments": [{**sticker, "type": "sticker"}]})
+    unsent = message_event({"mid": "m_unsent", "is_deleted": True})
+    unreadable = message_event({"mid": "m_unsupported", "is_unsupported": True})
+    photo = message_event({"mid": "m_photo", "attachments": [{**sticker, "payload": {
+        "url": "https://lookaside.fbsbx.com/photo.jpg"}}]})
+    payload = {"object": "instagram", "entry": [{"id": "17841400000000001", "time": 1714612300,
+                                                 "messaging": [like, newer, unsent, unreadable,
+                                                               photo]}]}
+    assert summary(run(payload)) == [
+        ("not_a_complaint", "m_like"), ("not_a_complaint", "m_sticker"),
+        ("not_a_complaint", "m_unsent"), ("unsupported_message", "m_unsupported"),
+        ("missing_field", "m_photo"),  # a photo without a word, as on WhatsApp
+    ]
+
+
 def test_messages_in_standby_are_complaints() -> None:
     # Meta's handover protocol: while another app holds the conversation, messages come
     # under standby[]; the citizen wrote them all the same.
