@@ -1,7 +1,7 @@
 """SMS to 1708 through Twilio: the inbound-message webhook, form-encoded.
 
 Fields are Twilio's own (MessageSid, From, To, Body, NumSegments, NumMedia,
-MediaUrlN, MediaContentTypeN); see tests/fixtures/sms-twilio/.
+MediaUrlN, MediaContentTypeN, OptOutType); see tests/fixtures/sms-twilio/.
 """
 
 from __future__ import annotations
@@ -35,6 +35,10 @@ def _complaint(raw: RawMessage, form: dict[str, list[str]], message_id: str) -> 
     if status and "Body" not in form:
         # A status callback pointed at the inbound URL: the fate of an SMS the hub sent.
         raise RejectedError("not_a_complaint", f"status callback {status[:30]}")
+    if keyword := form_text(form, "OptOutType"):
+        # Advanced Opt-Out: the whole text was a keyword (STOP, START, HELP, or the service's
+        # own, such as BERHENTI), which Twilio has acted on: no complaint.
+        raise RejectedError("not_a_complaint", f"opt-out keyword ({keyword[:30]})")
     source = SourceRef(system=raw.source, message_id=message_id)
     return Complaint(
         tracking_id=tracking_id_for(source),

@@ -99,6 +99,15 @@ def test_a_status_callback_is_not_a_complaint() -> None:
     assert run(callback) == [Rejection("not_a_complaint", "status callback delivered", "SM0b1c")]
 
 
+def test_an_opt_out_keyword_is_not_a_complaint() -> None:
+    # With Advanced Opt-Out Twilio still forwards the keyword, marked OptOutType: a citizen
+    # answering a notification with BERHENTI was filed as the complaint "BERHENTI".
+    fields = form("inbound_sms.urlencoded") | {"Body": "BERHENTI", "OptOutType": "STOP"}
+    assert run(fields) == [Rejection("not_a_complaint", "opt-out keyword (STOP)",
+                                     "SM5a1d6c0e8f2b4a7c9d3e1f0a2b4c6d8e")]
+    complaint(run(form("inbound_sms.urlencoded") | {"OptOutType": ""}))
+
+
 def test_media_count_must_match_the_media_fields() -> None:
     fields = form("inbound_sms.urlencoded")
     (missing,) = run(fields | {"NumMedia": "1"})
