@@ -209,8 +209,9 @@ def normalize(
                 "the complaint when all its parts are in" if part
                 else "no complaint in the payload")
         if source is None:  # the channel's first source was a guess: is it another's?
+            # A part of a long SMS fits too: the gateway reads it, as a part.
             fits = [s.name for s in SOURCES.values() if s.channel == src.channel and s is not src
-                    and any(isinstance(o, Complaint) for o in s.normalize(raw))]
+                    and any(isinstance(o, Complaint | Fragment) for o in s.normalize(raw))]
             if fits:
                 said += f" (read as {src.name}; {' or '.join(fits)} reads it: --source)"
         _fail(said)

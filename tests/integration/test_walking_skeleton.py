@@ -219,6 +219,13 @@ def test_normalize_command(tmp_path: Path) -> None:
     assert (guessed.returncode, guessed.stderr) == (2, "lapor-hub: invalid_form: body is not a "
                                                     "form (read as sms-twilio; sms-gateway "
                                                     "reads it: --source)\n")
+    # A part of a long SMS is the gateway's too: it was told only that it is no form.
+    first_part = subprocess.run([LAPOR_HUB, "normalize", "--channel", "sms",
+                                 str(gateway.with_name("fragment_1.json"))],
+                                capture_output=True, text=True, check=False)
+    assert (first_part.returncode, first_part.stderr) == (2, "lapor-hub: invalid_form: body is "
+                                                          "not a form (read as sms-twilio; "
+                                                          "sms-gateway reads it: --source)\n")
     # Refused by the right source: no hint.
     no_body = subprocess.run([LAPOR_HUB, "normalize", "--channel", "sms", "-"],
                              input="MessageSid=SM1&From=%2B6281398765432&Body=",
