@@ -135,6 +135,10 @@ _ALIASES: dict[str, str] = {
     "jakbar": "31.73",
     "jaksel": "31.74",
     "jaktim": "31.75",
+    # As Google Maps writes them in the addresses it gives (GeoReport clients, forms).
+    "jakarta sel": "31.74",
+    "jakarta tim": "31.75",
+    "jakarta bar": "31.73",
     "tangsel": "36.74",
     "solo": "33.72",
     "kobar": "62.01",
@@ -149,6 +153,9 @@ _WORDS = {
     "yogya": "yogyakarta",
     "jogjakarta": "yogyakarta",
     "jkt": "jakarta",
+    # Google Maps' own: "…, Kota Bks, Jawa Barat 17115", "…, Kota SBY, Jawa Timur 60111".
+    "bks": "bekasi",
+    "sby": "surabaya",
 }
 
 _KOTA = frozenset({"kota", "kota_administrasi"})

@@ -111,6 +111,13 @@ def test_a_request_without_description_is_its_service_and_answers() -> None:
     ("Jl. Raya Mandala 12, Kabupaten Merauke, Papua", "93.01"),  # Papua Selatan since 2022
     ("Jl. Merdeka 3, Bekasi", None),  # a kota and a kabupaten of that name: not guessed
     ("Jl. Merdeka 3", None),
+    # As Google Maps gives them, which GeoReport clients fill in: these went to the
+    # national admin.
+    ("Jl. Borobudur No.1, RT.001/RW.006, Pengasinan, Kec. Rawalumbu, Kota Bks, Jawa Barat "
+     "17115, Indonesia", "32.75"),
+    ("Jl. H. Syahrin, Kby. Baru, Kota Jkt Sel., Daerah Khusus Ibukota Jakarta 12140", "31.74"),
+    ("Jl. Raya ITS, Keputih, Kec. Sukolilo, Kota SBY, Jawa Timur 60111", "35.78"),
+    ("Pulo Gebang, Kec. Cakung, Kota Jkt Tim., Daerah Khusus Ibukota Jakarta 13950", "31.75"),
 ])
 def test_the_region_an_address_names_routes_the_request(address: str, code: str | None) -> None:
     # Without it every GeoReport request went to the national admin, wherever it was.
