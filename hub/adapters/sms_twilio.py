@@ -1,4 +1,5 @@
-"""SMS to 1708 through Twilio: the inbound-message webhook, form-encoded.
+"""SMS to 1708 through Twilio: the inbound-message webhook, form-encoded; a message from
+a Twilio WhatsApp sender (From "whatsapp:+62...") to the same webhook is a WhatsApp one.
 
 Fields are Twilio's own (MessageSid, From, To, Body, NumSegments, NumMedia,
 MediaUrlN, MediaContentTypeN, OptOutType); see tests/fixtures/sms-twilio/.
@@ -40,18 +41,25 @@ def _complaint(raw: RawMessage, form: dict[str, list[str]], message_id: str) -> 
         # own, such as BERHENTI), which Twilio has acted on: no complaint.
         raise RejectedError("not_a_complaint", f"opt-out keyword ({keyword[:30]})")
     source = SourceRef(system=raw.source, message_id=message_id)
+    sender = form_text(form, "From")
     return Complaint(
         tracking_id=tracking_id_for(source),
         source=source,
-        channel=Channel.SMS,
+        # Twilio's WhatsApp senders post to the same webhook, From "whatsapp:+62...": the
+        # citizen is answered where they wrote (the notification's channel), not by SMS.
+        channel=Channel.WHATSAPP if _on_whatsapp(sender) else Channel.SMS,
         # Twilio has already joined a multi-segment SMS (NumSegments > 1) into Body.
         description=form_text(form, "Body", required=True) or "",
         # An unparseable sender (alphanumeric id, short code) leaves the reporter empty.
-        reporter=Reporter(phone=e164_phone(form_text(form, "From"))),
+        reporter=Reporter(phone=e164_phone(sender)),
         attachments=_attachments(form),
         submitted_at=raw.received_at,
         received_at=raw.received_at,
     )
+
+
+def _on_whatsapp(sender: str | None) -> bool:
+    return sender is not None and sender.lower().startswith("whatsapp:")
 
 
 def _attachments(form: dict[str, list[str]]) -> tuple[Attachment, ...]:

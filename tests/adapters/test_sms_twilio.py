@@ -108,6 +108,15 @@ def test_an_opt_out_keyword_is_not_a_complaint() -> None:
     complaint(run(form("inbound_sms.urlencoded") | {"OptOutType": ""}))
 
 
+def test_a_message_from_a_twilio_whatsapp_sender_is_a_whatsapp_complaint() -> None:
+    # Filed as SMS, its notifications went out by SMS to a citizen who wrote on WhatsApp.
+    fields = form("inbound_sms.urlencoded") | {"From": "whatsapp:+6281234567890",
+                                               "To": "whatsapp:+14155238886"}
+    found = complaint(run(fields))
+    assert (found.channel, found.reporter.phone) == (Channel.WHATSAPP, "+6281234567890")
+    assert complaint(run(form("inbound_sms.urlencoded"))).channel is Channel.SMS
+
+
 def test_media_count_must_match_the_media_fields() -> None:
     fields = form("inbound_sms.urlencoded")
     (missing,) = run(fields | {"NumMedia": "1"})
