@@ -20,9 +20,11 @@ TRANSIENT: tuple[type[BaseException], ...] = (
 # PostgreSQL states that blame the database, not the record: its connection (08), its
 # resources (53: disk full), an operator (57), read-only after a failover (25006), tables or
 # columns the code does not find (42P01, 42703: a migration not run, a database recreated
-# empty) and rights taken away (42501). Taken for errors of the record, they moved records
-# on to the retry topic through that same database, failed there too, and were passed over.
-_OUTAGE_STATES = ("08", "53", "57", "25006", "42P01", "42703", "42501")
+# empty), rights taken away (42501) and a session the server ended for standing still inside
+# its transaction (25P03: the process was frozen; hub.store.IDLE_IN_TRANSACTION_MS). Taken
+# for errors of the record, they moved records on to the retry topic through that same
+# database, failed there too, and were passed over.
+_OUTAGE_STATES = ("08", "53", "57", "25006", "25P03", "42P01", "42703", "42501")
 
 
 def is_outage(exc: BaseException) -> bool:

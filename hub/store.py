@@ -274,10 +274,20 @@ def make_engine(url: str) -> Engine:
 
         return engine
     given = sa.engine.make_url(url).query
-    return sa.create_engine(
+    engine = sa.create_engine(
         url, pool_pre_ping=True, pool_size=5, max_overflow=5, hide_parameters=True,
         connect_args={k: v for k, v in POSTGRES_LINK.items() if k not in given},
     )
+    if "idle_in_transaction_session_timeout" not in str(given.get("options", "")):
+
+        @sa.event.listens_for(engine, "connect")
+        def _end_abandoned(dbapi_conn: Any, _record: Any) -> None:
+            # A SET, not libpq's `options`, which a pooler (PgBouncer) refuses at connect.
+            with dbapi_conn.cursor() as cur:
+                cur.execute(f"SET idle_in_transaction_session_timeout = {IDLE_IN_TRANSACTION_MS}")
+            dbapi_conn.commit()
+
+    return engine
 
 
 POSTGRES_LINK = {
@@ -288,6 +298,14 @@ POSTGRES_LINK = {
 dropping the connection): without them a query waits on it for ever – the intake stalled,
 and /readyz, which opens a new connection, said ready. With them the query fails within
 about a minute and is retried as an outage. A URL's own values win (`?keepalives_idle=…`)."""
+
+IDLE_IN_TRANSACTION_MS = 60_000
+"""How long the server keeps a hub's transaction open while the hub sends nothing: its host
+lost or its process frozen in the middle of a batch, the transaction held its row and
+advisory locks, and every other instance taking over its partitions waited on them (for good
+when frozen, two hours by the server's keepalives when the host was gone) while saying ready.
+The hub's transactions never wait between statements on anything but its own CPU. A URL
+whose `?options=` sets it keeps its own."""
 
 
 WAL_AUTOCHECKPOINT_PAGES = 100_000

@@ -7,16 +7,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import psycopg.errors
 import pytest
 import sqlalchemy as sa
 
-from hub import store
+from hub import migrate, store
 from hub.app import _watch_loop
+from hub.calendar import load_calendar_config
+from hub.deadlines import Rules
+from hub.intake import plan_intake, store_intake
 from hub.model import SourceRef, tracking_id_for
 from hub.outages import is_outage
+from hub.routing import Directory
 from hub.service import Hub
 from tests.support import FakePublisher, web_record
 
@@ -115,3 +119,41 @@ def test_a_silent_link_to_postgresql_is_given_up_within_a_minute(database_url: s
     assert {k: found.get(k) for k in ("keepalives", "keepalives_idle", "tcp_user_timeout")} == {
         "keepalives": "1", "keepalives_idle": "30", "tcp_user_timeout": "60000"}
     assert link(f"{database_url}?keepalives_idle=7")["keepalives_idle"] == "7"  # the URL's wins
+
+
+@pytest.mark.parametrize("database_url", [pytest.param("postgresql", marks=pytest.mark.postgres)],
+                         indirect=True)
+async def test_an_instance_frozen_in_its_transaction_holds_the_others_up_only_so_long(
+    database_url: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Three instances: one frozen (SIGSTOP, as its host lost or its VM paused) while storing
+    # a batch left its transaction open on the server, and the two others, taking its
+    # partitions, waited on its locks for good – complaints and follow-ups stood still in
+    # every instance, each saying ready.
+    monkeypatch.setattr(store, "IDLE_IN_TRANSACTION_MS", 500, raising=False)
+    migrate.upgrade(database_url)
+    rules = Rules.of(Directory.load(), load_calendar_config())
+    record = web_record("frozen-1", "Lampu penerangan di Jalan Cut Meutia mati sejak seminggu")
+    now = datetime.now(UTC)
+    frozen_engine, engine = store.make_engine(database_url), store.make_engine(database_url)
+    publisher = FakePublisher()
+    service = Hub(engine, publisher, rules)  # type: ignore[arg-type]
+    try:
+        frozen = frozen_engine.connect()
+        store_intake(frozen, plan_intake([record], rules, now), rules, now)  # and no further
+        # The record delivered again to this instance waits only until the server ends the
+        # frozen transaction, then stores and routes it.
+        await asyncio.wait_for(service.intake([record]), 60)
+        (routed,) = [json.loads(p.value) for p in publisher.sent]
+        assert routed["tracking_id"] == tracking_id_for(SourceRef(system="web",
+                                                                  message_id="frozen-1"))
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM complaint")).scalar_one() == 1
+        # Thawed, the frozen instance finds its connection gone: an outage, waited out.
+        with pytest.raises(sa.exc.DBAPIError) as ended:
+            frozen.commit()
+        assert is_outage(ended.value)
+    finally:
+        frozen.close()
+        frozen_engine.dispose()
+        engine.dispose()
