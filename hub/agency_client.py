@@ -91,32 +91,60 @@ def parse_command(
 
 LAST_MOMENT = timedelta(microseconds=1)
 
+SEEN_IDS = 100_000
+"""Event ids the client remembers having shown (the latest ones): a re-sent event comes
+within minutes of the first."""
 
-def show(raw: bytes) -> None:
-    """Print one event. What citizens and agencies wrote is escaped: rich would read
-    "[rusak]" as a style and drop it, a "[/]" would stop the client, and a terminal obeys
-    the controls in it."""
+
+class Seen:
+    """The ids of the events shown already. The hub sends an event again, byte for byte
+    under its id, after a crash or while another instance takes over its work: the officer
+    saw that complaint once and must not be shown it as another."""
+
+    def __init__(self, keep: int = SEEN_IDS) -> None:
+        self._ids: dict[str, None] = {}
+        self._keep = keep
+
+    def first(self, event_id: str) -> bool:
+        """Whether `event_id` is new here (and now remembered)."""
+        if event_id in self._ids:
+            return False
+        self._ids[event_id] = None
+        if len(self._ids) > self._keep:
+            del self._ids[next(iter(self._ids))]
+        return True
+
+
+def show(raw: bytes, seen: Seen | None = None) -> None:
+    """Print one event, unless `seen` has its id already. What citizens and agencies wrote
+    is escaped: rich would read "[rusak]" as a style and drop it, a "[/]" would stop the
+    client, and a terminal obeys the controls in it."""
+    event: EscalationEvent | DuplicateEvent | RoutingEvent
     try:
         data = json.loads(raw)
-        if data.get("type") == "escalation":
-            e = EscalationEvent.model_validate(data)
-            console.print(
-                f"[bold red]escalation[/] {e.tracking_id}: {escape(e.agency_code)} missed "
-                f"{e.deadline} (due by {e.due_at - LAST_MOMENT:%d %b})"
-            )
-            return
-        if data.get("type") == "duplicate":
-            d = DuplicateEvent.model_validate(data)
-            console.print(
-                f"[bold cyan]another report[/] of {d.tracking_id} via "
-                f"{d.duplicate.channel.value} ({d.duplicate.tracking_id}, same "
-                f"{escape(str(d.matched_by))})"
-            )
-            return
-        r = RoutingEvent.model_validate(data)
+        kind = data.get("type")
+        event = (EscalationEvent.model_validate(data) if kind == "escalation"
+                 else DuplicateEvent.model_validate(data) if kind == "duplicate"
+                 else RoutingEvent.model_validate(data))
     except (ValueError, ValidationError):
         console.print(f"[yellow]unreadable event[/] {escape(repr(raw[:80]))}")
         return
+    if seen is not None and not seen.first(event.event_id):
+        return
+    if isinstance(event, EscalationEvent):
+        console.print(
+            f"[bold red]escalation[/] {event.tracking_id}: {escape(event.agency_code)} missed "
+            f"{event.deadline} (due by {event.due_at - LAST_MOMENT:%d %b})"
+        )
+        return
+    if isinstance(event, DuplicateEvent):
+        console.print(
+            f"[bold cyan]another report[/] of {event.tracking_id} via "
+            f"{event.duplicate.channel.value} ({event.duplicate.tracking_id}, same "
+            f"{escape(str(event.matched_by))})"
+        )
+        return
+    r = event
     c = r.complaint
     # A deadline falls at the start of a day: the last day allowed is the one before it.
     due = ", ".join(f"{d.kind} by {d.due_at - LAST_MOMENT:%d %b}" for d in r.deadlines)
@@ -206,11 +234,12 @@ def _typed_lines() -> asyncio.Queue[str]:
 
 
 async def _read(consumer: AIOKafkaConsumer) -> None:
+    seen = Seen()
     while True:
         batch = await consumer.getmany(timeout_ms=1000)
         for records in batch.values():
             for record in records:
-                show(record.value)
+                show(record.value, seen)
         if batch:
             # Committed here, not by aiokafka's auto-commit: its last commit on stopping
             # waited for a broker gone a while for ever, and Ctrl-C did not end the client.

@@ -198,6 +198,50 @@ def test_the_client_reads_the_topic_the_registry_gives_its_agency(
     assert f"listening on {topic}" in " ".join(shown.split())
 
 
+@pytest.mark.broker
+def test_an_event_the_hub_sent_again_is_shown_once(kafka_bootstrap: str) -> None:
+    # After a crash, or while another instance takes over the work, the hub sends a routing
+    # event again under its id: the officer was shown the complaint twice, as if two.
+    prefix = f"a{uuid.uuid4().hex[:8]}"
+    later = "123456789012345679"
+    complaint = Complaint(
+        tracking_id=TID, source=SourceRef(system="web", message_id="m-4"), channel=Channel.WEB,
+        description="Sampah menumpuk di pasar", location=Location(region_code="32.75"),
+        submitted_at=NOW, received_at=NOW,
+    )
+    routed = RoutingEvent(event_id=f"route-{TID}-1", tracking_id=TID,
+                          agency_code="kota-bekasi-dinkes", reason="rule", routed_at=NOW,
+                          confidential=False, complaint=complaint).model_dump_json().encode()
+    escalated = EscalationEvent(
+        event_id=f"escalation-{TID}-1", tracking_id=TID, agency_code="kota-bekasi-dinkes",
+        coordinator_code="kota-bekasi-dinkes", deadline="verification", status=Status.RECEIVED,
+        due_at=NOW, at=NOW).model_dump_json().encode()
+    other = RoutingEvent(event_id=f"route-{later}-1", tracking_id=later,
+                         agency_code="kota-bekasi-dinkes", reason="rule", routed_at=NOW,
+                         confidential=False, complaint=complaint.model_copy(
+                             update={"tracking_id": later})).model_dump_json().encode()
+    # One key, one partition: the later complaint is shown after the others.
+    asyncio.run(produce(kafka_bootstrap, f"{prefix}.agency.kota-bekasi-dinkes", [
+        (TID.encode(), value, {}) for value in (routed, routed, escalated, escalated, other)]))
+    client = subprocess.Popen(
+        [LAPOR_HUB, "agency", "kota-bekasi-dinkes", "--listen-only"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "HUB_KAFKA_BOOTSTRAP": kafka_bootstrap, "HUB_TOPIC_PREFIX": prefix},
+    )
+    stop = threading.Timer(60, client.kill)  # its output then ends, whatever it printed
+    stop.start()
+    try:
+        assert client.stdout is not None
+        shown = _until(client.stdout, later)
+    finally:
+        stop.cancel()
+        client.terminate()
+        client.wait(10)
+    assert shown.count(f"{TID} (rule)") == 1
+    assert shown.count(f"escalation {TID}") == 1
+    assert f"{later} (rule)" in shown
+
+
 def _until(stream: IO[str], text: str) -> str:
     """What the stream printed, up to and with the first line holding `text`."""
     seen = []
