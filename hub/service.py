@@ -38,7 +38,7 @@ from hub.intake import (
     store_dead_letters,
     store_intake,
 )
-from hub.model import Stage, fits_one_record
+from hub.model import DeadLetter, Stage, fits_one_record
 from hub.outages import is_conflict, is_outage
 from hub.producers.publisher import Publisher
 
@@ -386,23 +386,26 @@ class Hub:
             why = f"after {attempt - 1} retries" if fits else "too large to retry"
             letter = dead_letter(record, "processing_error", f"{detail} ({why})", stage, now)
             rows: list[dict[str, object]] = []
-            metrics.dead_letters.labels(stage, "processing_error").inc()
         else:
             letter = None
             rows = [{"topic": topics.RETRY, "key": record.key, "value": record.value,
                      "headers": headers, "created_at": now}]
 
-        def write() -> list[store.Pending]:
+        def write() -> tuple[list[store.Pending], list[DeadLetter]]:
             with store.transaction(self.engine) as conn:
                 out = list(rows)
-                if letter is not None:
-                    new = store_dead_letters(
-                        conn, [(letter, letter_key(record, "error"))], self.rules.sealer
-                    )
-                    out += [dead_letter_outbox(dl, now) for dl in new]
-                return store.add_outbox(conn, out, self.rules.sealer)
+                new = [] if letter is None else store_dead_letters(
+                    conn, [(letter, letter_key(record, "error"))], self.rules.sealer
+                )
+                out += [dead_letter_outbox(dl, now) for dl in new]
+                return store.add_outbox(conn, out, self.rules.sealer), new
 
-        pending = await self.retrying("database", lambda: asyncio.to_thread(write))
+        pending, new = await self.retrying("database", lambda: asyncio.to_thread(write))
+        # Counted once stored, and only if new: a record delivered again after its letter was
+        # written (a crash before the commit of its offset, two copies after a rebalance)
+        # makes no second letter, and must not count as one.
+        for dl in new:
+            metrics.dead_letters.labels(dl.stage, dl.reason).inc()
         await self.publish(pending)
 
     async def retry(self, record: Record) -> None:

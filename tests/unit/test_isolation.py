@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import SQLModel
 
-from hub import dlq, store, topics
+from hub import dlq, metrics, store, topics
 from hub.calendar import load_calendar_config
 from hub.deadlines import Rules
 from hub.intake import Record
@@ -26,6 +26,7 @@ from hub.service import (
     RETRY_DELAYS,
     RETRY_HEADERS,
     Hub,
+    as_first_came,
     retry_wait,
 )
 from tests.support import FakePublisher
@@ -151,6 +152,21 @@ async def test_a_retried_record_is_the_record_it_first_was(
         letters = conn.execute(sa.text(
             'SELECT topic, partition, "offset" FROM dead_letter')).all()
     assert [tuple(r) for r in letters] == [(topics.raw("web"), 2, 34)]
+
+
+async def test_a_letter_written_once_counts_once(hub: tuple[Hub, FakePublisher]) -> None:
+    # A retry record whose letter was written, delivered again (the hub stopped before it
+    # committed the offset): no second letter, and lapor_dead_letters_total counted two.
+    service, publisher = hub
+    spent = {ATTEMPT: str(len(RETRY_DELAYS)), ORIGINAL_TOPIC: topics.raw("web"),
+             ORIGINAL_PLACE: f"0:77:{datetime(2026, 11, 25, tzinfo=UTC).isoformat()}"}
+    again = Record(topics.RETRY, 0, 5, None, b"body", spent, datetime.now(UTC))
+    counted = metrics.dead_letters.labels("intake", "processing_error")
+    before = counted._value.get()
+    for _ in range(2):
+        await service.retry_later(as_first_came(again), "intake", "RuntimeError: failed")
+    assert [p.topic for p in publisher.sent] == [topics.DEAD_LETTER]
+    assert counted._value.get() - before == 1
 
 
 async def test_a_replayed_letter_is_a_record_anew(hub: tuple[Hub, FakePublisher]) -> None:
