@@ -24,6 +24,7 @@ from hub.adapters import SOURCES, RawMessage, Rejection, Source
 from hub.asgi import (
     ASGIApp,
     BodyRefusedError,
+    Message,
     Receive,
     Scope,
     Send,
@@ -150,7 +151,25 @@ def ingress(source: Source, hub: Hub, settings: Settings) -> ASGIApp:
         await answer(send, accepted_status, {"accepted": accepted, "rejected": rejected},
                      twiml=twiml)
 
-    return app
+    return counted(source.name, app, accepted_status)
+
+
+def counted(source: str, app: ASGIApp, accepted_status: int) -> ASGIApp:
+    """`app` with each answer counted by source and status: refusals leave nothing else
+    behind (no complaint, no dead letter, no log line), so a sender refused wholesale – a
+    token or signing secret changed on one side only – was seen nowhere."""
+    for status in (accepted_status, 401):  # at zero from the start: increase() sees the first
+        metrics.ingress_answers.labels(source, str(status))
+
+    async def app_counted(scope: Scope, receive: Receive, send: Send) -> None:
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                metrics.ingress_answers.labels(source, str(message["status"])).inc()
+            await send(message)
+
+        await app(scope, receive, sending)
+
+    return app_counted
 
 
 async def answer(send: Send, status: int, body: dict[str, Any], *, twiml: bool) -> None:

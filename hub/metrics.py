@@ -108,6 +108,14 @@ intake_step = Histogram(
 )
 for _step in INTAKE_STEPS:
     intake_step.labels(_step)  # every step's series from the start, at zero
+ingress_answers = Counter(
+    "lapor_ingress_answers_total",
+    "Answers of POST /intake/<source> (and Meta's GET handshake), by source and HTTP "
+    "status: 200/202 taken; 4xx refused, nothing published (401 credentials, 408/413 the "
+    "body, 415 content type, 422 nothing to accept); 503 the broker away.",
+    ["source", "status"],
+    registry=REGISTRY,
+)
 breaches = Counter(
     "lapor_deadline_breaches_total",
     "Deadlines passed without the expected action, by agency and deadline.",

@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 import sqlalchemy as sa
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support import HubProcess, find_routed, wait_for
 
@@ -60,6 +61,30 @@ def test_each_source_must_prove_itself(hub: HubProcess) -> None:
                         headers={"content-type": "application/x-www-form-urlencoded"})
     assert answer.status_code == 401
     assert "no credential configured" in answer.json()["error"]
+
+
+def answered(hub: HubProcess) -> dict[tuple[str, str], float]:
+    """The ingress's answers so far, by (source, status), as Prometheus scrapes them."""
+    text = httpx.get(f"{hub.base_url}/metrics", timeout=10).text
+    return {(s.labels["source"], s.labels["status"]): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples
+            if s.name == "lapor_ingress_answers_total"}
+
+
+def test_refusals_are_counted_by_source_and_status(hub: HubProcess) -> None:
+    # A sender refused wholesale (a token changed on one side only) left no complaint, no
+    # dead letter and no log line: nothing an operator could see or alert on.
+    before = answered(hub)
+    body = form("Lampu jalan mati sepanjang Jl. Ahmad Yani sejak seminggu")
+    for _ in range(3):
+        assert web(hub, body, token="rotated-on-one-side").status_code == 401
+    assert web(hub, body, content_type="text/plain").status_code == 415
+    assert web(hub, body).status_code == 202
+    counted = {key: n - before.get(key, 0.0) for key, n in answered(hub).items()}
+    assert {key: n for key, n in counted.items() if n} == {
+        ("web", "401"): 3, ("web", "415"): 1, ("web", "202"): 1}
+    # Every source's refusal series is there from the start, for increase() to see.
+    assert {source for source, status in before if status == "401"} >= {"web", "sms-twilio"}
 
 
 def test_twilio_signature(hub: HubProcess) -> None:
