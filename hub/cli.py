@@ -334,7 +334,7 @@ def dlq_list(
     from rich.markup import escape
     from rich.table import Table
 
-    from hub.dlq import list_letters
+    from hub.dlq import count_letters, list_letters
     from hub.terminal import print_whole, shortened, shown
 
     engine = _existing_database()
@@ -354,6 +354,10 @@ def dlq_list(
                       shown(shortened(dl.detail, SHOWN_DETAIL)),
                       f"{dl.replayed_at:%Y-%m-%d %H:%M}" if dl.replayed_at else "")
     print_whole(table)
+    # The newest `limit` alone read as all there were: 50 rows of 3,000 letters said nothing.
+    if len(letters) == limit and (held := count_letters(
+            engine, reason=reason, include_replayed=replayed)) > limit:
+        typer.echo(f"the newest {limit} of {held} shown (--limit N shows more)")
 
 
 @dlq_cli.command("replay")

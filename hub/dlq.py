@@ -12,6 +12,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -38,6 +39,14 @@ class Letter:
     replayed_at: datetime | None
 
 
+def _chosen(query: sa.Select[Any], reason: str | None, include_replayed: bool) -> sa.Select[Any]:
+    if reason:
+        query = query.where(TABLE.c.reason == reason)
+    if not include_replayed:
+        query = query.where(TABLE.c.replayed_at.is_(None))
+    return query
+
+
 def list_letters(
     engine: Engine, *, reason: str | None = None, include_replayed: bool = False, limit: int = 50
 ) -> list[Letter]:
@@ -45,12 +54,17 @@ def list_letters(
         TABLE.c.id, TABLE.c.at, TABLE.c.stage, TABLE.c.reason, TABLE.c.topic, TABLE.c.detail,
         TABLE.c.replayed_at,
     ).order_by(TABLE.c.id.desc()).limit(limit)
-    if reason:
-        query = query.where(TABLE.c.reason == reason)
-    if not include_replayed:
-        query = query.where(TABLE.c.replayed_at.is_(None))
     with engine.connect() as conn:
-        return [Letter(*row) for row in conn.execute(query)]
+        return [Letter(*row) for row in conn.execute(_chosen(query, reason, include_replayed))]
+
+
+def count_letters(
+    engine: Engine, *, reason: str | None = None, include_replayed: bool = False
+) -> int:
+    """How many dead letters `list_letters` chooses from."""
+    query = sa.select(sa.func.count()).select_from(TABLE)
+    with engine.connect() as conn:
+        return int(conn.execute(_chosen(query, reason, include_replayed)).scalar_one())
 
 
 @dataclass(frozen=True, slots=True)

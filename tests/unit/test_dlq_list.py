@@ -23,16 +23,17 @@ def dlq(url: str, *args: str, env: dict[str, str] | None = None,
                           env={**os.environ, "HUB_DATABASE_URL": url, **(env or {})})
 
 
-def database_with_letter(tmp_path: Path, reason: str, detail: str, stage: Stage) -> str:
-    """A migrated SQLite database holding one dead letter; its URL."""
+def database_with_letter(tmp_path: Path, reason: str, detail: str, stage: Stage,
+                         count: int = 1) -> str:
+    """A migrated SQLite database holding `count` such dead letters; its URL."""
     url = f"sqlite:///{tmp_path}/hub.db"
     migrate.upgrade(url)
     now = datetime.now(UTC)
-    record = Record(topics.raw("web"), 0, 7, b"k", b"{}", {}, now)
-    letter = dead_letter(record, reason, detail, stage, now)
+    letters = [(dead_letter(Record(topics.raw("web"), 0, 7 + n, b"k", b"{}", {}, now), reason,
+                            detail, stage, now), f"letter-{n}") for n in range(count)]
     engine = store.make_engine(url)
     with store.transaction(engine) as conn:
-        store_dead_letters(conn, [(letter, "one")], Sealer.from_settings(Settings()))
+        store_dead_letters(conn, letters, Sealer.from_settings(Settings()))
     engine.dispose()
     return url
 
@@ -53,6 +54,18 @@ def test_terminal_controls_a_sender_wrote_are_shown_not_obeyed(tmp_path: Path) -
     assert out.returncode == 0, out.stderr
     assert "\x1b" not in out.stdout and "\x07" not in out.stdout
     assert "\\x1b[2J" in out.stdout, out.stdout
+
+
+def test_a_list_cut_at_its_limit_says_how_many_there_are(tmp_path: Path) -> None:
+    """The newest 50 were shown alone, and read as all the letters there were."""
+    url = database_with_letter(tmp_path, "invalid_json", "Expecting value", "intake", count=3)
+    out = dlq(url, "list", "--limit", "2")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.count("Expecting value") == 2
+    assert out.stdout.endswith("the newest 2 of 3 shown (--limit N shows more)\n"), out.stdout
+    assert "shown" not in dlq(url, "list").stdout
+    assert "shown" not in dlq(url, "list", "--limit", "2", "--reason", "invalid_json",
+                              "--json").stdout
 
 
 def test_a_missing_database_is_named_not_made(tmp_path: Path) -> None:
