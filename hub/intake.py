@@ -161,7 +161,9 @@ def dead_letter(
 ) -> DeadLetter:
     return DeadLetter(
         reason=reason,
-        detail=detail[:2000].replace("\x00", "\\x00"),  # quoted input: a column holds it
+        # Quoted input: a column holds it. Escaped before it is cut, or each NUL's four
+        # characters took it past its 2,000 and the letter itself failed.
+        detail=detail.replace("\x00", "\\x00")[:2000],
         stage=stage,
         topic=record.topic,
         partition=record.partition,
