@@ -173,6 +173,25 @@ def history_id(event: FollowUpEvent) -> str:
     return f"{event.agency_code}:{event.event_id}"
 
 
+AppliedAs = tuple[str, str, str | None, str | None]
+"""An event as its history row keeps it: complaint, status, message and reason."""
+
+
+def applied_as(event: FollowUpEvent) -> AppliedAs:
+    return (event.tracking_id, event.status.value, event.message, event.reason)
+
+
+def _id_used(event: FollowUpEvent, before: AppliedAs) -> Refusal:
+    """Why an event under an id its agency used for another event is refused."""
+    tracking_id, status = before[:2]
+    if tracking_id != event.tracking_id:
+        return Refusal("duplicate_event_id", f"event_id {event.event_id!r} was applied to "
+                       f"{tracking_id}; an agency's event ids must be unique")
+    return Refusal("duplicate_event_id", f"event_id {event.event_id!r} was applied to "
+                   f"{tracking_id} as another event ({status}, its own message and reason); "
+                   "a re-send repeats its event whole: an agency's event ids must be unique")
+
+
 def apply_follow_up(
     row: ComplaintRow | None, event: FollowUpEvent, rules: Rules, now: datetime, *,
     auto_closed: bool = False,
@@ -311,6 +330,7 @@ def notification_outbox(
 
 
 COMPLAINTS: sa.Table = table_of(ComplaintRow)
+HISTORY: sa.Table = table_of(HistoryRow)
 
 
 def echo_to_duplicates(
@@ -395,15 +415,17 @@ def _apply_batch(
             .with_for_update()
         )
     }
-    # An agency's event id -> the complaint it was applied to. The same again is a replay,
-    # passed over; on another complaint it is an id used twice, which must not pass unseen.
-    seen: dict[str, str] = dict(
-        session.exec(
-            select(HistoryRow.event_id, HistoryRow.tracking_id).where(
-                sa.column("event_id").in_({history_id(e) for e in events})
-            )
+    # An agency's event id -> the event applied under it. The same again is a re-send,
+    # passed over; another event (on another complaint, or another answer on this one) is an
+    # id used twice, which must not pass unseen: the agency's answer would be lost unsaid.
+    seen: dict[str, AppliedAs] = {
+        event_id: (tracking_id, status, message, reason)
+        for event_id, tracking_id, status, message, reason in conn.execute(
+            sa.select(HISTORY.c.event_id, HISTORY.c.tracking_id, HISTORY.c.status,
+                      HISTORY.c.message, HISTORY.c.reason)
+            .where(HISTORY.c.event_id.in_({history_id(e) for e in events}))
         ).all()
-    )
+    }
     # Closed complaints a reply may reopen: each with the moments the watcher auto-closed it.
     replied = {e.tracking_id for e in events if e.status is Status.REPORTER_REPLIED
                and (r := rows.get(e.tracking_id)) is not None and r.status == Status.CLOSED}
@@ -418,11 +440,10 @@ def _apply_batch(
         result: Effects | Refusal
         if isinstance(item, Refusal):
             result = item
-        elif (applied_to := seen.get(history_id(item))) == item.tracking_id:
+        elif (before := seen.get(history_id(item))) == applied_as(item):
             continue
-        elif applied_to is not None:
-            result = Refusal("duplicate_event_id", f"event_id {item.event_id!r} was applied to "
-                             f"{applied_to}; an agency's event ids must be unique")
+        elif before is not None:
+            result = _id_used(item, before)
         else:
             row = rows.get(item.tracking_id)
             result = apply_follow_up(
@@ -433,7 +454,7 @@ def _apply_batch(
             letters.append((letter, letter_key(record, "0")))
             continue
         assert isinstance(item, FollowUpEvent)
-        seen[history_id(item)] = item.tracking_id
+        seen[history_id(item)] = applied_as(item)
         session.add(HistoryRow(**result.history))
         outbox.extend(result.outbox)
         applied.append((item, result))

@@ -232,9 +232,10 @@ class FollowUpEvent(_Frozen):
 
     schema_version: Literal[1] = SCHEMA_VERSION
     event_id: Annotated[Text, StringConstraints(min_length=1, max_length=100)] = Field(
-        description="Unique across all of the agency's events (a UUID): the same id again from "
-        "the same agency is a re-send and passed over; on another complaint it is refused "
-        "(duplicate_event_id). Another agency's ids are its own."
+        description="Unique across all of the agency's events (a UUID): the same event again "
+        "from the same agency (complaint, status, message and reason alike) is a re-send and "
+        "passed over; another event under its id, on another complaint or on the same one, is "
+        "refused (duplicate_event_id). Another agency's ids are its own."
     )
     tracking_id: TrackingId
     agency_code: AgencyCode

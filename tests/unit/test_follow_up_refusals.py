@@ -87,6 +87,28 @@ async def test_an_event_id_used_on_another_complaint_is_refused_not_passed_over(
                                 "ids must be unique")
 
 
+async def test_an_event_id_used_again_on_the_same_complaint_for_another_answer_is_refused(
+    driven: tuple[Hub, FakePublisher],
+) -> None:
+    # An agency naming its events by complaint and status: its second answer, after the
+    # reporter's reply, came under the first's id and was passed over as a re-send - the
+    # complaint stayed waiting for an answer, its citizen heard nothing and nothing was said.
+    service, publisher = driven
+    tracking_id, holder = await clinic_complaint(service, publisher, "same-id-1")
+    answer = f"{tracking_id}-responded"
+    assert not await send(service, publisher, tracking_id, holder, Status.RESPONDED,
+                          event_id=answer, message="Loket ditambah")
+    assert not await send(service, publisher, tracking_id, holder, Status.RESPONDED,
+                          event_id=answer, message="Loket ditambah")  # re-sent: passed over
+    assert not await send(service, publisher, tracking_id, holder, Status.REPORTER_REPLIED,
+                          event_id=f"{tracking_id}-reporter_replied")
+    (letter,) = await send(service, publisher, tracking_id, holder, Status.RESPONDED,
+                           event_id=answer, message="Dokter jaga ditambah dua orang")
+    assert letter["reason"] == "duplicate_event_id"
+    assert letter["detail"].startswith(f"event_id {answer!r} was applied to {tracking_id} as "
+                                       "another event (responded")
+
+
 async def test_archiving_needs_a_reason(driven: tuple[Hub, FakePublisher]) -> None:
     service, publisher = driven
     tracking_id = await routed_to_national(service, publisher)
