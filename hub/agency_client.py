@@ -32,6 +32,7 @@ from hub.model import (
     FollowUpEvent,
     RoutingEvent,
     Status,
+    first_error,
 )
 from hub.routing import Agency
 from hub.settings import Settings
@@ -85,8 +86,10 @@ def parse_command(
             target_agency=target,
             reason=" ".join(rest) or None if status in ("archived", "deferred") else None,
         )
-    except (ValueError, ValidationError) as exc:
-        return f"not sent: {str(exc).splitlines()[0]}"
+    except ValidationError as exc:
+        # Which field and why: pydantic's first line ("1 validation error for
+        # FollowUpEvent") left the officer guessing at a note too long.
+        return f"not sent: {first_error(exc)}"
 
 
 LAST_MOMENT = timedelta(microseconds=1)

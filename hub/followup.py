@@ -44,6 +44,7 @@ from hub.model import (
     Notification,
     Status,
     derived_event_id,
+    first_error,
 )
 from hub.routing import Agency, Decision
 from hub.store import ComplaintRow, HistoryRow, Pending, add_outbox, outbox_row, table_of
@@ -380,9 +381,7 @@ def parse(record: Record) -> FollowUpEvent | Refusal:
     try:
         return FollowUpEvent.model_validate_json(record.value)
     except ValidationError as exc:
-        err = exc.errors(include_url=False)[0]
-        where = ".".join(str(p) for p in err["loc"]) or "payload"
-        return Refusal("invalid_follow_up", f"{where}: {err['msg']}")
+        return Refusal("invalid_follow_up", first_error(exc))
 
 
 def store_follow_ups(

@@ -14,7 +14,15 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+)
 
 SCHEMA_VERSION: Literal[1] = 1
 MAX_EVENT_BYTES = 1_000_000
@@ -38,6 +46,14 @@ TrackingId = Annotated[
 ]
 AGENCY_CODE_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 AgencyCode = Annotated[str, StringConstraints(pattern=AGENCY_CODE_PATTERN)]
+
+
+def first_error(exc: ValidationError) -> str:
+    """What a model says first of its input, where and what ("reason: String should have at
+    most 1000 characters"): the rest of pydantic's text, and its first line, say neither."""
+    err = exc.errors(include_url=False)[0]
+    where = ".".join(str(p) for p in err["loc"]) or "payload"
+    return f"{where}: {err['msg']}"
 
 
 def _without_nul(text: str) -> str:

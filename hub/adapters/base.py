@@ -25,7 +25,7 @@ from pydantic import ValidationError
 
 from hub import regions
 from hub.categories import category_code
-from hub.model import REGION_NAME_MAX, Complaint, Location, ReportType, Status
+from hub.model import REGION_NAME_MAX, Complaint, Location, ReportType, Status, first_error
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,17 +95,11 @@ def rejecting(adapter: Adapter) -> Adapter:
         except RejectedError as exc:
             return [Rejection(exc.reason, exc.detail)]
         except ValidationError as exc:
-            return [Rejection("invalid_complaint", _first_error(exc))]
+            return [Rejection("invalid_complaint", first_error(exc))]
 
     wrapped.__name__ = getattr(adapter, "__name__", "adapter")
     wrapped.__doc__ = adapter.__doc__
     return wrapped
-
-
-def _first_error(exc: ValidationError) -> str:
-    err = exc.errors(include_url=False)[0]
-    where = ".".join(str(p) for p in err["loc"]) or "payload"
-    return f"{where}: {err['msg']}"
 
 
 def _not_json(name: str) -> Any:
@@ -229,7 +223,7 @@ def entry_outcome(message_id: str | None, build: Callable[[], Outcome]) -> Outco
     except RejectedError as exc:
         return Rejection(exc.reason, exc.detail, message_id)
     except ValidationError as exc:
-        return Rejection("invalid_complaint", _first_error(exc), message_id)
+        return Rejection("invalid_complaint", first_error(exc), message_id)
 
 
 def message_id_of(value: Any) -> str | None:

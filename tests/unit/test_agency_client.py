@@ -67,6 +67,14 @@ def test_bad_lines_say_why() -> None:
     assert isinstance(sent, FollowUpEvent) and sent.target_agency == "kota-bekasi-rsud"
 
 
+def test_a_note_too_long_is_named_with_its_limit() -> None:
+    # pydantic's first line alone, "1 validation error for FollowUpEvent", said neither.
+    for line, said in ((f"{TID} archived {'x' * 1001}", "not sent: reason: "),
+                       (f"{TID} responded {'x' * 20_001}", "not sent: message: ")):
+        refused = str(parse_command(line, "a"))
+        assert refused.startswith(said) and "at most" in refused
+
+
 def test_to_goes_anywhere_in_the_line_and_only_with_dispositioned() -> None:
     # Later in the line it was part of the message, and nothing was handed on.
     registry = {"a", "kota-bekasi-rsud"}
