@@ -182,7 +182,9 @@ def service_requests(
                # What its citizen is told: a note between agencies (a disposition's
                # instruction, a decline) is not theirs to read.
                history.c.status.in_([status.value for status in NOTIFY]))
-        .order_by(history.c.at, history.c.id)
+        # In the order applied, which the status follows: by their stamps, an answer from
+        # an agency whose clock runs behind came before the note it answered.
+        .order_by(history.c.id)
     ).all()) if rows else {}  # the last message of each, as the dict keeps the last
     shown = []
     for row in sorted(rows, key=lambda r: ids.index(r.tracking_id)):

@@ -22,13 +22,13 @@ OFFSETS = count()
 
 
 async def send(service: Hub, publisher: FakePublisher, tracking_id: str, agency: str,
-               status: Status, event_id: str | None = None, **extra: str,
-               ) -> list[dict[str, str]]:
-    """Apply one event; the dead letters it made."""
+               status: Status, event_id: str | None = None, at: datetime | None = None,
+               **extra: str) -> list[dict[str, str]]:
+    """Apply one event (stamped `at`, now if not given); the dead letters it made."""
     publisher.sent.clear()
     event = FollowUpEvent(event_id=event_id or f"{agency}-{status}-{extra}",
-                          tracking_id=tracking_id,
-                          agency_code=agency, status=status, at=datetime.now(UTC), **extra)
+                          tracking_id=tracking_id, agency_code=agency, status=status,
+                          at=at or datetime.now(UTC), **extra)
     await service.follow_up([Record(topics.FOLLOW_UP, 0, next(OFFSETS), None,
                                     event.model_dump_json().encode(), {}, datetime.now(UTC))])
     return [json.loads(p.value) for p in publisher.sent if p.topic == topics.DEAD_LETTER]
