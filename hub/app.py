@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from faststream.asgi import AsgiFastStream
 from faststream.asgi.types import Receive, Scope, Send
@@ -27,7 +26,7 @@ from hub.calendar import CalendarConfig, load_calendar_config
 from hub.consumers import followup, intake, retry
 from hub.deadlines import Rules
 from hub.kafka import client_options
-from hub.producers.publisher import Publisher
+from hub.producers.publisher import Publisher, TopicsRefusedError
 from hub.routing import Directory
 from hub.sealing import Sealer
 from hub.service import Hub
@@ -108,7 +107,7 @@ def check_http_port(settings: Settings) -> None:
 
 async def reach_dependencies(hub: Hub, settings: Settings) -> None:
     """Before `run` serves the hub `build` made: its database reachable and migrated, its
-    broker reachable.
+    broker reachable and the topics it needs there (a creation the broker refuses is named).
 
     Failing here, an operator's mistake is one line from the CLI; failing in the lifespan,
     uvicorn prints a traceback and exits 3. The lifespan checks both again (a no-op
@@ -123,11 +122,14 @@ async def reach_dependencies(hub: Hub, settings: Settings) -> None:
             "HUB_SECRET_KEY: the reporters stored were sealed under another key; set the key "
             "they were sealed with, or keep it in HUB_PREVIOUS_SECRET_KEYS beside the new one"
         )
-    admin = AIOKafkaAdminClient(**options)
+    publisher = Publisher(settings)
+    await publisher.start()
     try:
-        await admin.start()
+        await publisher.ensure_topics(topics_needed(hub.rules.directory))
+    except TopicsRefusedError as exc:
+        raise CannotServe(str(exc)) from exc
     finally:
-        await admin.close()
+        await publisher.stop()
     if settings.kafka_idempotent_producer:
         producer = AIOKafkaProducer(**options, enable_idempotence=True)
         try:
@@ -139,6 +141,12 @@ async def reach_dependencies(hub: Hub, settings: Settings) -> None:
             ) from exc
         finally:
             await producer.stop()
+
+
+def topics_needed(directory: Directory) -> list[str]:
+    """The topics the hub reads and writes: each source's raw topic, its own, the agencies'."""
+    return ([topics.raw(s) for s in SOURCES] + list(topics.OWN)
+            + [a.topic_name for a in directory.agencies.values()])
 
 
 def _opens_newest_reporter(hub: Hub) -> bool:
@@ -184,11 +192,7 @@ def build(settings: Settings) -> tuple[AsgiFastStream, Hub]:
                 agency.code, agency.region or "", agency.level.value, agency.parent or ""
             ).set(1)
         await hub.publisher.start()
-        await hub.publisher.ensure_topics(
-            [topics.raw(s) for s in SOURCES]
-            + list(topics.OWN)
-            + [a.topic_name for a in directory.agencies.values()]
-        )
+        await hub.publisher.ensure_topics(topics_needed(directory))
         background.append(asyncio.create_task(_outbox_loop(hub)))
         if engine.dialect.name == "sqlite":
             background.append(asyncio.create_task(_checkpoint_loop(hub)))

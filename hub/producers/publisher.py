@@ -16,7 +16,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 from aiokafka.protocol.metadata import MetadataRequest
 
 from hub.kafka import client_options
@@ -28,6 +28,24 @@ log = logging.getLogger("hub.publisher")
 FULL_CHECK_EVERY = 30
 """Watch intervals between full comparisons of our topics with the cluster's. In
 between, one topic stands for all: a broker that lost its topics lost that one too."""
+
+
+class TopicsRefusedError(KafkaError):  # type: ignore[misc]  # aiokafka is untyped
+    """The broker refused to create topics the hub needs (replication above its live
+    brokers, no Create right for the name, a policy): retried as an outage, its reason in
+    the log and on /readyz, as an operator has to act."""
+
+
+def refusals(topic_errors: Iterable[tuple[Any, ...]]) -> dict[str, str]:
+    """Topic -> why, for each topic a CreateTopics answer did not create. aiokafka returns
+    these per-topic errors rather than raising them; a topic that exists already (another
+    instance was first) is no refusal."""
+    refused = {}
+    for name, code, *message in topic_errors:
+        if code not in (0, TopicAlreadyExistsError.errno):
+            why = (message[0] if message and message[0] else None) or for_code(code).__name__
+            refused[name] = f"{why} (error {code})"
+    return refused
 
 
 class Publisher:
@@ -98,8 +116,11 @@ class Publisher:
         ]
         if not new:
             return
-        with contextlib.suppress(TopicAlreadyExistsError):  # another instance was first
-            await self._admin.create_topics(new)
+        answer = await self._admin.create_topics(new)
+        # Logged as created before, and sends then waited for ever as on a broker away.
+        if refused := refusals(answer.topic_errors):
+            raise TopicsRefusedError("the broker refused to create " + "; ".join(
+                f"{name}: {why}" for name, why in sorted(refused.items())))
         log.info("created topics %s", ", ".join(t.name for t in new))
 
     async def _keep_topics(self) -> None:

@@ -4,13 +4,17 @@ interval, the full list is compared only every FULL_CHECK_EVERY intervals."""
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
+from typing import Any
 
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.protocol.admin import CreateTopicsResponse_v1
 
+from hub.app import build, reach_dependencies
 from hub.producers import publisher as publisher_module
-from hub.producers.publisher import Publisher
-from hub.settings import Settings
+from hub.producers.publisher import Publisher, TopicsRefusedError, refusals
+from hub.settings import CannotServe, Settings
 from tests.support import wait_for
 
 pytestmark = pytest.mark.broker
@@ -63,3 +67,48 @@ async def test_one_topic_stands_for_all_between_full_checks(
     finally:
         await admin.close()
         await publisher.stop()
+
+
+async def test_a_topic_another_instance_created_first_is_no_refusal(kafka_bootstrap: str) -> None:
+    # The broker's answer for it is an error code (36, already exists), not an exception.
+    name = f"pt{uuid.uuid4().hex[:8]}.agency.first"
+    publisher = Publisher(Settings(kafka_bootstrap=kafka_bootstrap))
+    await publisher.start()
+    try:
+        await publisher.ensure_topics([name])
+        answer = await publisher._admin.create_topics([NewTopic(name, 3, 1)])
+        assert [code for _, code, *_ in answer.topic_errors] == [36]
+        assert refusals(answer.topic_errors) == {}
+        await publisher._create([name], set())  # as when another instance was first
+    finally:
+        await publisher.stop()
+
+
+async def test_a_topic_the_broker_refuses_is_named_and_stops_the_start(
+    kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+) -> None:
+    """Apache Kafka answers a creation it refuses with an error per topic, which aiokafka
+    returns: the hub logged "created topics" and its sends waited for ever as if the broker
+    were away. The embedded broker refuses nothing, so its answer is given that error here,
+    as Kafka words it for a replication above its live brokers."""
+    async def refusing(_admin: AIOKafkaAdminClient, new: list[NewTopic]) -> Any:
+        why = "Replication factor: 3 larger than available brokers: 1."
+        return CreateTopicsResponse_v1(topic_errors=[(t.name, 38, why) for t in new])
+
+    monkeypatch.setattr(AIOKafkaAdminClient, "create_topics", refusing)
+    settings = Settings(kafka_bootstrap=kafka_bootstrap,
+                        database_url=f"sqlite:///{tmp_path}/hub.db",
+                        topic_prefix=f"pt{uuid.uuid4().hex[:8]}")
+    publisher = Publisher(settings)
+    await publisher.start()
+    try:
+        name = f"{settings.topic_prefix}.agency.refused"
+        with pytest.raises(TopicsRefusedError, match=rf"{name}: Replication factor: 3 larger"):
+            await publisher.ensure_topics([name])
+        with pytest.raises(TopicsRefusedError):  # not taken for made: asked again
+            await publisher.ensure_topics([name])
+    finally:
+        await publisher.stop()
+    _, hub = build(settings)
+    with pytest.raises(CannotServe, match=r"the broker refused to create .*error 38"):
+        await reach_dependencies(hub, settings)
