@@ -125,7 +125,8 @@ def show(raw: bytes, seen: Seen | None = None) -> None:
     event: EscalationEvent | DuplicateEvent | RoutingEvent
     try:
         data = json.loads(raw)
-        kind = data.get("type")
+        # Not an object (an array, a bare value): unreadable, and the reader goes on.
+        kind = data.get("type") if isinstance(data, dict) else None
         event = (EscalationEvent.model_validate(data) if kind == "escalation"
                  else DuplicateEvent.model_validate(data) if kind == "duplicate"
                  else RoutingEvent.model_validate(data))

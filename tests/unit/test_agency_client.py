@@ -307,3 +307,12 @@ def test_terminal_controls_a_citizen_wrote_do_not_reach_the_officers_terminal(
     shown = capsys.readouterr().out
     assert not [c for c in shown if c in "\x1b\x07\x9b\u202e"], repr(shown)
     assert "Jalan\\x1b[2J rusak" in shown and "\\u202egnitset" in shown, shown
+
+
+def test_an_event_that_is_no_object_is_unreadable_and_the_reader_goes_on(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # A JSON array raised AttributeError, which ended the reader: no complaint shown again.
+    for raw in (b"[1, 2]", b"42", b'"text"', b"null"):
+        show(raw)
+    assert capsys.readouterr().out.count("unreadable event") == 4
