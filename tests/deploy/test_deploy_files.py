@@ -244,6 +244,11 @@ def test_hub_deployment_references_hold_together() -> None:
     assert {e["port"] for e in monitor["spec"]["endpoints"]} <= ports
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    # The start (migrations waiting on the upgrade Job's lock among them) may take minutes:
+    # the liveness probe alone restarted a pod whose start took over 90 s.
+    start = container["startupProbe"]
+    assert start["httpGet"]["path"] == "/healthz"
+    assert start["periodSeconds"] * start["failureThreshold"] >= 600
 
 
 def test_kustomize_renders_every_manifest() -> None:
