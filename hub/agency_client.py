@@ -2,8 +2,8 @@
 
 Subscribes to the agency's topic, shows each complaint as it arrives, and posts
 follow-ups typed at the prompt. An agency's own system starts from this: read
-RoutingEvent / EscalationEvent / DuplicateEvent JSON from `lapor.agency.<code>`, write FollowUpEvent
-JSON to `lapor.followup` keyed by the tracking id.
+RoutingEvent / EscalationEvent / DuplicateEvent / TakenEvent JSON from `lapor.agency.<code>`,
+write FollowUpEvent JSON to `lapor.followup` keyed by the tracking id.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from hub.model import (
     FollowUpEvent,
     RoutingEvent,
     Status,
+    TakenEvent,
     first_error,
 )
 from hub.routing import Agency
@@ -122,13 +123,14 @@ def show(raw: bytes, seen: Seen | None = None) -> None:
     """Print one event, unless `seen` has its id already. What citizens and agencies wrote
     is escaped: rich would read "[rusak]" as a style and drop it, a "[/]" would stop the
     client, and a terminal obeys the controls in it."""
-    event: EscalationEvent | DuplicateEvent | RoutingEvent
+    event: EscalationEvent | DuplicateEvent | TakenEvent | RoutingEvent
     try:
         data = json.loads(raw)
         # Not an object (an array, a bare value): unreadable, and the reader goes on.
         kind = data.get("type") if isinstance(data, dict) else None
         event = (EscalationEvent.model_validate(data) if kind == "escalation"
                  else DuplicateEvent.model_validate(data) if kind == "duplicate"
+                 else TakenEvent.model_validate(data) if kind == "taken"
                  else RoutingEvent.model_validate(data))
     except (ValueError, ValidationError):
         console.print(f"[yellow]unreadable event[/] {escape(repr(raw[:80]))}")
@@ -147,6 +149,13 @@ def show(raw: bytes, seen: Seen | None = None) -> None:
             f"{event.duplicate.channel.value} ({event.duplicate.tracking_id}, same "
             f"{escape(str(event.matched_by))})"
         )
+        return
+    if isinstance(event, TakenEvent):
+        where = f"to {escape(event.to_agency)}" if event.to_agency else "archived"
+        note = event.reason or event.message  # an archive's reason, else the note it came with
+        said = f" – {shown(terminal.shortened(note, 300))}" if note else ""
+        console.print(f"[bold yellow]taken[/] {event.tracking_id} by {escape(event.by_agency)}, "
+                      f"{where}: no longer yours to answer{said}")
         return
     r = event
     c = r.complaint

@@ -43,6 +43,7 @@ from hub.model import (
     FollowUpEvent,
     Notification,
     Status,
+    TakenEvent,
     derived_event_id,
     first_error,
 )
@@ -261,6 +262,8 @@ def apply_follow_up(
 
     row.status = landed.value
     row.updated_at = now
+    if taken := _taken(row, event, target, rules, now):
+        effects.outbox.append(taken)
     if event.status is Status.NOT_AUTHORITY:
         declined = [*json.loads(row.declined), holder.code]
         row.declined = json.dumps(declined)
@@ -289,6 +292,31 @@ def _clock_at(row: ComplaintRow, current: Status, landed: Status, at: datetime, 
     if current is Status.RESPONDED and landed is Status.REPORTER_REPLIED:
         note_reply_wait(row, rules, holder, at)
     return pauses
+
+
+def _taken(row: ComplaintRow, event: FollowUpEvent, target: Agency | None, rules: Rules,
+           now: datetime) -> dict[str, Any] | None:
+    """The event telling the holder that an agency above took the complaint from it, before
+    it is handed on: else its system kept it open, and each answer it gave was a dead letter
+    it never saw. None when the holder acts itself, keeps it, or has left the registry."""
+    holder = rules.directory.get(row.agency_code)
+    if (holder is None or event.agency_code == holder.code
+            or (target is not None and target.code == holder.code)):
+        return None
+    taken = TakenEvent(
+        # A routing is taken from its holder once: the next is another agency's.
+        event_id=f"taken-{row.tracking_id}-{row.route_seq}",
+        tracking_id=row.tracking_id,
+        agency_code=holder.code,
+        by_agency=event.agency_code,
+        status=event.status,
+        to_agency=target.code if target is not None else None,
+        message=event.message,
+        reason=event.reason,
+        at=now,
+    )
+    return outbox_row(holder.topic_name, row.tracking_id, taken, now,
+                      **{"event-id": taken.event_id, "event-type": "taken"})
 
 
 def _hand_on(row: ComplaintRow, decision: Decision, rules: Rules, now: datetime,

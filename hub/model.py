@@ -243,6 +243,26 @@ class DuplicateEvent(_Frozen):
     duplicate: Complaint = Field(description="The second report, with its own tracking id.")
 
 
+class TakenEvent(_Frozen):
+    """Sent to the agency a complaint was taken from: an agency above it dispositioned it to
+    another agency or archived it. The complaint is no longer its to answer: its follow-ups
+    on it from now on are dead letters (not_holder, or illegal_transition once archived)."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    type: Literal["taken"] = "taken"
+    event_id: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    tracking_id: TrackingId
+    agency_code: AgencyCode = Field(description="The agency that held it, whose topic this is.")
+    by_agency: AgencyCode = Field(description="The agency above it that took it.")
+    status: Status = Field(description="dispositioned (to_agency holds it now) or archived.")
+    to_agency: AgencyCode | None = Field(
+        default=None, description="The new holder; none when archived.")
+    message: str | None = Field(default=None, max_length=20_000)
+    reason: str | None = Field(default=None, max_length=1000)
+    at: AwareDatetime = Field(
+        description="When the hub applied it: the holder's follow-ups after it are refused.")
+
+
 class FollowUpEvent(_Frozen):
     """An agency's status update (tindak lanjut) on a complaint it holds."""
 

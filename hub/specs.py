@@ -22,6 +22,7 @@ from hub.model import (
     FollowUpEvent,
     Notification,
     RoutingEvent,
+    TakenEvent,
 )
 from hub.settings import Settings
 
@@ -30,10 +31,14 @@ MODELS: dict[str, type[BaseModel]] = {
     "routing-event": RoutingEvent,
     "duplicate-event": DuplicateEvent,
     "escalation-event": EscalationEvent,
+    "taken-event": TakenEvent,
     "follow-up-event": FollowUpEvent,
     "notification": Notification,
     "dead-letter": DeadLetter,
 }
+
+AGENCY_EVENTS = (RoutingEvent, EscalationEvent, DuplicateEvent, TakenEvent)
+"""What the hub writes on an agency's topic (field `type`)."""
 
 _TEXT = {"type": "string"}
 _EVENT_ID = {"type": "string", "description": "The event's event_id, for idempotent readers."}
@@ -41,8 +46,8 @@ _REPLAY = {"type": "string", "description": "Set by `lapor-hub dlq replay`: the 
 HEADERS: dict[str, dict[str, Any]] = {
     "routing": {
         "event-id": _EVENT_ID,
-        "event-type": {"enum": ["routing", "escalation", "duplicate"],
-                       "description": "Which of the three events the record holds."},
+        "event-type": {"enum": ["routing", "escalation", "duplicate", "taken"],
+                       "description": "Which of the four events the record holds."},
         "content-type": _TEXT,
     },
     "notification": {"event-id": _EVENT_ID, "content-type": _TEXT},
@@ -79,7 +84,8 @@ def document_publishers(broker: KafkaBroker) -> None:
     """
     broker.publisher(
         topics.agency("{agency}"), schema=RoutingEvent, title="routing",
-        description="One topic per agency: the complaints it now holds, keyed by tracking id.",
+        description="One topic per agency: the complaints it now holds, keyed by tracking id "
+        "(and those taken from it, the escalations it receives, new reports of its complaints).",
     )
     broker.publisher(
         topics.DEAD_LETTER, schema=DeadLetter, title="dead-letter",
@@ -107,11 +113,11 @@ def asyncapi_document() -> str:
 
 
 def _complete(doc: dict[str, Any]) -> dict[str, Any]:
-    """What FastStream's generator cannot say: the agency topics carry three events, the
+    """What FastStream's generator cannot say: the agency topics carry four events, the
     batch subscribers read one event (follow-ups) or bytes (raw, retry) a record, the headers,
     the `{agency}` parameter, and the retry topic being written too."""
     schemas = doc["components"]["schemas"]
-    for model in (RoutingEvent, EscalationEvent, DuplicateEvent, FollowUpEvent):
+    for model in (*AGENCY_EVENTS, FollowUpEvent):
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         schemas.update(schema.pop("$defs", {}))
         schemas[model.__name__] = schema
@@ -119,7 +125,7 @@ def _complete(doc: dict[str, Any]) -> dict[str, Any]:
         del schemas[name]
     payloads = {
         "routing": {"oneOf": [{"$ref": f"#/components/schemas/{m.__name__}"}
-                              for m in (RoutingEvent, EscalationEvent, DuplicateEvent)]},
+                              for m in AGENCY_EVENTS]},
         "follow-up": {"$ref": "#/components/schemas/FollowUpEvent"},
         "intake": RAW,
         "retry": {**RAW, "description": "A record of a raw topic or of lapor.followup that "

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from hub.agency_client import show
 from hub.model import FollowUpEvent, Status
 from tests.support import HubProcess, consume_all, events, overdue, produce
 
@@ -152,3 +153,57 @@ async def test_spoofed_or_illegal_follow_ups_are_dead_letters(hub: HubProcess) -
     assert {"not_holder", "illegal_transition", "unknown_complaint", "invalid_follow_up"} <= reasons
     rows = db(hub, "SELECT status, agency_code FROM complaint WHERE tracking_id = :t", t=tid)
     assert rows == [("received", "kab-bekasi-dsdabmbk")]
+
+
+async def taken_from(hub: HubProcess, agency: str, tracking_id: str) -> list[Any]:
+    """The records on `agency`'s topic saying `tracking_id` was taken from it (once the hub
+    published one: it goes out with the routing event, or after it)."""
+    for _ in range(40):
+        records = await consume_all(hub.bootstrap, hub.topic(f"agency.{agency}"), expect=1,
+                                    settle=0.5)
+        found = [r for r in records if json.loads(r.value).get("type") == "taken"
+                 and json.loads(r.value)["tracking_id"] == tracking_id]
+        if found:
+            return found
+    return []
+
+
+async def test_an_agency_hears_a_complaint_was_taken_from_it(
+    hub: HubProcess, capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The coordinator took a complaint from its holder, the national admin archived it over
+    # the next one's head, and neither holder heard: each kept it open, and each answer it
+    # gave after was a dead letter not_holder it never saw.
+    ref = f"taken-{uuid.uuid4().hex[:6]}"
+    await produce(hub.bootstrap, hub.topic("raw.web"), [form(ref, "kesehatan", "32.75")])
+    (event,) = await routed(hub, "kota-bekasi-dinkes", ref)
+    tid = event["tracking_id"]
+    await follow_up(hub, tid, "kota-bekasi", Status.DISPOSITIONED,
+                    target_agency="kota-bekasi-rsud", message="Mohon ditangani RSUD")
+    (moved,) = await routed(hub, "kota-bekasi-rsud", ref)
+    records = await taken_from(hub, "kota-bekasi-dinkes", tid)
+    assert records and {r.value for r in records} == {records[0].value}  # re-sent as it was
+    taken = json.loads(records[0].value)
+    assert dict(records[0].headers)["event-type"] == b"taken"
+    assert {k: taken[k] for k in ("event_id", "agency_code", "by_agency", "status", "to_agency",
+                                  "message")} == {
+        "event_id": f"taken-{tid}-1", "agency_code": "kota-bekasi-dinkes",
+        "by_agency": "kota-bekasi", "status": "dispositioned", "to_agency": "kota-bekasi-rsud",
+        "message": "Mohon ditangani RSUD"}
+    assert moved["previous_agency_code"] == "kota-bekasi-dinkes"
+
+    await follow_up(hub, tid, "kemenpanrb", Status.ARCHIVED, reason="Laporan ganda")
+    (archived, *_) = await taken_from(hub, "kota-bekasi-rsud", tid)
+    assert json.loads(archived.value) | {"at": None} == {
+        "schema_version": 1, "type": "taken", "event_id": f"taken-{tid}-2",
+        "tracking_id": tid, "agency_code": "kota-bekasi-rsud", "by_agency": "kemenpanrb",
+        "status": "archived", "to_agency": None, "message": None, "reason": "Laporan ganda",
+        "at": None}
+    # The reference client shows both to the officers of the agencies they were taken from.
+    capsys.readouterr()
+    show(records[0].value)
+    show(archived.value)
+    assert capsys.readouterr().out.splitlines() == [
+        f"taken {tid} by kota-bekasi, to kota-bekasi-rsud: no longer yours to answer – "
+        "Mohon ditangani RSUD",
+        f"taken {tid} by kemenpanrb, archived: no longer yours to answer – Laporan ganda"]

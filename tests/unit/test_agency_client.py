@@ -24,6 +24,7 @@ from hub.model import (
     RoutingEvent,
     SourceRef,
     Status,
+    TakenEvent,
 )
 from tests.support import LAPOR_HUB, produce
 
@@ -115,6 +116,24 @@ def test_an_escalation_is_shown_by_its_last_day(capsys: pytest.CaptureFixture[st
     )
     show(event.model_dump_json().encode())
     assert "prov-papua missed settle (due by 27 Sep)" in capsys.readouterr().out
+
+
+def test_a_complaint_taken_from_the_agency_is_shown_so(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # It was an unreadable event: the officer never learnt the complaint was no longer theirs.
+    moved = TakenEvent(event_id="taken-1", tracking_id=TID, agency_code="kota-bekasi-dinkes",
+                       by_agency="kota-bekasi", status=Status.DISPOSITIONED,
+                       to_agency="kota-bekasi-rsud", message="Mohon [segera]", at=NOW)
+    archived = moved.model_copy(update={"event_id": "taken-2", "status": Status.ARCHIVED,
+                                        "to_agency": None, "reason": "Laporan ganda"})
+    for event in (moved, archived):
+        show(event.model_dump_json().encode())
+    assert capsys.readouterr().out.splitlines() == [
+        f"taken {TID} by kota-bekasi, to kota-bekasi-rsud: no longer yours to answer – "
+        "Mohon [segera]",
+        f"taken {TID} by kota-bekasi, archived: no longer yours to answer – Laporan ganda",
+    ]
 
 
 def test_in_a_pipe_a_complaint_keeps_its_lines_whole(capsys: pytest.CaptureFixture[str]) -> None:

@@ -57,8 +57,15 @@ async def test_every_event_of_the_main_paths_is_as_documented(
     with service.engine.begin() as conn:  # its first follow-up is overdue: escalated
         overdue(conn, [routing["tracking_id"]])
     await service.watch_deadlines()
+    archive = FollowUpEvent(  # over the holder's head: it hears the complaint was taken
+        event_id="c-archive", tracking_id=routing["tracking_id"],
+        agency_code=service.rules.directory.national.code, status=Status.ARCHIVED, at=now,
+        reason="Bukan pengaduan pelayanan publik")
+    await service.follow_up([Record(topics.FOLLOW_UP, 0, next(OFFSETS), None,
+                                    archive.model_dump_json().encode(), {}, now)])
 
     kinds = {p.headers.get("event-type") or p.topic.split(".")[1] for p in publisher.sent}
-    assert kinds == {"routing", "duplicate", "escalation", "notification", "deadletter"}, kinds
+    assert kinds == {"routing", "duplicate", "escalation", "taken", "notification",
+                     "deadletter"}, kinds
     for sent in publisher.sent:
         check(sent.topic, sent.value, dict(sent.headers))

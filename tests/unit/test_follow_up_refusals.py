@@ -6,13 +6,14 @@ import json
 from dataclasses import replace
 from datetime import UTC, datetime
 from itertools import count
+from typing import Any
 
 import sqlalchemy as sa
 
 from hub import topics
 from hub.followup import notification_id
 from hub.intake import Record
-from hub.model import FollowUpEvent, Status
+from hub.model import FollowUpEvent, Status, TakenEvent
 from hub.routing import Directory
 from hub.service import Hub
 from tests.support import FakePublisher, web_record
@@ -158,8 +159,13 @@ def without(directory: Directory, code: str) -> Directory:
                      [r for r in directory.rules if r.agency != code])
 
 
-def handed_on(publisher: FakePublisher) -> list[dict[str, str]]:
-    return [json.loads(p.value) for p in publisher.sent if p.topic.startswith("lapor.agency.")]
+def on_agency_topics(publisher: FakePublisher, kind: str) -> list[dict[str, Any]]:
+    return [event for p in publisher.sent if p.topic.startswith("lapor.agency.")
+            if (event := json.loads(p.value))["type"] == kind]
+
+
+def handed_on(publisher: FakePublisher) -> list[dict[str, Any]]:
+    return on_agency_topics(publisher, "routing")
 
 
 async def test_a_decline_names_in_the_history_who_has_the_complaint_now(
@@ -196,6 +202,46 @@ async def test_an_agency_above_the_holder_may_take_the_complaint_from_it(
     national = service.rules.directory.national.code
     assert not await send(service, publisher, tracking_id, national, Status.ARCHIVED,
                           reason="Bukan pengaduan pelayanan publik.")
+
+
+async def test_the_holder_hears_on_its_topic_that_a_complaint_was_taken_from_it(
+    driven: tuple[Hub, FakePublisher],
+) -> None:
+    # It heard nothing: its system kept the complaint open, and each answer it gave after
+    # was a dead letter not_holder it never saw.
+    service, publisher = driven
+    tracking_id, holder = await clinic_complaint(service, publisher, "taken-1")
+    assert not await send(service, publisher, tracking_id, holder, Status.VERIFIED)
+    assert not on_agency_topics(publisher, "taken")
+    assert not await send(service, publisher, tracking_id, "kota-bekasi", Status.DISPOSITIONED,
+                          event_id="take-1", message="Ditangani RSUD",
+                          target_agency="kota-bekasi-rsud")
+    (taken,) = [p for p in publisher.sent if p.headers.get("event-type") == "taken"]
+    assert (taken.topic, taken.key) == ("lapor.agency.kota-bekasi-dinkes", tracking_id)
+    event = TakenEvent.model_validate_json(taken.value)
+    assert (event.event_id, event.agency_code, event.by_agency, event.status, event.to_agency,
+            event.message) == (f"taken-{tracking_id}-1", holder, "kota-bekasi",
+                               Status.DISPOSITIONED, "kota-bekasi-rsud", "Ditangani RSUD")
+    assert taken.headers.get("event-id") == event.event_id
+    # The same disposition again is a re-send: nothing more to hear.
+    assert not await send(service, publisher, tracking_id, "kota-bekasi", Status.DISPOSITIONED,
+                          event_id="take-1", message="Ditangani RSUD",
+                          target_agency="kota-bekasi-rsud")
+    assert not publisher.sent
+    # A hand-on by the holder itself, and its decline, tell it nothing it does not know.
+    assert not await send(service, publisher, tracking_id, "kota-bekasi-rsud",
+                          Status.NOT_AUTHORITY)
+    (rerouted,) = handed_on(publisher)
+    assert not on_agency_topics(publisher, "taken")
+    # The national admin archives it over the new holder's head.
+    national = service.rules.directory.national.code
+    assert not await send(service, publisher, tracking_id, national, Status.ARCHIVED,
+                          reason="Laporan ganda")
+    (archived,) = on_agency_topics(publisher, "taken")
+    assert (archived["agency_code"], archived["by_agency"], archived["status"],
+            archived["to_agency"], archived["reason"], archived["event_id"]) == (
+        rerouted["agency_code"], national, "archived", None, "Laporan ganda",
+        f"taken-{tracking_id}-3")
 
 
 async def test_a_disposition_goes_down_or_sideways_not_up_nor_away(
