@@ -130,7 +130,18 @@ open_complaints = Gauge(
 )
 assigned = Gauge(
     "lapor_complaints_assigned",
-    "Complaints an agency holds, by follow-up state (for the follow-up rate).",
+    "Complaints an agency holds, by follow-up state, for the follow-up rate 1 - not "
+    "followed up / total: every complaint, those still within their deadline included.",
+    ["agency", "state"],
+    registry=REGISTRY,
+)
+FIRST_FOLLOW_UP_STATES = ("within_deadline", "overdue", "followed_up_7d")
+first_follow_up = Gauge(
+    "lapor_complaints_first_follow_up",
+    "Complaints an agency holds, by their first follow-up now (for the follow-up alert): "
+    "within_deadline (none yet, its first-follow-up deadline still ahead or its clock "
+    "stopped), overdue (none yet and that deadline passed), followed_up_7d (first followed "
+    "up in the last 7 days); complaints followed up before are in none.",
     ["agency", "state"],
     registry=REGISTRY,
 )

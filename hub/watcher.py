@@ -7,8 +7,9 @@ the watcher at once and a breach is still escalated exactly once.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,9 +17,9 @@ from sqlalchemy.engine import Connection
 
 from hub import lifecycle, metrics
 from hub.calendar import DeadlineKind
-from hub.deadlines import Rules, due_of, pauses_of
+from hub.deadlines import Rules, due_of, intervals, pauses_of
 from hub.followup import AUTO_CLOSE_REASON, echo_to_duplicates, notification_outbox
-from hub.model import EscalationEvent, FollowUpEvent, Status
+from hub.model import EscalationEvent, FollowUpEvent, ReportType, Status
 from hub.routing import Agency
 from hub.store import (
     ComplaintRow,
@@ -36,6 +37,11 @@ NOT_ESCALATED = sa.or_(
     TABLE.c.escalated_kind.is_(None), TABLE.c.escalated_due_at.is_(None),
     TABLE.c.escalated_kind != TABLE.c.due_kind, TABLE.c.escalated_due_at != TABLE.c.due_at,
 )
+# An archived complaint owes no follow-up (hub.report): in no state's count.
+HELD = sa.and_(TABLE.c.duplicate_of.is_(None), TABLE.c.status != Status.ARCHIVED.value)
+OWED = sa.and_(HELD, TABLE.c.first_follow_up_at.is_(None), TABLE.c.status != Status.CLOSED.value)
+RECENT = timedelta(days=7)
+"""How far back a first follow-up counts beside the overdue ones (followed_up_7d)."""
 
 
 @dataclass(slots=True)
@@ -248,8 +254,7 @@ def refresh_gauges(conn: Connection, rules: Rules, now: datetime) -> None:
     )
     state_rows = conn.execute(
         sa.select(TABLE.c.agency_code, state, sa.func.count())
-        # An archived complaint owes no follow-up (hub.report): in no state's count.
-        .where(TABLE.c.duplicate_of.is_(None), TABLE.c.status != Status.ARCHIVED.value)
+        .where(HELD)
         .group_by(TABLE.c.agency_code, state)
     ).all()
     # By holder: the complaints of an agency taken out of the registry are the national
@@ -259,12 +264,61 @@ def refresh_gauges(conn: Connection, rules: Rules, now: datetime) -> None:
     for code, n, oldest in open_rows:
         had, was = opened.get(holder(code).code, (0, None))
         opened[holder(code).code] = (had + n, min((t for t in (was, oldest) if t), default=None))
-    states: dict[tuple[str, str], int] = {}
-    for code, s, n in state_rows:
-        states[holder(code).code, s] = states.get((holder(code).code, s), 0) + n
+    states = _by_holder(rules, state_rows)
+    first = _by_holder(rules, _first_follow_ups(conn, rules, now))
     for code in rules.directory.agencies:
         n, oldest = opened.get(code, (0, None))
         metrics.open_complaints.labels(code).set(n)
         metrics.oldest_open.labels(code).set((now - oldest).total_seconds() if oldest else 0)
         for s in ("not_followed_up", "followed_up", "resolved"):
             metrics.assigned.labels(code, s).set(states.get((code, s), 0))
+        for s in metrics.FIRST_FOLLOW_UP_STATES:
+            metrics.first_follow_up.labels(code, s).set(first.get((code, s), 0))
+
+
+def _by_holder(rules: Rules, rows: Iterable[Any]) -> dict[tuple[str, str], int]:
+    counts: dict[tuple[str, str], int] = {}
+    for code, s, n in rows:
+        key = rules.directory.holding(code).code, s
+        counts[key] = counts.get(key, 0) + n
+    return counts
+
+
+def _first_follow_ups(conn: Connection, rules: Rules, now: datetime) -> list[tuple[str, str, int]]:
+    """(agency, state, count) of lapor_complaints_first_follow_up.
+
+    The follow-up rate counts every complaint an agency ever held, those still within their
+    deadline too: an agency answering each on day 4 sat under its target, and one with
+    years of history that stopped answering barely moved it. What the alert needs is the
+    complaints now past their deadline with no follow-up beside those just followed up.
+    """
+    ffu = DeadlineKind.FIRST_FOLLOW_UP
+    recent = conn.execute(
+        sa.select(TABLE.c.agency_code, sa.literal("followed_up_7d"), sa.func.count())
+        .where(HELD, TABLE.c.first_follow_up_at > now - RECENT)
+        .group_by(TABLE.c.agency_code)
+    ).all()
+    late = sa.and_(TABLE.c.due_kind == ffu.value, TABLE.c.due_at <= now)
+    state = sa.case((late, "overdue"), else_="within_deadline")
+    owed = conn.execute(
+        sa.select(TABLE.c.agency_code, state, sa.func.count())
+        .where(OWED)
+        .group_by(TABLE.c.agency_code, state)
+    ).all()
+    # Before its verification the complaint runs that deadline, but the first follow-up's
+    # runs from the same routing: one the agency never touched is overdue all the same. A
+    # deadline of N working days falls N days after the routing at the earliest.
+    untouched = conn.execute(
+        sa.select(TABLE.c.agency_code, TABLE.c.routed_at, TABLE.c.pauses,
+                  TABLE.c.report_type, TABLE.c.needs_inspection)
+        .where(OWED, TABLE.c.due_kind.is_not(None), TABLE.c.due_kind != ffu.value,
+               TABLE.c.routed_at <= now - timedelta(days=rules.config.deadlines.first_follow_up))
+    ).all()
+    moved: list[tuple[str, str, int]] = []
+    for code, routed_at, pauses, report_type, needs_inspection in untouched:
+        zone = rules.directory.holding(code).zone
+        due = rules.due(routed_at, ffu, ReportType(report_type), needs_inspection, zone,
+                        intervals(pauses))
+        if due <= now:
+            moved += [(code, "overdue", 1), (code, "within_deadline", -1)]
+    return [*recent, *owed, *moved]
