@@ -30,7 +30,7 @@ from hub.asgi import (
     read_body,
     respond,
 )
-from hub.followup import NOTIFY
+from hub.followup import AUTO_CLOSE_REASON, NOTIFY
 from hub.lifecycle import is_open
 from hub.model import Complaint, Status
 from hub.routing import Directory
@@ -175,8 +175,13 @@ def service_requests(
         sa.select(table).where(table.c.tracking_id.in_(linked))
     ).all()} if linked else {}
     history: sa.Table = table_of(HistoryRow)
-    notes = dict(conn.execute(
-        sa.select(history.c.tracking_id, history.c.message)
+    # The last message of each, and the last that is no auto-close of the watcher's: a reply
+    # made before the close reopens the complaint (hub.followup), and its note then said
+    # 'reporter_replied – Ditutup otomatis: tidak ada tanggapan pelapor'.
+    notes: dict[str, str] = {}
+    standing: dict[str, str] = {}
+    for tracking_id, message, reason in conn.execute(
+        sa.select(history.c.tracking_id, history.c.message, history.c.reason)
         .where(history.c.tracking_id.in_({r.tracking_id for r in rows} | linked),
                history.c.message.is_not(None),
                # What its citizen is told: a note between agencies (a disposition's
@@ -185,20 +190,24 @@ def service_requests(
         # In the order applied, which the status follows: by their stamps, an answer from
         # an agency whose clock runs behind came before the note it answered.
         .order_by(history.c.id)
-    ).all()) if rows else {}  # the last message of each, as the dict keeps the last
+    ).all() if rows else ():
+        notes[tracking_id] = message
+        if reason != AUTO_CLOSE_REASON:
+            standing[tracking_id] = message
     shown = []
     for row in sorted(rows, key=lambda r: ids.index(r.tracking_id)):
         complaint = Complaint.model_validate_json(row.document)
         held = originals.get(row.duplicate_of or "", row)
         agency = directory.get(held.agency_code)
         status = Status(held.status)
+        note = (notes if status is Status.CLOSED else standing).get(held.tracking_id)
         where = complaint.location
         confidential = row.confidential or held.confidential
         shown.append({
             "service_request_id": row.tracking_id,
             "status": "open" if is_open(status) else "closed",
             "status_notes": status.value if confidential
-            else " – ".join(n for n in (status.value, notes.get(held.tracking_id)) if n),
+            else " – ".join(n for n in (status.value, note) if n),
             "service_name": complaint.title,
             "service_code": service_code(complaint.title),
             "description": None if row.confidential else complaint.description,
