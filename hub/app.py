@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaConnectionError, KafkaError
 from faststream.asgi import AsgiFastStream
 from faststream.asgi.types import Receive, Scope, Send
 from faststream.kafka import KafkaBroker
@@ -122,6 +122,21 @@ async def reach_dependencies(hub: Hub, settings: Settings) -> None:
             "HUB_SECRET_KEY: the reporters stored were sealed under another key; set the key "
             "they were sealed with, or keep it in HUB_PREVIOUS_SECRET_KEYS beside the new one"
         )
+    if settings.kafka_idempotent_producer:
+        # Before the publisher, whose producer is idempotent then: its start failed with the
+        # broker's bare "UnknownError" and a traceback in place of this line.
+        producer = AIOKafkaProducer(**options, enable_idempotence=True)
+        try:
+            await producer.start()
+        except KafkaConnectionError:
+            raise  # out of reach, said as such
+        except KafkaError as exc:
+            raise CannotServe(
+                "HUB_KAFKA_IDEMPOTENT_PRODUCER=true: the broker gives no idempotent producer "
+                f"({type(exc).__name__}; the embedded broker cannot, Apache Kafka can)"
+            ) from exc
+        finally:
+            await producer.stop()
     publisher = Publisher(settings)
     await publisher.start()
     try:
@@ -130,17 +145,6 @@ async def reach_dependencies(hub: Hub, settings: Settings) -> None:
         raise CannotServe(str(exc)) from exc
     finally:
         await publisher.stop()
-    if settings.kafka_idempotent_producer:
-        producer = AIOKafkaProducer(**options, enable_idempotence=True)
-        try:
-            await producer.start()
-        except KafkaError as exc:
-            raise CannotServe(
-                "HUB_KAFKA_IDEMPOTENT_PRODUCER=true: the broker gives no idempotent producer "
-                f"({type(exc).__name__}; the embedded broker cannot, Apache Kafka can)"
-            ) from exc
-        finally:
-            await producer.stop()
 
 
 def topics_needed(directory: Directory) -> list[str]:

@@ -112,3 +112,17 @@ async def test_a_topic_the_broker_refuses_is_named_and_stops_the_start(
     _, hub = build(settings)
     with pytest.raises(CannotServe, match=r"the broker refused to create .*error 38"):
         await reach_dependencies(hub, settings)
+
+
+async def test_a_broker_without_idempotent_producers_is_named_at_start(
+    kafka_bootstrap: str, tmp_path: Path,
+) -> None:
+    # The publisher started first, its producer idempotent: the start ended in the embedded
+    # broker's bare UnknownError and a traceback, not the setting to change.
+    settings = Settings(kafka_bootstrap=kafka_bootstrap, kafka_idempotent_producer=True,
+                        database_url=f"sqlite:///{tmp_path}/hub.db",
+                        topic_prefix=f"pt{uuid.uuid4().hex[:8]}")
+    _, hub = build(settings)
+    with pytest.raises(CannotServe, match="HUB_KAFKA_IDEMPOTENT_PRODUCER=true: the broker "
+                       "gives no idempotent producer"):
+        await reach_dependencies(hub, settings)
