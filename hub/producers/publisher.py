@@ -35,14 +35,20 @@ class TopicsRefusedError(KafkaError):  # type: ignore[misc]  # aiokafka is untyp
     brokers, no Create right for the name, a policy): retried as an outage, its reason in
     the log and on /readyz, as an operator has to act."""
 
+    def __init__(self, refused: dict[str, str]) -> None:
+        super().__init__("the broker refused to create " + "; ".join(
+            f"{name}: {why}" for name, why in sorted(refused.items())))
+        self.topics = frozenset(refused)
+
 
 def refusals(topic_errors: Iterable[tuple[Any, ...]]) -> dict[str, str]:
     """Topic -> why, for each topic a CreateTopics answer did not create. aiokafka returns
-    these per-topic errors rather than raising them; a topic that exists already (another
-    instance was first) is no refusal."""
+    these per-topic errors rather than raising them. A topic that exists already (another
+    instance was first) is no refusal, nor a retriable error (a time-out, the controller
+    moving): the creation may complete, and a topic still missing is found by the watch."""
     refused = {}
     for name, code, *message in topic_errors:
-        if code not in (0, TopicAlreadyExistsError.errno):
+        if code not in (0, TopicAlreadyExistsError.errno) and not for_code(code).retriable:
             why = (message[0] if message and message[0] else None) or for_code(code).__name__
             refused[name] = f"{why} (error {code})"
     return refused
@@ -119,8 +125,7 @@ class Publisher:
         answer = await self._admin.create_topics(new)
         # Logged as created before, and sends then waited for ever as on a broker away.
         if refused := refusals(answer.topic_errors):
-            raise TopicsRefusedError("the broker refused to create " + "; ".join(
-                f"{name}: {why}" for name, why in sorted(refused.items())))
+            raise TopicsRefusedError(refused)
         log.info("created topics %s", ", ".join(t.name for t in new))
 
     async def _keep_topics(self) -> None:
@@ -163,7 +168,13 @@ class Publisher:
         missing = await self.missing_topics()
         if missing:
             log.warning("%d topics gone from the cluster, re-creating them", len(missing))
-            await self._create(missing, set())
+            try:
+                await self._create(missing, set())
+            except TopicsRefusedError as exc:
+                # The others were made: only the sends to a refused one wait, as ensure_topics
+                # asks for it again (and says why) each time.
+                log.error("%s", exc)  # noqa: TRY400 - the reason is all there is to say
+                self._known_topics -= exc.topics
         self._unsure = False
 
     async def send(self, pending: Sequence[Pending]) -> list[int]:

@@ -15,6 +15,7 @@ from hub.app import build, reach_dependencies
 from hub.producers import publisher as publisher_module
 from hub.producers.publisher import Publisher, TopicsRefusedError, refusals
 from hub.settings import CannotServe, Settings
+from hub.store import Pending
 from tests.support import wait_for
 
 pytestmark = pytest.mark.broker
@@ -126,3 +127,41 @@ async def test_a_broker_without_idempotent_producers_is_named_at_start(
     with pytest.raises(CannotServe, match="HUB_KAFKA_IDEMPOTENT_PRODUCER=true: the broker "
                        "gives no idempotent producer"):
         await reach_dependencies(hub, settings)
+
+
+def test_a_retriable_error_is_no_refusal() -> None:
+    # A time-out or a controller moving: the creation may complete, and the watch finds a
+    # topic still missing. Taken for refusals, they stopped `lapor-hub run` at start.
+    assert refusals([("a", 7, None), ("b", 41, "moved"), ("c", 38, "Replication factor"),
+                     ("d", 29, None)]) == {
+        "c": "Replication factor (error 38)", "d": "TopicAuthorizationFailedError (error 29)"}
+
+
+async def test_topics_restored_but_one_refused_leave_the_others_to_send(
+    kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Lost topics re-created, one of them refused (replication above the brokers left): the
+    # publisher stayed unsure, and every send failed with it – the whole intake for one topic.
+    run = uuid.uuid4().hex[:8]
+    fine, refused = f"pt{run}.agency.fine", f"pt{run}.agency.refused"
+    real = AIOKafkaAdminClient.create_topics
+
+    async def refusing_one(admin: AIOKafkaAdminClient, new: list[NewTopic]) -> Any:
+        await real(admin, [t for t in new if t.name != refused])
+        return CreateTopicsResponse_v1(topic_errors=[
+            (t.name, 38, "Replication factor: 3 larger than available brokers: 1.")
+            if t.name == refused else (t.name, 0, None) for t in new])
+
+    publisher = Publisher(Settings(kafka_bootstrap=kafka_bootstrap), watch_interval=3600)
+    await publisher.start()
+    try:
+        publisher._known_topics |= {fine, refused}  # as before the broker lost them
+        publisher._unsure = True
+        monkeypatch.setattr(AIOKafkaAdminClient, "create_topics", refusing_one)
+        sent = await publisher.send([Pending(1, fine, "k", b"{}", {})])
+        assert sent == [1]
+        assert fine in await publisher._admin.list_topics()
+        with pytest.raises(TopicsRefusedError, match=refused):  # asked again, and named
+            await publisher.send([Pending(2, refused, "k", b"{}", {})])
+    finally:
+        await publisher.stop()
