@@ -397,6 +397,9 @@ class Applied:
     def count(self) -> None:
         for event, effects in self.effects:
             metrics.follow_ups.labels(event.agency_code, event.status.value).inc()
+            if event.status is Status.CLOSED:
+                by = AUTO_CLOSE_REASON if event.reason == AUTO_CLOSE_REASON else "reporter"
+                metrics.closes.labels(event.agency_code, by).inc()
             for agency, stage, seconds in effects.latencies:
                 metrics.latency.labels(agency, stage).observe(seconds)
             for agency, reason in effects.routed:

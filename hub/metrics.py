@@ -74,13 +74,28 @@ latency = Histogram(
 )
 
 
+CLOSED_BY = ("reporter", "auto_close")
+"""reporter: the agency's `closed` event, the reporter's confirmation; auto_close: the deadline
+watcher's, no reply within the auto-close limit after the answer (hub.followup's
+AUTO_CLOSE_REASON tells them apart, as `lapor-hub report` does)."""
+closes = Counter(
+    "lapor_complaints_closed_total",
+    "Complaints closed, by the agency holding them and by whom: reporter (confirmed) or "
+    "auto_close (no reply within the auto-close limit after the answer).",
+    ["agency", "by"],
+    registry=REGISTRY,
+)
+
+
 def agencies_known(codes: Iterable[str]) -> None:
-    """Every agency's latency series from the start, at zero: a series born at its first
-    observation starts at 1, and rate() cannot see that step – an agency's first late
+    """Every agency's latency and close series from the start, at zero: a series born at its
+    first observation starts at 1, and rate() cannot see that step – an agency's first late
     answer after a start was invisible to the SLO rules and alerts."""
     for code in codes:
         for stage in STAGES:
             latency.labels(code, stage)
+        for by in CLOSED_BY:
+            closes.labels(code, by)
 # Wall-clock seconds, unlike the follow-up latency: the hub's own time, door to agency topic.
 ROUTING_DELAY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
 routing_delay = Histogram(

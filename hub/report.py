@@ -15,7 +15,11 @@ agency that holds them now:
 - breaches: complaints whose first follow-up came later than the first-follow-up limit (5
   working days) after that routing, or had not come when the limit passed (as of now, or of
   archiving). Measured on the stored times rather than counted from escalations, so a
-  watcher that was down, or swept late, changes nothing.
+  watcher that was down, or swept late, changes nothing;
+- resolved, split by how it closed: confirmed by the reporter (the agency's `closed` event)
+  or auto-closed by the deadline watcher when the reporter did not reply within the
+  auto-close limit after the answer (its close in the history has reason `auto_close`), and
+  the share closed by the reporter = closed by the reporter / resolved.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from rich.table import Table
 from hub import lifecycle, store
 from hub.calendar import WORKING_DAY_SECONDS, DeadlineKind, Interval, Zone, load_calendar_config
 from hub.deadlines import Rules, intervals
+from hub.followup import AUTO_CLOSE_REASON
 from hub.model import ReportType, Status
 from hub.routing import Directory, RegistryError
 from hub.settings import Settings
@@ -48,6 +53,7 @@ from hub.terminal import print_whole
 TARGET = 0.9
 """Follow-up rate target; lapor:follow_up_rate:target in deploy/prometheus says the same."""
 TABLE: sa.Table = store.table_of(store.ComplaintRow)
+HISTORY: sa.Table = store.table_of(store.HistoryRow)
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
@@ -64,6 +70,8 @@ class Figures:
     complaints: int = 0
     followed_up: int = 0
     resolved: int = 0
+    auto_closed: int = 0
+    """Resolved by the deadline watcher's auto-close, not confirmed by the reporter."""
     breaches: int = 0
     days_to_first_follow_up: list[float] = field(default_factory=list)
 
@@ -78,6 +86,14 @@ class Figures:
     @property
     def resolution_rate(self) -> float | None:
         return self.resolved / self.complaints if self.complaints else None
+
+    @property
+    def closed_by_reporter(self) -> int:
+        return self.resolved - self.auto_closed
+
+    @property
+    def closed_by_reporter_share(self) -> float | None:
+        return self.closed_by_reporter / self.resolved if self.resolved else None
 
     @property
     def median_days(self) -> float | None:
@@ -95,6 +111,7 @@ class Figures:
         self.complaints += other.complaints
         self.followed_up += other.followed_up
         self.resolved += other.resolved
+        self.auto_closed += other.auto_closed
         self.breaches += other.breaches
         self.days_to_first_follow_up += other.days_to_first_follow_up
 
@@ -124,7 +141,8 @@ def run_report(
             raise ReportError(f"unknown agency {agency!r}: not in the agency registry, and no "
                               "complaint of the period names it")
         figures = [Figures(agency, known.name)]
-    _print(figures, first, last, rules.config.deadlines.first_follow_up)
+    limits = rules.config.deadlines
+    _print(figures, first, last, limits.first_follow_up, limits.auto_close)
     if csv_path is not None:
         _write_csv(figures, csv_path)
     if png_path is not None:
@@ -165,6 +183,8 @@ class Row:
     last change the hub made."""
     first_follow_up_at: datetime | None
     pauses: tuple[Interval, ...]
+    auto_closed: bool = False
+    """Closed by the deadline watcher, not confirmed by the reporter."""
 
 
 def _load(url: str, first: date, last: date, agency: str | None) -> list[Row]:
@@ -179,7 +199,7 @@ def _load(url: str, first: date, last: date, agency: str | None) -> list[Row]:
         TABLE.c.agency_code, TABLE.c.status, TABLE.c.report_type, TABLE.c.needs_inspection,
         TABLE.c.received_at, TABLE.c.routed_at,
         store.ended_at(TABLE),
-        TABLE.c.first_follow_up_at, TABLE.c.pauses,
+        TABLE.c.first_follow_up_at, TABLE.c.pauses, _auto_closed(),
     ).where(
         TABLE.c.received_at >= since, TABLE.c.received_at < until,
         TABLE.c.duplicate_of.is_(None),
@@ -197,9 +217,21 @@ def _load(url: str, first: date, last: date, agency: str | None) -> list[Row]:
         engine.dispose()
     return [
         Row(code, Status(status), ReportType(kind), inspection, received, routed,
-            ended, followed, _pauses(pauses))
-        for code, status, kind, inspection, received, routed, ended, followed, pauses in found
+            ended, followed, _pauses(pauses), bool(auto))
+        for code, status, kind, inspection, received, routed, ended, followed, pauses, auto
+        in found
     ]
+
+
+def _auto_closed() -> sa.ColumnElement[bool]:
+    """Whether the complaint's close is the watcher's: its history holds an auto-close at the
+    moment it closed, as hub.followup tells them apart (one reopened by a reply made in time
+    and then confirmed is the reporter's)."""
+    return sa.exists().where(
+        HISTORY.c.tracking_id == TABLE.c.tracking_id,
+        HISTORY.c.reason == AUTO_CLOSE_REASON,
+        HISTORY.c.at == TABLE.c.closed_at,
+    ).label("auto_closed")
 
 
 def _pauses(stored: str) -> tuple[Interval, ...]:
@@ -249,6 +281,7 @@ def summarize(
         figures.complaints += 1
         figures.followed_up += row.first_follow_up_at is not None or resolved
         figures.resolved += resolved
+        figures.auto_closed += resolved and row.auto_closed
         if seconds is not None:
             figures.days_to_first_follow_up.append(seconds / WORKING_DAY_SECONDS)
     return sorted(
@@ -264,7 +297,9 @@ def _days(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
 
-def _print(figures: list[Figures], first: date, last: date, limit_days: int) -> None:
+def _print(
+    figures: list[Figures], first: date, last: date, limit_days: int, auto_close_days: int
+) -> None:
     console = Console()
     if not figures:
         console.print(f"No complaints were received from {first} to {last}.")
@@ -276,6 +311,8 @@ def _print(figures: list[Figures], first: date, last: date, limit_days: int) -> 
     table.add_column("resolved", justify="right")
     table.add_column("follow-up rate\n1 - not followed up / total", justify="right")
     table.add_column("resolution rate\nresolved / total", justify="right")
+    table.add_column("auto-closed\nno reply", justify="right")
+    table.add_column("closed by reporter\nshare of resolved", justify="right")
     table.add_column("first follow-up\nmedian (working days)", justify="right")
     table.add_column("first follow-up\np90 (working days)", justify="right")
     table.add_column(f"breaches\n> {limit_days} working days", justify="right")
@@ -292,7 +329,9 @@ def _print(figures: list[Figures], first: date, last: date, limit_days: int) -> 
         "routing to the agency holding the complaint, on its working days, without time "
         f"waiting for the reporter. A breach is a first follow-up later than {limit_days} "
         "working days "
-        f"(or none by then). Duplicates count as their original. Target follow-up rate: "
+        "(or none by then). Resolved complaints were closed by the reporter (confirmed) or "
+        f"auto-closed, with no reply {auto_close_days} working days after the answer. "
+        "Duplicates count as their original. Target follow-up rate: "
         f"{TARGET:.0%}."
     )
     print_whole(table, console)
@@ -301,7 +340,8 @@ def _print(figures: list[Figures], first: date, last: date, limit_days: int) -> 
 def _cells(f: Figures) -> list[str]:
     return [
         f.agency, str(f.complaints), str(f.followed_up), str(f.resolved),
-        _percent(f.follow_up_rate), _percent(f.resolution_rate), _days(f.median_days),
+        _percent(f.follow_up_rate), _percent(f.resolution_rate), str(f.auto_closed),
+        _percent(f.closed_by_reporter_share), _days(f.median_days),
         _days(f.p90_days), str(f.breaches),
     ]
 
@@ -309,7 +349,8 @@ def _cells(f: Figures) -> list[str]:
 CSV_COLUMNS = (
     "agency", "name", "complaints", "followed_up", "not_followed_up", "resolved",
     "follow_up_rate", "resolution_rate", "first_follow_up_median_working_days",
-    "first_follow_up_p90_working_days", "breaches",
+    "first_follow_up_p90_working_days", "breaches", "closed_by_reporter", "auto_closed",
+    "closed_by_reporter_share",
 )
 
 
@@ -326,6 +367,7 @@ def _write_csv(figures: list[Figures], path: Path) -> None:
                     f.agency, f.name, f.complaints, f.followed_up, f.not_followed_up, f.resolved,
                     number(f.follow_up_rate, 4), number(f.resolution_rate, 4),
                     number(f.median_days, 2), number(f.p90_days, 2), f.breaches,
+                    f.closed_by_reporter, f.auto_closed, number(f.closed_by_reporter_share, 4),
                 ))
     except OSError as exc:
         raise ReportError(f"cannot write {path}: {exc.strerror}") from exc
@@ -343,10 +385,15 @@ def _draw(figures: list[Figures], first: date, last: date, path: Path) -> None:
     rows = range(len(shown))
     followed = [f.follow_up_rate or 0.0 for f in shown]
     resolved = [f.resolution_rate or 0.0 for f in shown]
+    by_reporter = [f.closed_by_reporter / f.complaints for f in shown]
     ax.barh([r + pair / 2 for r in rows], followed, height=pair, color="#1b9e77",
             label="followed up: 1 - not followed up / total")
-    ax.barh([r - pair / 2 for r in rows], resolved, height=pair, color="#7570b3",
-            label="resolved: resolved / total")
+    # The resolved bar in two: confirmed by the reporter, then auto-closed for want of a reply.
+    ax.barh([r - pair / 2 for r in rows], by_reporter, height=pair, color="#7570b3",
+            label="resolved: resolved / total; closed by the reporter")
+    ax.barh([r - pair / 2 for r in rows], [b - c for b, c in zip(resolved, by_reporter,
+                                                                  strict=True)],
+            left=by_reporter, height=pair, color="#bcbddc", label="resolved: auto-closed, no reply")
     for r, a, b in zip(rows, followed, resolved, strict=True):
         ax.text(a + 0.006, r + pair / 2, f"{a:.0%}", va="center", fontsize=8)
         ax.text(b + 0.006, r - pair / 2, f"{b:.0%}", va="center", fontsize=8, color="#555555")
@@ -359,9 +406,9 @@ def _draw(figures: list[Figures], first: date, last: date, path: Path) -> None:
     ax.grid(axis="x", alpha=0.3)
     ax.spines[["top", "right"]].set_visible(False)
     ax.set_title(f"Follow-up rate and resolution rate per agency\ncomplaints received "
-                 f"{first} to {last}", loc="left", pad=22)
+                 f"{first} to {last}", loc="left", pad=34)
     if shown:  # between the title and the bars
-        ax.legend(loc="lower left", bbox_to_anchor=(0, 1), ncols=3, fontsize=8, frameon=False,
+        ax.legend(loc="lower left", bbox_to_anchor=(0, 1), ncols=2, fontsize=8, frameon=False,
                   borderaxespad=0.1)
     else:
         ax.text(0.5, 0.5, "no complaints received in this period", ha="center",

@@ -60,6 +60,7 @@ class Sweep:
             metrics.breaches.labels(agency, kind).inc()
         for agency, seconds in self.closed:
             metrics.latency.labels(agency, "close").observe(seconds)
+            metrics.closes.labels(agency, AUTO_CLOSE_REASON).inc()
 
 
 def coordinator_for(agency: Agency, rules: Rules) -> Agency:

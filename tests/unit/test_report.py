@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -143,7 +143,8 @@ def test_both_rates_times_and_breaches_per_agency(
     # Not a terminal: each row whole on its line, no figure cut to fit 80 columns.
     (dbmsda_row,) = [line for line in shown.splitlines() if "kota-bekasi-dbmsda" in line]
     assert [cell.strip() for cell in dbmsda_row.split("│")[1:-1]] == [
-        "kota-bekasi-dbmsda", "2", "2", "2", "100.0%", "100.0%", "0.7", "1.2", "0"], dbmsda_row
+        "kota-bekasi-dbmsda", "2", "2", "2", "100.0%", "100.0%", "0", "100.0%", "0.7", "1.2",
+        "0"], dbmsda_row
     assert "1 - not followed up / total" in shown
     assert "resolved / total" in shown
     assert "all agencies" in shown
@@ -325,3 +326,41 @@ def test_an_agency_taken_out_of_the_registry_is_reported_alone_as_in_the_table(
     with out.open(encoding="utf-8") as rows:
         (row,) = csv.DictReader(rows)
     assert (row["agency"], row["complaints"]) == (gone, "2")
+
+
+def test_resolved_complaints_are_told_apart_by_who_closed_them(
+    database_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Evaluators read the share closed by the reporter against the share closed for want of
+    # a reply; the report counted both only as resolved.
+    hub = Hub(database_url)
+    dbmsda = "kota-bekasi-dbmsda"
+    confirmed, silent, reopened = (hub.complain(ref, "jalan", "32.75", wib(f"{MONDAY} 09:00"))
+                                   for ref in ("k1", "k2", "k3"))
+    for tracking_id in (confirmed, silent, reopened):
+        hub.follow_up(tracking_id, dbmsda, (Status.DISPOSITIONED, wib(f"{MONDAY} 10:00")),
+                      (Status.RESPONDED, wib(f"{MONDAY} 11:00")))
+    hub.follow_up(confirmed, dbmsda, (Status.CLOSED, wib("2025-02-05 09:00")))
+    swept_at = wib("2025-03-03 09:00")
+    with store.transaction(hub.engine) as conn:
+        assert len(watcher.sweep(conn, RULES, swept_at).pending) == 2  # both auto-closed
+        table = store.table_of(store.ComplaintRow)
+        closed_at = conn.execute(sa.select(table.c.closed_at).where(
+            table.c.tracking_id == reopened)).scalar_one()
+    # The reporter of the third replied a minute before its close, processed after it: it
+    # reopens, is answered again, and the reporter confirms. Its close is the reporter's.
+    reply = FollowUpEvent(event_id="k3-reply", tracking_id=reopened, agency_code=dbmsda,
+                          status=Status.REPORTER_REPLIED, at=closed_at - timedelta(minutes=1))
+    record = hub.record(topics.FOLLOW_UP, reply.model_dump_json().encode(), swept_at)
+    with store.transaction(hub.engine) as conn:
+        assert not store_follow_ups(conn, [record], RULES, swept_at).dead_letters
+    hub.follow_up(reopened, dbmsda, (Status.RESPONDED, wib("2025-03-03 10:00")),
+                  (Status.CLOSED, wib("2025-03-04 10:00")))
+    hub.engine.dispose()
+    row = report(database_url, tmp_path)[dbmsda]
+    assert {k: row[k] for k in ("complaints", "resolved", "resolution_rate", "closed_by_reporter",
+                                "auto_closed", "closed_by_reporter_share")} == {
+        "complaints": "3", "resolved": "3", "resolution_rate": "1.0000",
+        "closed_by_reporter": "2", "auto_closed": "1", "closed_by_reporter_share": "0.6667"}
+    (shown,) = [line for line in capsys.readouterr().out.splitlines() if dbmsda in line]
+    assert [cell.strip() for cell in shown.split("│")[1:-1]][5:8] == ["100.0%", "1", "66.7%"]

@@ -118,6 +118,34 @@ def test_a_response_without_reply_closes_after_ten_working_days(engine: sa.Engin
 
 
 
+def test_closes_are_counted_by_who_closed(engine: sa.Engine) -> None:
+    # The share closed by the reporter, not for want of a reply, was in no metric: the close
+    # latency counted both alike.
+    dinkes = "kota-bekasi-dinkes"
+    metrics.agencies_known(["kota-bekasi-dbmsda"])
+    scraped = generate_latest(metrics.REGISTRY).decode()
+    for by in ("reporter", "auto_close"):  # there from the start, for rate() to see the first
+        assert f'lapor_complaints_closed_total{{agency="kota-bekasi-dbmsda",by="{by}"}}' in scraped
+
+    def closes() -> tuple[float, float]:
+        return (metrics.closes.labels(dinkes, "reporter")._value.get(),
+                metrics.closes.labels(dinkes, "auto_close")._value.get())
+
+    confirmed, silent = intake(engine, "confirmed"), intake(engine, "silent")
+    for tid in (confirmed, silent):
+        follow(engine, tid, Status.DISPOSITIONED, MONDAY + timedelta(hours=1))
+        follow(engine, tid, Status.RESPONDED, MONDAY + timedelta(hours=2))
+    before = closes()
+    event = FollowUpEvent(event_id="confirmed-closed", tracking_id=confirmed,
+                          agency_code=dinkes, status=Status.CLOSED, at=MONDAY + timedelta(days=1))
+    with store.transaction(engine) as conn:
+        store_follow_ups(conn, [Record(topics.FOLLOW_UP, 0, 0, None,
+                                       event.model_dump_json().encode(), {}, event.at)],
+                         RULES, event.at).count()
+    sweep(engine, datetime(2026, 12, 7, 17, 1, tzinfo=UTC)).count()
+    assert tuple(a - b for a, b in zip(closes(), before, strict=True)) == (1, 1)
+
+
 def test_an_answer_applied_late_gives_the_reporter_ten_days_from_now(engine: sa.Engine) -> None:
     # An answer stamped weeks before it reaches the hub (an agency system syncing late) was
     # auto-closed at the next sweep: the reporter, told of it only now, had no time to reply.
