@@ -330,27 +330,35 @@ def dlq_list(
     as_json: Annotated[bool, typer.Option(
         "--json", help="One JSON object per line, each detail whole.")] = False,
 ) -> None:
-    """Dead letters with their reason (newest first); original bytes stay sealed."""
+    """Dead letters with their reason and what they are about (newest first): a follow-up's
+    complaint, agency and event id, a raw record's own message id; original bytes stay
+    sealed."""
     from rich.markup import escape
     from rich.table import Table
 
     from hub.dlq import count_letters, list_letters
+    from hub.sealing import Sealer
+    from hub.settings import get_settings
     from hub.terminal import print_whole, shortened, shown
 
     engine = _existing_database()
-    letters = list_letters(engine, reason=reason, include_replayed=replayed, limit=limit)
+    letters = list_letters(engine, Sealer.from_settings(get_settings()), reason=reason,
+                           include_replayed=replayed, limit=limit)
     if reason and not letters:
         _check_reason(engine, reason)
     if as_json:
         for dl in letters:
             typer.echo(json.dumps(dataclasses.asdict(dl), default=str, ensure_ascii=False))
         return
-    table = Table("id", "at", "stage", "reason", "topic", "detail", "replayed")
-    # A detail may quote a payload: "[...]" must not be read as markup, nor a terminal's
-    # controls obeyed.
+    table = Table("id", "at", "stage", "reason", "topic", "about")
+    # The detail on one line, cut with a mark: narrower columns give way to it.
+    table.add_column("detail", no_wrap=True)
+    table.add_column("replayed")
+    # A detail or an id may quote a payload: "[...]" must not be read as markup, nor a
+    # terminal's controls obeyed.
     for dl in letters:
         table.add_row(str(dl.id), f"{dl.at:%Y-%m-%d %H:%M:%S}", dl.stage, escape(dl.reason),
-                      escape(dl.topic),
+                      escape(dl.topic), shown(dl.about()),
                       shown(shortened(dl.detail, SHOWN_DETAIL)),
                       f"{dl.replayed_at:%Y-%m-%d %H:%M}" if dl.replayed_at else "")
     print_whole(table)
@@ -398,6 +406,7 @@ def dlq_replay(
 
 SHOWN_DETAIL = 120
 """Characters of a dead letter's detail in `dlq list`'s table (--json gives all of it)."""
+
 
 
 def _check_reason(engine: Engine, reason: str) -> None:

@@ -4,6 +4,12 @@ Replay publishes the original bytes (unsealed) to the topic they first came from
 with their original headers plus `hub-replay-of`, and marks the row replayed. The
 hub then treats them as new deliveries: what now succeeds is processed, what still
 fails is dead-lettered again (as a new row, with its new reason).
+
+The list names what a letter is about where that names no citizen: a follow-up's complaint,
+agency and event id (read from its sealed original, which names no reporter; else the record
+key, the tracking id by the topic's contract) and a raw record's own message id (its
+`hub-message-id` header). A raw record's key is the producer's choice and may be a phone
+number: it is not shown.
 """
 
 from __future__ import annotations
@@ -17,13 +23,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from hub.intake import RECEIVED_AT, passes
-from hub.model import fits_one_record
+from hub.intake import MESSAGE_ID, RECEIVED_AT, passes
+from hub.model import Stage, fits_one_record
 from hub.producers.publisher import Publisher
 from hub.sealing import Sealer, SealError
 from hub.service import RETRY_HEADERS
 from hub.settings import Settings
 from hub.store import DeadLetterRow, Pending, table_of, transaction
+from hub.terminal import shortened
 
 TABLE: sa.Table = table_of(DeadLetterRow)
 
@@ -35,8 +42,32 @@ class Letter:
     stage: str
     reason: str
     topic: str
+    tracking_id: str | None
+    """The complaint a follow-up is about."""
+    agency: str | None
+    """The agency a follow-up came from."""
+    event_id: str | None
+    """A follow-up's event id."""
+    message_id: str | None
+    """A raw record's own id, as its sender named it (`hub-message-id`)."""
     detail: str
     replayed_at: datetime | None
+
+    def about(self) -> str:
+        """What the letter is about, a line each: its complaint (the tracking id alone, to
+        fit beside the detail), the agency it came from, the follow-up's event id or the raw
+        record's message id."""
+        return "\n".join(line for line in (
+            self.tracking_id,
+            self.agency and f"from {self.agency}",
+            self.event_id and f"event {self.event_id}",
+            self.message_id and f"message {self.message_id}",
+        ) if line)
+
+
+SHOWN_ID = 100
+"""Characters of an id a letter is named by: the widest a follow-up's may be (its event id);
+a refused one may be any length."""
 
 
 def _chosen(query: sa.Select[Any], reason: str | None, include_replayed: bool) -> sa.Select[Any]:
@@ -48,14 +79,56 @@ def _chosen(query: sa.Select[Any], reason: str | None, include_replayed: bool) -
 
 
 def list_letters(
-    engine: Engine, *, reason: str | None = None, include_replayed: bool = False, limit: int = 50
+    engine: Engine, sealer: Sealer, *, reason: str | None = None,
+    include_replayed: bool = False, limit: int = 50,
 ) -> list[Letter]:
+    """The newest letters first; `sealer` opens follow-ups to name what they are about."""
     query = sa.select(
         TABLE.c.id, TABLE.c.at, TABLE.c.stage, TABLE.c.reason, TABLE.c.topic, TABLE.c.detail,
-        TABLE.c.replayed_at,
+        TABLE.c.replayed_at, TABLE.c.key, TABLE.c.headers,
+        # Only a follow-up's original is opened: a raw record's may be a megabyte export.
+        sa.case((TABLE.c.stage == FOLLOW_UP, TABLE.c.original), else_=sa.null()),
     ).order_by(TABLE.c.id.desc()).limit(limit)
     with engine.connect() as conn:
-        return [Letter(*row) for row in conn.execute(_chosen(query, reason, include_replayed))]
+        rows = conn.execute(_chosen(query, reason, include_replayed)).all()
+    letters = []
+    for id_, at, stage, why, topic, detail, replayed_at, key, headers, original in rows:
+        event = _opened(original, sealer) if stage == FOLLOW_UP else {}
+        letters.append(Letter(
+            id=id_, at=at, stage=stage, reason=why, topic=topic,
+            tracking_id=_named(event.get("tracking_id"))
+            or (_named(_text(key)) if stage == FOLLOW_UP else None),
+            agency=_named(event.get("agency_code")), event_id=_named(event.get("event_id")),
+            message_id=None if stage == FOLLOW_UP else _named(
+                json.loads(headers).get(MESSAGE_ID)),
+            detail=detail, replayed_at=replayed_at,
+        ))
+    return letters
+
+
+FOLLOW_UP: Stage = "follow_up"
+
+
+def _opened(original: bytes, sealer: Sealer) -> dict[str, Any]:
+    """A follow-up's event as JSON, or nothing where it cannot be read (a key not configured,
+    bytes that are no JSON object: often the reason it is a dead letter)."""
+    try:
+        event = json.loads(sealer.open(original))
+    except (SealError, ValueError, RecursionError):  # RecursionError: "[[[…" nested deep
+        return {}
+    return event if isinstance(event, dict) else {}
+
+
+def _text(key: bytes | None) -> str | None:
+    try:
+        return None if key is None else key.decode()
+    except UnicodeDecodeError:
+        return None
+
+
+def _named(value: object) -> str | None:
+    """An id as a letter is named by it: text, not empty, cut to SHOWN_ID characters."""
+    return shortened(value, SHOWN_ID) if isinstance(value, str) and value.strip() else None
 
 
 def count_letters(

@@ -84,6 +84,8 @@ class IntakePlan:
 
 RECEIVED_AT = "hub-received-at"
 """The header with the time the hub took a record in (the ingress sets it; a replay too)."""
+MESSAGE_ID = "hub-message-id"
+"""The header with the sender's own id of a raw record whose payload carries none."""
 
 
 def to_raw(record: Record, now: datetime | None = None) -> RawMessage | Rejection:
@@ -105,11 +107,11 @@ def to_raw(record: Record, now: datetime | None = None) -> RawMessage | Rejectio
         # a header set by hand (one in 9999 made the complaint's every measure fail).
         received_at = min(record.timestamp, now)
     content_type = record.headers.get("content-type", SOURCES[source].content_types[0])
-    message_id = record.headers.get("hub-message-id")
+    message_id = record.headers.get(MESSAGE_ID)
     # Kept with a waiting SMS part in columns of these widths: past them, PostgreSQL refused
     # the part on every retry, and its SMS never became a complaint.
     for name, value, limit in (("content-type", content_type, CONTENT_TYPE_MAX),
-                               ("hub-message-id", message_id, MESSAGE_ID_MAX)):
+                               (MESSAGE_ID, message_id, MESSAGE_ID_MAX)):
         if value is not None and (len(value) > limit or "\x00" in value):
             return Rejection("invalid_header", f"header {name} is longer than {limit} "
                              "characters or holds a NUL")
@@ -542,7 +544,7 @@ def _join_stored(
                     topic=topics.raw(source.name), partition=None, offset=None, key=None,
                     value=body, timestamp=now, headers={
                         "content-type": row.content_type,
-                        **({"hub-message-id": row.message_id} if row.message_id else {}),
+                        **({MESSAGE_ID: row.message_id} if row.message_id else {}),
                     },
                 )
                 letter = dead_letter(cited, outcome.reason, outcome.detail, "intake", now)

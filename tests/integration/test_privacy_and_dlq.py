@@ -94,12 +94,16 @@ async def test_dead_letters_are_listed_and_replayed_after_the_cause_is_gone(
     (letter,) = [json.loads(line) for line in listed.stdout.splitlines()]
     assert (letter["stage"], letter["reason"]) == ("follow_up", "unknown_complaint")
     assert tracking_id in letter["detail"]
+    # Named by its complaint, agency and event, which most refusals' details do not name.
+    assert (letter["tracking_id"], letter["agency"], letter["event_id"]) == (
+        tracking_id, "kota-bekasi-dinkes", event.event_id)
     # The table, piped: the row whole on its line, not squeezed into 80 columns.
     shown = subprocess.run([LAPOR_HUB, "dlq", "list", "--reason", "unknown_complaint"],
                            env=env, capture_output=True, text=True, check=True).stdout
     (row,) = [line for line in shown.splitlines() if "unknown_complaint" in line]
-    assert [cell.strip() for cell in row.split("│")[1:-1]][2:6] == [
-        "follow_up", "unknown_complaint", hub.topic("followup"), letter["detail"][:80]], row
+    assert [cell.strip() for cell in row.split("│")[1:-1]][2:7] == [
+        "follow_up", "unknown_complaint", hub.topic("followup"), tracking_id,
+        letter["detail"][:80]], row
     # Now the complaint comes in; replaying the dead letter applies the answer.
     answer = post(hub, {"id": ref, "isi": f"Obat kosong di puskesmas {ref}", "kategori":
                         "kesehatan", "lokasi": {"kode_wilayah": "32.75"}})

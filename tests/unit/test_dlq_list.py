@@ -9,8 +9,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from hub import migrate, store, topics
-from hub.intake import Record, dead_letter, store_dead_letters
-from hub.model import Stage
+from hub.calendar import load_calendar_config
+from hub.deadlines import Rules
+from hub.followup import store_follow_ups
+from hub.intake import Record, dead_letter, plan_intake, store_dead_letters, store_intake
+from hub.model import FollowUpEvent, SourceRef, Stage, Status, tracking_id_for
+from hub.routing import Directory
 from hub.sealing import Sealer
 from hub.settings import Settings
 from tests.support import LAPOR_HUB
@@ -136,3 +140,55 @@ def test_operator_mistakes_are_one_line_not_a_traceback(tmp_path: Path) -> None:
                             capture_output=True, text=True, timeout=60, check=False,
                             env={**os.environ, "HUB_DATABASE_URL": url})
     assert report.returncode == 2 and "Traceback" not in report.stderr, report.stderr
+
+
+def test_a_letter_names_its_complaint_agency_and_message_never_the_citizen(
+    tmp_path: Path,
+) -> None:
+    """An agency asking why its answer to a complaint was refused: the list named neither
+    the complaint nor the agency, and the detail of most refusals names neither."""
+    url = f"sqlite:///{tmp_path}/hub.db"
+    migrate.upgrade(url)
+    rules = Rules.of(Directory.load(), load_calendar_config())
+    now = datetime.now(UTC)
+    form = {"id": "w1", "isi": "Jalan berlubang di depan sekolah.", "kategori": "jalan",
+            "lokasi": {"kode_wilayah": "32.75"}, "pelapor": {"telepon": "+6281299990001"}}
+    closed = FollowUpEvent(event_id="jawab-77", tracking_id=tracking_id_for(
+        SourceRef(system="web", message_id="w1")), agency_code="kota-bekasi-dbmsda",
+        status=Status.CLOSED, at=now)  # not answered yet: illegal_transition
+    tid = closed.tracking_id
+    engine = store.make_engine(url)
+    with store.transaction(engine) as conn:
+        store_intake(conn, plan_intake([Record(topics.raw("web"), 0, 1, None,
+                                               json.dumps(form).encode(), {}, now)], rules, now),
+                     rules, now)
+        refused = store_follow_ups(conn, [
+            Record(topics.FOLLOW_UP, 0, 2, tid.encode(), closed.model_dump_json().encode(),
+                   {}, now),
+            # Bytes that are no event: the key it was sent under names the complaint.
+            Record(topics.FOLLOW_UP, 0, 3, tid.encode(), b"{rusak", {}, now)], rules, now)
+        # A raw record a relay keyed by the citizen's number: the key is not shown.
+        refused_raw = store_intake(conn, plan_intake([Record(
+            topics.raw("web"), 0, 4, b"+6281299990001", b"{rusak",
+            {"hub-message-id": "relay-msg-9"}, now)], rules, now), rules, now)
+    engine.dispose()
+    assert [dl.reason for dl in refused.dead_letters] == ["illegal_transition",
+                                                          "invalid_follow_up"]
+    assert len(refused_raw.dead_letters) == 1
+    listed = dlq(url, "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    about = [{k: letter[k] for k in ("tracking_id", "agency", "event_id", "message_id")}
+             for letter in map(json.loads, listed.stdout.splitlines())]
+    assert about == [
+        {"tracking_id": None, "agency": None, "event_id": None, "message_id": "relay-msg-9"},
+        {"tracking_id": tid, "agency": None, "event_id": None, "message_id": None},
+        {"tracking_id": tid, "agency": "kota-bekasi-dbmsda", "event_id": "jawab-77",
+         "message_id": None},
+    ]
+    table = dlq(url, "list").stdout
+    assert all(text in table for text in (tid, "kota-bekasi-dbmsda", "jawab-77", "relay-msg-9"))
+    assert "6281299990001" not in listed.stdout + table
+    # Under a key that cannot open the follow-up: the record key still names the complaint.
+    other = dlq(url, "list", "--json", env={"HUB_SECRET_KEY": "another-key"})
+    assert other.returncode == 0, other.stderr
+    assert json.loads(other.stdout.splitlines()[2])["tracking_id"] == tid
