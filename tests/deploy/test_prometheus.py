@@ -181,6 +181,13 @@ def test_the_dashboard_is_well_formed() -> None:
             assert t["expr"].strip(), p["title"]
         box = p["gridPos"]
         assert box["x"] + box["w"] <= 24, p["title"]
+    # Grafana pushes a panel laid over another elsewhere, out of its row.
+    boxes = [(p["title"], p["gridPos"]) for p in board["panels"]]
+    for n, (one, a) in enumerate(boxes):
+        for other, b in boxes[n + 1:]:
+            apart = (a["x"] + a["w"] <= b["x"] or b["x"] + b["w"] <= a["x"]
+                     or a["y"] + a["h"] <= b["y"] or b["y"] + b["h"] <= a["y"])
+            assert apart, f"{one} lies over {other}"
     for variable in board["templating"]["list"]:
         assert variable["datasource"]["uid"] == uid
     used = {name for q in dashboard()["panels"] for t in q.get("targets", [])
