@@ -207,21 +207,8 @@ def test_the_client_reads_the_topic_the_registry_gives_its_agency(
                          reason="rule", routed_at=NOW, confidential=False, complaint=complaint)
     asyncio.run(produce(kafka_bootstrap, topic,
                         [(TID.encode(), event.model_dump_json().encode(), {})]))
-    client = subprocess.Popen(
-        [LAPOR_HUB, "agency", "kota-bekasi-dinkes", "--listen-only"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env={**os.environ, "HUB_KAFKA_BOOTSTRAP": kafka_bootstrap,
-             "HUB_AGENCIES_FILE": str(registry)},
-    )
-    stop = threading.Timer(60, client.kill)  # its output then ends, whatever it printed
-    stop.start()
-    try:
-        assert client.stdout is not None
-        shown = _until(client.stdout, TID)
-    finally:
-        stop.cancel()
-        client.terminate()
-        client.wait(10)
+    shown = _listened({"HUB_KAFKA_BOOTSTRAP": kafka_bootstrap,
+                       "HUB_AGENCIES_FILE": str(registry)}, TID)
     assert f"listening on {topic}" in " ".join(shown.split())
 
 
@@ -250,23 +237,29 @@ def test_an_event_the_hub_sent_again_is_shown_once(kafka_bootstrap: str) -> None
     # One key, one partition: the later complaint is shown after the others.
     asyncio.run(produce(kafka_bootstrap, f"{prefix}.agency.kota-bekasi-dinkes", [
         (TID.encode(), value, {}) for value in (routed, routed, escalated, escalated, other)]))
+    shown = _listened({"HUB_KAFKA_BOOTSTRAP": kafka_bootstrap, "HUB_TOPIC_PREFIX": prefix},
+                      later)
+    assert shown.count(f"{TID} (rule)") == 1
+    assert shown.count(f"escalation {TID}") == 1
+    assert f"{later} (rule)" in shown
+
+
+def _listened(env: dict[str, str], until: str) -> str:
+    """What `lapor-hub agency kota-bekasi-dinkes --listen-only` printed, up to and with the
+    first line holding `until` (all of it, if it never came within 60 s)."""
     client = subprocess.Popen(
         [LAPOR_HUB, "agency", "kota-bekasi-dinkes", "--listen-only"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env={**os.environ, "HUB_KAFKA_BOOTSTRAP": kafka_bootstrap, "HUB_TOPIC_PREFIX": prefix},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, **env},
     )
     stop = threading.Timer(60, client.kill)  # its output then ends, whatever it printed
     stop.start()
     try:
         assert client.stdout is not None
-        shown = _until(client.stdout, later)
+        return _until(client.stdout, until)
     finally:
         stop.cancel()
         client.terminate()
         client.wait(10)
-    assert shown.count(f"{TID} (rule)") == 1
-    assert shown.count(f"escalation {TID}") == 1
-    assert f"{later} (rule)" in shown
 
 
 def _until(stream: IO[str], text: str) -> str:

@@ -186,13 +186,21 @@ def escalated(engine: sa.Engine, now: datetime) -> list[tuple[str, str]]:
             for p in sweep(engine, now).pending]
 
 
+def dispositioned(engine: sa.Engine, ref: str, then: Status, on: datetime) -> str:
+    """A complaint received Monday 2 Nov 09:00 WIB, passed to its agency an hour later,
+    which posts `then` at `on`."""
+    tid = intake_at(engine, ref, datetime(2026, 11, 2, 9, 0, tzinfo=WIB))
+    post(engine, tid, Status.DISPOSITIONED, datetime(2026, 11, 2, 10, 0, tzinfo=WIB))
+    post(engine, tid, then, on)
+    return tid
+
+
 def test_a_disposition_within_the_holder_after_its_follow_up_leaves_the_answer_due(
     engine: sa.Engine,
 ) -> None:
     # Monday 2 Nov 09:00 WIB; followed up on Tuesday; a week later passed to a sub-unit.
-    tid = intake_at(engine, "sideways", datetime(2026, 11, 2, 9, 0, tzinfo=WIB))
-    post(engine, tid, Status.DISPOSITIONED, datetime(2026, 11, 2, 10, 0, tzinfo=WIB))
-    post(engine, tid, Status.IN_PROGRESS, datetime(2026, 11, 3, 10, 0, tzinfo=WIB))
+    tid = dispositioned(engine, "sideways", Status.IN_PROGRESS,
+                        datetime(2026, 11, 3, 10, 0, tzinfo=WIB))
     assert post(engine, tid, Status.DISPOSITIONED, datetime(2026, 11, 10, 10, 0, tzinfo=WIB)) == []
     # The first follow-up was met on day 1: nothing to escalate now. The settle deadline
     # (14 working days: Mon 23 Nov 00:00 WIB) still runs and is escalated once it passes.
@@ -202,9 +210,8 @@ def test_a_disposition_within_the_holder_after_its_follow_up_leaves_the_answer_d
 
 
 def test_a_breach_is_not_escalated_again_after_a_detour(engine: sa.Engine) -> None:
-    tid = intake_at(engine, "detour", datetime(2026, 11, 2, 9, 0, tzinfo=WIB))
-    post(engine, tid, Status.DISPOSITIONED, datetime(2026, 11, 2, 10, 0, tzinfo=WIB))
-    post(engine, tid, Status.IN_PROGRESS, datetime(2026, 11, 3, 10, 0, tzinfo=WIB))
+    tid = dispositioned(engine, "detour", Status.IN_PROGRESS,
+                        datetime(2026, 11, 3, 10, 0, tzinfo=WIB))
     assert escalated(engine, datetime(2026, 11, 24, 8, 0, tzinfo=WIB)) == [
         ("settle", "2026-11-23T00:00:00+07:00")]
     for day in (24, 25, 26):  # answered, the reporter not satisfied, answered again ...
@@ -227,9 +234,8 @@ def test_a_reply_to_a_timely_answer_leaves_the_agency_the_time_it_had_left(
     # Answered on day 5 of 14; the reporter took two weeks to say it is not solved. The
     # settle deadline (Mon 23 Nov 00:00 WIB) had passed meanwhile, and the agency that had
     # answered in time was escalated the moment the reply came.
-    tid = intake_at(engine, "replied-late", datetime(2026, 11, 2, 9, 0, tzinfo=WIB))
-    post(engine, tid, Status.DISPOSITIONED, datetime(2026, 11, 2, 10, 0, tzinfo=WIB))
-    post(engine, tid, Status.RESPONDED, datetime(2026, 11, 10, 9, 0, tzinfo=WIB))
+    tid = dispositioned(engine, "replied-late", Status.RESPONDED,
+                        datetime(2026, 11, 10, 9, 0, tzinfo=WIB))
     assert post(engine, tid, Status.REPORTER_REPLIED,
                 datetime(2026, 11, 23, 10, 0, tzinfo=WIB)) == []
     assert escalated(engine, datetime(2026, 11, 23, 11, 0, tzinfo=WIB)) == []
