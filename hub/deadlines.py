@@ -132,7 +132,9 @@ def note_reply_wait(row: ComplaintRow, rules: Rules, agency: Agency, replied: da
     the time it waited for the reply is not the agency's (the clock stops while a complaint
     waits for the reporter) – the agency has what it had left when it answered. A late
     answer's deadline stays where it was: already escalated, it is no new breach."""
-    answered = row.responded_at
+    # By the answer's own time: one stamped within the deadline but applied after it (lag, a
+    # restart) was in time. Rows from before answered_at was kept have when it was applied.
+    answered = row.answered_at or row.responded_at
     if answered is None or replied <= answered:
         return
     if answered > due_of(row, DeadlineKind.SETTLE, rules, agency):

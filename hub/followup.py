@@ -91,7 +91,7 @@ def route_to(
     # holder's would count it followed up before it has seen the complaint.
     row.first_follow_up_at = None
     # Nor is an earlier holder's answer its own: its first answer is timed as settle.
-    row.responded_at = None
+    row.responded_at = row.answered_at = None
     row.escalated_kind = row.escalated_due_at = None  # its breaches are its own
     event = routing_event(complaint_of(row, rules), decision, row.route_seq, now, rules, previous)
     return routing_outbox(event, decision.agency.topic_name, now)
@@ -254,6 +254,7 @@ def apply_follow_up(
         # The reporter's 10 days to reply run from the answer reaching them, which is now: an
         # answer stamped days ago (an agency system syncing late) was auto-closed at once.
         row.responded_at = max(at, now)
+        row.answered_at = at
     # An archive too: when it left the open complaints (the report judges it by this).
     row.closed_at = (at if lifecycle.is_terminal(landed)
                      else None if reopened else row.closed_at)

@@ -117,6 +117,9 @@ class ComplaintRow(SQLModel, table=True):
     first_follow_up_at: datetime | None = _ts(nullable=True)
     responded_at: datetime | None = _ts(nullable=True)
     """When the reporter was told of the answer (the hub applied it): auto-close counts from it."""
+    answered_at: datetime | None = _ts(nullable=True)
+    """The last answer's own time (as its agency stamped it, never before the routing): the
+    reporter's wait for a reply counts from it when the answer was within the settle deadline."""
     closed_at: datetime | None = _ts(nullable=True)
     paused_since: datetime | None = _ts(nullable=True)
     due_kind: str | None = Field(default=None, max_length=20)

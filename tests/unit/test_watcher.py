@@ -246,6 +246,23 @@ def test_a_reply_to_a_timely_answer_leaves_the_agency_the_time_it_had_left(
         ("settle", "2026-12-04T01:00:00+07:00")]
 
 
+def test_an_answer_stamped_in_time_but_applied_after_the_deadline_was_in_time(
+    engine: sa.Engine,
+) -> None:
+    # Stamped Friday 23:00, applied a minute after the settle deadline (Mon 23 Nov 00:00 WIB):
+    # judged by when it was applied, the reporter's reply two days later escalated at once.
+    tid = dispositioned(engine, "applied-late", Status.IN_PROGRESS,
+                        datetime(2026, 11, 3, 10, 0, tzinfo=WIB))
+    assert post(engine, tid, Status.RESPONDED, datetime(2026, 11, 20, 23, 0, tzinfo=WIB),
+                arrives=datetime(2026, 11, 23, 0, 1, tzinfo=WIB)) == []
+    assert post(engine, tid, Status.REPORTER_REPLIED,
+                datetime(2026, 11, 25, 10, 0, tzinfo=WIB)) == []
+    assert escalated(engine, datetime(2026, 11, 25, 10, 59, tzinfo=WIB)) == []
+    # The hour left at the answer runs out an hour after the reply.
+    assert escalated(engine, datetime(2026, 11, 25, 11, 1, tzinfo=WIB)) == [
+        ("settle", "2026-11-25T11:00:00+07:00")]
+
+
 def test_an_escalation_tells_its_due_in_the_agencys_time_and_each_breach_its_own_id(
     engine: sa.Engine,
 ) -> None:

@@ -1,6 +1,7 @@
 """A complaint remembers how long the reporter took to reply to a timely answer: the settle
 clock stops for that wait, or a reply that came after the settle deadline made the agency
-that had answered in time late at once.
+that had answered in time late at once. Timely by the answer's own time (`answered_at`), not
+by when the hub applied it.
 
 Revision ID: 0014
 Revises: 0013
@@ -25,8 +26,10 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("reply_waits", sa.Text(), nullable=False, server_default="[]")
         )
+        batch_op.add_column(sa.Column("answered_at", sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("complaint", schema=None) as batch_op:
+        batch_op.drop_column("answered_at")
         batch_op.drop_column("reply_waits")
